@@ -1,0 +1,82 @@
+"""The envelope every event on the node's Kafka topics carries.
+
+Events are claim checks: they name what to fetch (Orthanc resource IDs, pseudonymous keys)
+and never carry pixel data or clear identifiers. Event IDs are derived deterministically
+from what caused them, so a redelivered input produces the *same* output event and every
+consumer can deduplicate on ``event_id``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Namespace of every event ID minted by the node (uuid5 over the cause's parts).
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c1bde-8a0e-5b1f-9a43-3b1e0c9d2a71")
+
+
+def derive_event_id(*parts: str | uuid.UUID | int) -> uuid.UUID:
+    """Return the event ID determined by ``parts`` (same parts, same ID, in every run)."""
+    return uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(str(p) for p in parts))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    """Fields common to every event (the envelope). Subclasses add the payload."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Kafka topic the event type is published on; versioned with the schema.
+    TOPIC: ClassVar[str]
+    #: Major schema version; a breaking change gets a new topic name.
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    event_id: uuid.UUID = Field(description="Unique and deterministic: derived from the cause, so redeliveries deduplicate.")
+    event_type: str = Field(description="The event's class name, e.g. StudyReceived.")
+    schema_version: int = Field(default=1, description="Schema version of this event type.")
+    occurred_at: datetime = Field(default_factory=utc_now, description="When the producer observed the fact (UTC).")
+    producer: str = Field(description="Service that published the event.")
+    causation_id: uuid.UUID | None = Field(default=None, description="event_id of the event this one was caused by.")
+    traceparent: str | None = Field(default=None, description="W3C trace context of the producing span.")
+
+    def partition_key(self) -> bytes:
+        """Kafka message key: events with the same key stay ordered on one partition."""
+        raise NotImplementedError
+
+    @classmethod
+    def create(cls, *, cause: str | uuid.UUID | Event, producer: str, **payload) -> Self:
+        """Build an event whose ID is derived from its cause and its own type.
+
+        ``cause`` is the triggering event (or a stable string naming an external fact, such
+        as an Orthanc study state), so reprocessing the same cause yields the same event.
+        """
+        causation_id = cause.event_id if isinstance(cause, Event) else None
+        cause_part = cause.event_id if isinstance(cause, Event) else cause
+        return cls(
+            event_id=derive_event_id(cls.__name__, cause_part),
+            event_type=cls.__name__,
+            schema_version=cls.SCHEMA_VERSION,
+            producer=producer,
+            causation_id=causation_id,
+            **payload,
+        )
+
+
+class StudyEvent(Event):
+    """An event about one study. ``study_key`` is the study's pseudonymous key.
+
+    The study key is the keyed-HMAC pseudonym of the original StudyInstanceUID (a ``2.25.``
+    UID), which is also the StudyInstanceUID of the de-identified study in the research
+    Orthanc: one key names the study on every topic and in the catalogue.
+    """
+
+    study_key: str = Field(pattern=r"^2\.25\.\d{1,60}$", description="Pseudonymous study key (keyed-HMAC UID).")
+
+    def partition_key(self) -> bytes:
+        return self.study_key.encode()
