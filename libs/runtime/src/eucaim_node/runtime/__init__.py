@@ -1,0 +1,32 @@
+"""What every eucaim-node service process runs on: settings, Kafka with reliable delivery, health, logging."""
+
+from .app import ReadinessCheck, build_app, run_service
+from .delivery import CONSUMER_ACK_POLICY, DeliveryPolicy, TransientError, is_transient
+from .kafka import EventPublisher, create_broker, ensure_topics
+from .settings import (
+    ConfigurationError,
+    KafkaSettings,
+    NodeSettings,
+    PseudonymKeySettings,
+    ServiceSettings,
+    load_settings,
+)
+
+__all__ = [
+    "CONSUMER_ACK_POLICY",
+    "ConfigurationError",
+    "DeliveryPolicy",
+    "EventPublisher",
+    "KafkaSettings",
+    "NodeSettings",
+    "PseudonymKeySettings",
+    "ReadinessCheck",
+    "ServiceSettings",
+    "TransientError",
+    "build_app",
+    "create_broker",
+    "ensure_topics",
+    "is_transient",
+    "load_settings",
+    "run_service",
+]

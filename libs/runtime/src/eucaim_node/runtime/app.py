@@ -1,0 +1,96 @@
+"""The process around a service: FastStream app, health endpoints, logging, clean exit on bad config."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.kafka import KafkaBroker
+
+from eucaim_node.deid import KeyFileError
+from eucaim_node.telemetry import configure_logging
+
+from .settings import ConfigurationError, ServiceSettings, load_settings
+
+S = TypeVar("S", bound=ServiceSettings)
+
+log = logging.getLogger("eucaim_node.app")
+
+#: A readiness check: its name and an async callable that raises or returns False when not ready.
+ReadinessCheck = tuple[str, Callable[[], Awaitable[Any]]]
+
+_JSON = {"content-type": "application/json"}
+
+
+def _json(status: int, body: str) -> AsgiResponse:
+    return AsgiResponse(body.encode(), status, headers=_JSON)
+
+
+def health_routes(broker: KafkaBroker, checks: Sequence[ReadinessCheck], timeout: float = 3.0):
+    """``/health/live`` (the process answers) and ``/health/ready`` (broker and every dependency reachable)."""
+
+    @get(include_in_schema=False)
+    async def live(scope) -> AsgiResponse:
+        return _json(200, '{"status":"alive"}')
+
+    async def _run(name: str, check: Callable[[], Awaitable[Any]]) -> tuple[str, bool]:
+        try:
+            ok = await asyncio.wait_for(check(), timeout)
+        except Exception:
+            return name, False
+        return name, ok is not False
+
+    async def broker_ping() -> bool:
+        return await broker.ping(timeout)
+
+    @get(include_in_schema=False)
+    async def ready(scope) -> AsgiResponse:
+        results = await asyncio.gather(*(_run(n, c) for n, c in [("kafka", broker_ping), *checks]))
+        failing = [n for n, ok in results if not ok]
+        body = "{" + ",".join(f'"{n}":{"true" if ok else "false"}' for n, ok in results) + "}"
+        return _json(503 if failing else 200, body)
+
+    return [("/health/live", live), ("/health/ready", ready)]
+
+
+def build_app(
+    broker: KafkaBroker,
+    *,
+    checks: Sequence[ReadinessCheck] = (),
+    on_startup: Sequence[Callable[..., Any]] = (),
+    after_startup: Sequence[Callable[..., Any]] = (),
+    on_shutdown: Sequence[Callable[..., Any]] = (),
+) -> AsgiFastStream:
+    return AsgiFastStream(
+        broker,
+        asgi_routes=health_routes(broker, checks),
+        on_startup=on_startup,
+        after_startup=after_startup,
+        on_shutdown=on_shutdown,
+    )
+
+
+def run_service(name: str, settings_cls: type[S], create_app: Callable[[S], AsgiFastStream]) -> None:
+    """Entry point of a service process: settings, logging, then the app until SIGTERM/SIGINT.
+
+    Wrong configuration (a missing variable, an unreadable key or password file) ends the
+    process with status 2 and one readable line per problem, never with a traceback.
+    """
+    settings = load_settings(settings_cls)
+    configure_logging(name, level=settings.log_level, fmt=settings.log_format)
+    try:
+        app = create_app(settings)
+    except (OSError, ValueError, KeyFileError) as exc:
+        print(f"configuration error in {name}: {exc}", file=sys.stderr)
+        raise ConfigurationError(2) from None
+    log.info("starting", extra={"service": name, "health_port": settings.health_port})
+    asyncio.run(
+        app.run(
+            log_level=getattr(logging, settings.log_level),
+            run_extra_options={"host": settings.health_host, "port": settings.health_port, "log_config": None},
+        )
+    )
