@@ -1,1 +1,27 @@
-"""orthanc"""
+"""The node's one adapter over Orthanc's REST API (orthanc-api-client, called off the event loop).
+
+Only the REST API that Orthanc 1.10 (Debian) and 1.12 (container images) share is used: no
+labels, no extended ``/changes``, no ``/tools/find`` paging options.
+"""
+
+from .client import (
+    Change,
+    ChangesPage,
+    OrthancClient,
+    OrthancNotFound,
+    OrthancUnavailable,
+    StoredInstance,
+)
+from .settings import ClinicalOrthancSettings, OrthancEndpoint, ResearchOrthancSettings
+
+__all__ = [
+    "Change",
+    "ChangesPage",
+    "ClinicalOrthancSettings",
+    "OrthancClient",
+    "OrthancEndpoint",
+    "OrthancNotFound",
+    "OrthancUnavailable",
+    "ResearchOrthancSettings",
+    "StoredInstance",
+]

@@ -1,0 +1,135 @@
+"""Async facade over orthanc-api-client (synchronous), so handlers never block the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from orthanc_api_client import OrthancApiClient
+from orthanc_api_client import exceptions as api_errors
+
+from .settings import OrthancEndpoint
+
+T = TypeVar("T")
+
+
+class OrthancUnavailable(ConnectionError):
+    """Orthanc cannot be reached, timed out, refused our credentials or answered 502/503/504.
+
+    A ``ConnectionError``: the delivery layer retries it instead of dead-lettering the message.
+    """
+
+
+class OrthancNotFound(LookupError):
+    """The resource does not exist (any more) in this Orthanc."""
+
+
+@dataclass(frozen=True)
+class Change:
+    seq: int
+    change_type: str
+    resource_type: str
+    resource_id: str
+
+
+@dataclass(frozen=True)
+class ChangesPage:
+    changes: tuple[Change, ...]
+    last: int
+    done: bool
+
+
+@dataclass(frozen=True)
+class StoredInstance:
+    instance_id: str
+    study_id: str
+    series_id: str
+    status: str  # "Success" or "AlreadyStored"
+
+
+class OrthancClient:
+    """One Orthanc instance. Every method runs the blocking client in a worker thread."""
+
+    def __init__(self, endpoint: OrthancEndpoint, *, timeout: float = 60.0) -> None:
+        self.endpoint = endpoint
+        self._timeout = timeout
+        self._api = OrthancApiClient(endpoint.url, user=endpoint.username, pwd=endpoint.password)
+
+    def __repr__(self) -> str:
+        return f"OrthancClient({self.endpoint.url})"
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        kwargs.setdefault("timeout", self._timeout)
+        try:
+            return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+        except (api_errors.ConnectionError, api_errors.TimeoutError) as exc:
+            raise OrthancUnavailable(f"{self.endpoint.url}: {exc.msg}") from None
+        except api_errors.NotAuthorized as exc:
+            raise OrthancUnavailable(f"{self.endpoint.url}: credentials refused (check the username and password file)") from exc
+        except api_errors.ResourceNotFound as exc:
+            raise OrthancNotFound(str(exc.url)) from None
+        except api_errors.HttpError as exc:
+            if exc.http_status_code in (502, 503, 504):
+                raise OrthancUnavailable(f"{self.endpoint.url}: HTTP {exc.http_status_code}") from None
+            raise
+
+    async def get_json(self, path: str) -> Any:
+        return await self._call(self._api.get_json, path)
+
+    async def system(self) -> dict[str, Any]:
+        return await self.get_json("system")
+
+    async def changes(self, since: int, limit: int = 100) -> ChangesPage:
+        """One page of ``/changes`` after sequence number ``since`` (Orthanc may have deleted old rows)."""
+        page = await self.get_json(f"changes?since={int(since)}&limit={int(limit)}")
+        return ChangesPage(
+            changes=tuple(
+                Change(seq=c["Seq"], change_type=c["ChangeType"], resource_type=c["ResourceType"], resource_id=c["ID"])
+                for c in page["Changes"]
+            ),
+            last=int(page["Last"]),
+            done=bool(page["Done"]),
+        )
+
+    async def study(self, study_id: str) -> dict[str, Any]:
+        return await self.get_json(f"studies/{study_id}")
+
+    async def study_ids(self) -> list[str]:
+        return await self.get_json("studies")
+
+    async def series(self, series_id: str) -> dict[str, Any]:
+        return await self.get_json(f"series/{series_id}")
+
+    async def study_instance_ids(self, study_id: str) -> list[str]:
+        return [i["ID"] for i in await self.get_json(f"studies/{study_id}/instances")]
+
+    async def instance_tags(self, instance_id: str) -> dict[str, Any]:
+        """Tags of one instance, by keyword (``/simplified-tags``); pixel data excluded by Orthanc."""
+        return await self.get_json(f"instances/{instance_id}/simplified-tags")
+
+    async def instance_file(self, instance_id: str) -> bytes:
+        return await self._call(self._api.get_binary, f"instances/{instance_id}/file")
+
+    async def store(self, data: bytes) -> StoredInstance:
+        """Store one Part-10 file (idempotent: storing the same SOP instance again overwrites it)."""
+        response = await self._call(self._api.post, "instances", data=data,
+                                    headers={"Content-Type": "application/dicom"})
+        body = response.json()
+        return StoredInstance(body["ID"], body["ParentStudy"], body["ParentSeries"], body["Status"])
+
+    async def find_study(self, study_instance_uid: str) -> str | None:
+        """Orthanc ID of the study with this StudyInstanceUID, or None."""
+        found = await self._call(self._api.post, "tools/lookup", data=study_instance_uid)
+        for item in found.json():
+            if item.get("Type") == "Study":
+                return item["ID"]
+        return None
+
+    async def delete_study(self, study_id: str) -> None:
+        try:
+            await self._call(self._api.delete, f"studies/{study_id}")
+        except OrthancNotFound:
+            pass
