@@ -1,0 +1,109 @@
+"""De-identify one received study into the research Orthanc: the node's PHI boundary.
+
+Each instance is fetched from the clinical Orthanc, de-identified by the pure engine
+(``eucaim_node.deid``) and, only if the engine released it, stored in the research Orthanc.
+Everything else is quarantined with its reasons; the original stays in the clinical Orthanc.
+De-identification is deterministic (keyed HMAC), so processing the same study again stores
+identical instances (Orthanc overwrites them) and publishes events with the same IDs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from eucaim_node.events import QuarantinedInstance, StudyAnonymised, StudyQuarantined, StudyReceived
+from eucaim_node.orthanc import OrthancNotFound, StoredInstance
+
+from ..ports import ClinicalArchive, Deidentify, Publishers, QuarantineLog, ResearchArchive
+
+log = logging.getLogger("eucaim_node.anonymisation")
+
+PRODUCER = "anonymisation"
+#: Events list at most this many quarantined instances (the quarantine log has them all).
+MAX_LISTED_QUARANTINED = 100
+
+
+@dataclass(frozen=True)
+class Released:
+    stored: StoredInstance
+    subject_key: str
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    instance: QuarantinedInstance
+
+
+def quarantine_entry(instance_id: str, result) -> QuarantinedInstance:
+    first = result.reasons[0] if result.reasons else None
+    return QuarantinedInstance(
+        orthanc_instance_id=instance_id,
+        reason=first.code if first else "unknown",
+        element=(first.keyword or first.tag) if first else None,
+        detail=("; ".join(r.message for r in result.reasons))[:500],
+    )
+
+
+class StudyAnonymiser:
+    def __init__(self, clinical: ClinicalArchive, research: ResearchArchive, deidentify: Deidentify,
+                 quarantine: QuarantineLog, publish: Publishers, *, concurrency: int = 2) -> None:
+        self._clinical = clinical
+        self._research = research
+        self._deidentify = deidentify
+        self._quarantine = quarantine
+        self._publish = publish
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def anonymise(self, event: StudyReceived) -> None:
+        try:
+            instance_ids = await self._clinical.study_instance_ids(event.orthanc_study_id)
+        except OrthancNotFound:
+            log.warning("study no longer in the clinical Orthanc; nothing to anonymise",
+                        extra={"study_key": event.study_key, "orthanc_study_id": event.orthanc_study_id})
+            return
+        outcomes = await asyncio.gather(*(self._one(event, i) for i in instance_ids))
+        released = [o for o in outcomes if isinstance(o, Released)]
+        quarantined = [o.instance for o in outcomes if isinstance(o, Quarantined)]
+
+        for entry in quarantined:
+            await self._quarantine.record(event.study_key, entry, str(event.event_id))
+        if released:
+            research_study_ids = {r.stored.study_id for r in released}
+            if len(research_study_ids) != 1:
+                raise RuntimeError(f"de-identified study split into {len(research_study_ids)} research studies")
+            await self._publish.anonymised(StudyAnonymised.create(
+                cause=event, producer=PRODUCER, study_key=event.study_key,
+                research_study_id=research_study_ids.pop(),
+                subject_key=released[0].subject_key,
+                series_count=len({r.stored.series_id for r in released}),
+                instance_count=len(released),
+                quarantined_count=len(quarantined),
+            ))
+        if quarantined:
+            await self._publish.quarantined(StudyQuarantined.create(
+                cause=event, producer=PRODUCER, study_key=event.study_key,
+                quarantined_count=len(quarantined),
+                instances=tuple(quarantined[:MAX_LISTED_QUARANTINED]),
+            ))
+        log.info("study anonymised", extra={"study_key": event.study_key, "released": len(released),
+                                            "quarantined": len(quarantined)})
+
+    async def _one(self, event: StudyReceived, instance_id: str) -> Released | Quarantined | None:
+        async with self._slots:
+            try:
+                data = await self._clinical.instance_file(instance_id)
+            except OrthancNotFound:
+                return None  # deleted meanwhile: nothing to release
+            result = await asyncio.to_thread(self._deidentify, data)
+            if not result.released:
+                return Quarantined(quarantine_entry(instance_id, result))
+            if result.study_instance_uid != event.study_key:
+                # The study key is the pseudonym of the StudyInstanceUID Orthanc indexed; a
+                # mismatch means the file disagrees with Orthanc's index: hold it back.
+                return Quarantined(QuarantinedInstance(
+                    orthanc_instance_id=instance_id, reason="study-key-mismatch", element="StudyInstanceUID",
+                    detail="de-identified StudyInstanceUID differs from the study key of the received study"))
+            stored = await self._research.store(result.data)
+            return Released(stored, result.patient_pseudonym or "")

@@ -1,0 +1,61 @@
+"""Anonymisation: consumes ``StudyReceived``, fills the research Orthanc, publishes the outcome."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from faststream import Context
+from faststream.asgi import AsgiFastStream
+from faststream.kafka import KafkaRouter
+
+from eucaim_node.deid import Deidentifier
+from eucaim_node.events import StudyAnonymised, StudyQuarantined, StudyReceived, dead_letter_topic
+from eucaim_node.orthanc import OrthancClient
+from eucaim_node.runtime import CONSUMER_ACK_POLICY, EventPublisher, build_app, create_broker, ensure_topics
+from eucaim_node.store import connect, ping
+
+from .adapters.quarantine import MongoQuarantineLog
+from .config import AnonymisationSettings
+from .core.anonymiser import StudyAnonymiser
+
+NAME = "anonymisation"
+GROUP = "anonymisation"
+
+router = KafkaRouter()
+
+
+class _Publishers:
+    anonymised = EventPublisher(router, StudyAnonymised)
+    quarantined = EventPublisher(router, StudyQuarantined)
+
+
+@router.subscriber(StudyReceived.TOPIC, group_id=GROUP, ack_policy=CONSUMER_ACK_POLICY, auto_offset_reset="earliest",
+                   description="De-identify the study into the research Orthanc.")
+async def on_study_received(event: StudyReceived, anonymiser: Annotated[StudyAnonymiser, Context("anonymiser")]) -> None:
+    await anonymiser.anonymise(event)
+
+
+def create_app(settings: AnonymisationSettings) -> AsgiFastStream:
+    broker = create_broker(settings, service=NAME, dead_letter_topic=dead_letter_topic(GROUP))
+    broker.include_router(router)
+    mongo, db = connect(settings, app_name=NAME)
+    clinical = OrthancClient(settings.clinical_orthanc())
+    research = OrthancClient(settings.research_orthanc())
+    deidentifier = Deidentifier(settings.hmac_key(), site_prefix=settings.site_prefix)
+    anonymiser = StudyAnonymiser(clinical, research, deidentifier.deidentify, MongoQuarantineLog(db), _Publishers(),
+                                 concurrency=settings.anonymisation_concurrency)
+
+    async def start() -> None:
+        await ensure_topics(settings, (dead_letter_topic(GROUP),))
+
+    async def stop() -> None:
+        await mongo.close()
+
+    app = build_app(
+        broker,
+        checks=[("mongodb", lambda: ping(db)), ("clinical_orthanc", clinical.system), ("research_orthanc", research.system)],
+        on_startup=[start],
+        on_shutdown=[stop],
+    )
+    app.context.set_global("anonymiser", anonymiser)
+    return app

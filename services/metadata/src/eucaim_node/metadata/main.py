@@ -1,0 +1,51 @@
+"""Metadata: consumes ``StudyAnonymised``, writes catalogue documents, publishes ``StudyIndexed``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from faststream import Context
+from faststream.asgi import AsgiFastStream
+from faststream.kafka import KafkaRouter
+
+from eucaim_node.events import StudyAnonymised, StudyIndexed, dead_letter_topic
+from eucaim_node.orthanc import OrthancClient
+from eucaim_node.runtime import CONSUMER_ACK_POLICY, EventPublisher, build_app, create_broker, ensure_topics
+from eucaim_node.store import connect, ping
+
+from .adapters.catalogue import MongoCatalogue
+from .config import MetadataSettings
+from .core.indexer import StudyIndexer
+
+NAME = "metadata"
+GROUP = "metadata"
+
+router = KafkaRouter()
+publish_study_indexed = EventPublisher(router, StudyIndexed)
+
+
+@router.subscriber(StudyAnonymised.TOPIC, group_id=GROUP, ack_policy=CONSUMER_ACK_POLICY, auto_offset_reset="earliest",
+                   description="Write the study's catalogue documents.")
+async def on_study_anonymised(event: StudyAnonymised, indexer: Annotated[StudyIndexer, Context("indexer")]) -> None:
+    await indexer.index(event)
+
+
+def create_app(settings: MetadataSettings) -> AsgiFastStream:
+    broker = create_broker(settings, service=NAME, dead_letter_topic=dead_letter_topic(GROUP))
+    broker.include_router(router)
+    mongo, db = connect(settings, app_name=NAME)
+    research = OrthancClient(settings.research_orthanc())
+    catalogue = MongoCatalogue(db)
+    indexer = StudyIndexer(research, catalogue, publish_study_indexed, default_collection=settings.default_collection)
+
+    async def start() -> None:
+        await ensure_topics(settings, (dead_letter_topic(GROUP),))
+        await catalogue.ensure_indexes()
+
+    async def stop() -> None:
+        await mongo.close()
+
+    app = build_app(broker, checks=[("mongodb", lambda: ping(db)), ("research_orthanc", research.system)],
+                    on_startup=[start], on_shutdown=[stop])
+    app.context.set_global("indexer", indexer)
+    return app
