@@ -1,0 +1,72 @@
+import uuid
+
+import pytest
+from pydantic import ValidationError
+
+from eucaim_node.events import (
+    DOMAIN_EVENTS,
+    DOMAIN_TOPICS,
+    SeriesRef,
+    StudyAnonymised,
+    StudyReceived,
+    dead_letter_topic,
+    derive_event_id,
+)
+
+STUDY_ID = "6e2c0ec2-5d99c8ca-c1c21cee-79a09605-68391d12"
+SERIES_ID = "1b4e5c2a-0f8d7e6c-5b4a3928-17160504-f3e2d1c0"
+
+
+def received(cause: str = "study@1") -> StudyReceived:
+    return StudyReceived.create(
+        cause=cause, producer="reception", study_key="2.25.1234567890", orthanc_study_id=STUDY_ID,
+        orthanc_last_update="20260101T101010", series=(SeriesRef(orthanc_series_id=SERIES_ID, instance_count=3),),
+        series_count=1, instance_count=3,
+    )
+
+
+def test_same_cause_gives_same_event_id_and_another_cause_another():
+    assert received("a").event_id == received("a").event_id
+    assert received("a").event_id != received("b").event_id
+
+
+def test_event_caused_by_an_event_derives_its_id_and_records_causation():
+    cause = received()
+    kwargs = dict(producer="anonymisation", study_key=cause.study_key, research_study_id=STUDY_ID,
+                  subject_key="EUCAIM-LOCAL-ab12", series_count=1, instance_count=3, quarantined_count=0)
+    first, again = StudyAnonymised.create(cause=cause, **kwargs), StudyAnonymised.create(cause=cause, **kwargs)
+    assert first.event_id == again.event_id == derive_event_id("StudyAnonymised", cause.event_id)
+    assert first.causation_id == cause.event_id
+    assert first.event_id != cause.event_id
+
+
+def test_wire_round_trip_is_lossless():
+    event = received()
+    assert StudyReceived.model_validate_json(event.model_dump_json()) == event
+
+
+@pytest.mark.parametrize("bad_key", ["1.2.840.113619.2.55", "DOE^JANE", "2.25.", "2.25.12a"])
+def test_study_key_must_be_a_pseudonymous_uid(bad_key):
+    with pytest.raises(ValidationError):
+        StudyReceived.create(cause="x", producer="reception", study_key=bad_key, orthanc_study_id=STUDY_ID,
+                             orthanc_last_update="x", series=(), series_count=0, instance_count=0)
+
+
+def test_unknown_fields_are_rejected_so_identifiers_cannot_ride_along():
+    payload = received().model_dump(mode="json") | {"patient_name": "DOE^JANE"}
+    with pytest.raises(ValidationError):
+        StudyReceived.model_validate(payload)
+
+
+def test_partition_key_is_the_study_key():
+    assert received().partition_key() == b"2.25.1234567890"
+
+
+def test_topics_are_versioned_and_unique():
+    assert len(set(DOMAIN_TOPICS)) == len(DOMAIN_EVENTS)
+    assert all(t.startswith("eucaim.") and t.endswith(".v1") for t in DOMAIN_TOPICS)
+    assert dead_letter_topic("metadata") == "eucaim.dlq.metadata.v1"
+
+
+def test_event_ids_are_uuids():
+    assert isinstance(derive_event_id("x", 1, uuid.uuid4()), uuid.UUID)
