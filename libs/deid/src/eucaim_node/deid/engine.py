@@ -1,0 +1,576 @@
+"""The de-identification engine: PS3.15 Annex E, Table E.1-1 and its options.
+
+`Deidentifier.deidentify` takes Part 10 bytes and returns a
+:class:`~eucaim_node.deid.result.DeidResult`; it never raises on bad input.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pydicom
+from pydicom import config as pydicom_config
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag, Tag
+
+from . import compound, dates, structured
+from .cleaner import clean_text
+from .dummies import DUMMY_PERSON, dummy_for
+from .guard import check_phi
+from .identity import IdentifyingValues, collect_identifying_values
+from .keys import check_key
+from .methods import record_methods
+from .options import EUCAIM_DEFAULT, Option, Profile
+from .pseudonyms import date_shift_days, normalise_uid, pseudonymise_patient_id, pseudonymise_uid
+from .result import DeidResult, QuarantineReason
+from .risk import assess_pixel_risk, assess_sop_class
+from .table import Rule, Table, choose_action, load_table
+from .uids import DEFINITIONAL_UID_TAGS, DICOM_UID_ROOT
+
+#: Our implementation identity written in the file meta (PS3.7 D.3.3.2).
+IMPLEMENTATION_CLASS_UID = "2.25.241097133545716209813296766011339766521"
+IMPLEMENTATION_VERSION_NAME = "EUCAIM_DEID_1"
+
+OVERLAY_DATA = 0x3000
+PATIENT_ID = 0x00100020
+PATIENT_NAME = 0x00100010
+STUDY_UID = 0x0020000D
+SERIES_UID = 0x0020000E
+SOP_UID = 0x00080018
+CONTENT_SEQUENCE = 0x0040A730
+
+_TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
+_FILE_META_REMOVED = (
+    0x00020016,  # Source Application Entity Title
+    0x00020017,  # Sending Application Entity Title
+    0x00020018,  # Receiving Application Entity Title
+    0x00020026,  # Source Presentation Address
+    0x00020027,  # Sending Presentation Address
+    0x00020028,  # Receiving Presentation Address
+    0x00020031,  # RTV Meta Information Version
+    0x00020032,  # RTV Communication SOP Class UID
+    0x00020033,  # RTV Communication SOP Instance UID
+    0x00020035,  # RTV Source Identifier
+    0x00020036,  # RTV Flow Identifier
+    0x00020037,  # RTV Flow RTP Sampling Rate
+    0x00020038,  # RTV Flow Actual Frame Duration
+    0x00020100,  # Private Information Creator UID
+    0x00020102,  # Private Information
+)
+
+
+class _Quarantine(Exception):
+    """Internal: stop processing one instance and quarantine it."""
+
+    def __init__(self, *reasons: QuarantineReason) -> None:
+        super().__init__(reasons[0].code if reasons else "quarantine")
+        self.reasons = reasons
+
+
+@contextmanager
+def quiet_pydicom() -> Iterator[None]:
+    """Silence pydicom's value warnings, which quote element values (i.e. PHI)."""
+    settings = pydicom_config.settings
+    saved = (settings.reading_validation_mode, settings.writing_validation_mode)
+    settings.reading_validation_mode = pydicom_config.IGNORE
+    settings.writing_validation_mode = pydicom_config.IGNORE
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        settings.reading_validation_mode, settings.writing_validation_mode = saved
+
+
+@dataclass
+class _Instance:
+    """Per-instance state while de-identifying."""
+
+    sop_class: str
+    date_shift: int
+    identity: IdentifyingValues
+
+
+class Deidentifier:
+    """Applies the PS3.15 Basic Application Level Confidentiality Profile with the
+    options of `profile` (default: the node's EUCAIM profile), with pseudonyms keyed
+    by `key` and patient pseudonyms under `site_prefix`.
+
+    Instances are independent: the same input, key, prefix and profile always give
+    the same output bytes, so a replay is idempotent.
+    """
+
+    def __init__(self, key: bytes, *, site_prefix: str, profile: Profile = EUCAIM_DEFAULT) -> None:
+        check_key(key)
+        pseudonymise_patient_id("probe", key, site_prefix)  # validates the prefix
+        self._key = bytes(key)
+        self.site_prefix = site_prefix
+        self.profile = profile
+        self.table: Table = load_table()
+        self._option_keys = frozenset(o.value for o in profile.options)
+        self._uids: dict[str, str] = {}
+        self._actions: dict[tuple[int, str], tuple[str | None, Rule | None]] = {}
+        self._safe_private = {(s.group, s.creator.strip(), s.element) for s in profile.safe_private}
+
+    def __repr__(self) -> str:  # never show the key
+        return f"Deidentifier(site_prefix={self.site_prefix!r}, profile={self.profile.name!r})"
+
+    # -- public API ------------------------------------------------------------
+
+    def deidentify(self, data: bytes) -> DeidResult:
+        """De-identify one Part 10 instance (PS3.10 7.1); never raises on bad input."""
+        with quiet_pydicom():
+            try:
+                ds = read_instance(data)
+            except _Quarantine as q:
+                return DeidResult(released=False, reasons=q.reasons)
+            return self._run(ds)
+
+    def deidentify_dataset(self, ds: Dataset) -> DeidResult:
+        """De-identify a copy of `ds` (the caller's dataset is not modified)."""
+        with quiet_pydicom():
+            try:
+                working = copy.deepcopy(ds)
+                materialise(working)
+            except Exception as exc:  # noqa: BLE001 - any parse failure is a quarantine
+                return DeidResult(released=False, reasons=(_corrupt(exc),))
+            return self._run(working)
+
+    def pseudonymise_uid(self, uid: str) -> str:
+        """`pseudonymise_uid` under this engine's key, cached; DICOM-defined UIDs unchanged."""
+        value = normalise_uid(uid)
+        if not value or value.startswith(DICOM_UID_ROOT):
+            return value
+        mapped = self._uids.get(value)
+        if mapped is None:
+            if len(self._uids) > 200_000:
+                self._uids.clear()
+            mapped = self._uids[value] = pseudonymise_uid(value, self._key)
+        return mapped
+
+    # -- one instance ------------------------------------------------------------
+
+    def _run(self, ds: Dataset) -> DeidResult:
+        try:
+            return self._deidentify(ds)
+        except _Quarantine as q:
+            return DeidResult(released=False, reasons=q.reasons, **self._result_ids(ds, q))
+        except Exception as exc:  # noqa: BLE001 - never raise; never echo values
+            return DeidResult(
+                released=False,
+                reasons=(
+                    QuarantineReason(
+                        code="internal-error",
+                        message=f"engine error {type(exc).__name__}; instance not released",
+                        rule="engine",
+                    ),
+                ),
+            )
+
+    def _result_ids(self, ds: Dataset, q: _Quarantine) -> dict[str, str | None]:
+        return getattr(q, "ids", {})
+
+    def _deidentify(self, ds: Dataset) -> DeidResult:
+        reason = assess_sop_class(ds)
+        if reason:
+            raise _Quarantine(reason)
+        originals = _required_uids(ds)
+        new_ids = {
+            "study_instance_uid": self.pseudonymise_uid(originals[STUDY_UID]),
+            "series_instance_uid": self.pseudonymise_uid(originals[SERIES_UID]),
+            "sop_instance_uid": self.pseudonymise_uid(originals[SOP_UID]),
+        }
+        if self.profile.has(Option.RETAIN_UIDS):
+            new_ids = {
+                "study_instance_uid": originals[STUDY_UID],
+                "series_instance_uid": originals[SERIES_UID],
+                "sop_instance_uid": originals[SOP_UID],
+            }
+        patient_key = _patient_key(ds)
+        pseudonym = pseudonymise_patient_id(patient_key, self._key, self.site_prefix)
+        new_ids["patient_pseudonym"] = pseudonym
+        sop_class = str(ds.SOPClassUID).strip()
+        modality = str(ds.get("Modality", "") or "").strip() or None
+        extra = {"sop_class_uid": sop_class, "modality": modality}
+        risks = assess_pixel_risk(ds, self.profile)
+        if risks:
+            return DeidResult(released=False, reasons=tuple(risks), **new_ids, **extra)
+
+        identity = collect_identifying_values(ds, self.profile, ignore=(self.site_prefix,))
+        state = _Instance(
+            sop_class=sop_class,
+            date_shift=date_shift_days(patient_key, self._key),
+            identity=identity,
+        )
+        self._process_dataset(ds, state)
+        self._set_patient(ds, pseudonym)
+        record_methods(ds, self.profile, self.table.edition)
+        self._rewrite_file_meta(ds, sop_class)
+
+        reasons: list[QuarantineReason] = []
+        if self.profile.phi_guard:
+            reasons.extend(check_phi(ds, identity))
+        if not reasons and self.profile.ocr:
+            from .ocr import pixel_text_reasons  # optional dependency
+
+            reasons.extend(pixel_text_reasons(ds))
+        if reasons:
+            return DeidResult(released=False, reasons=tuple(reasons), **new_ids, **extra)
+        return DeidResult(
+            released=True,
+            data=write_instance(ds),
+            dataset=ds,
+            **new_ids,
+            **extra,
+        )
+
+    # -- the walk ------------------------------------------------------------------
+
+    def _process_dataset(self, ds: Dataset, state: _Instance) -> None:
+        """Apply Table E.1-1 to every element of `ds`, recursing into sequences."""
+        private_tags: list[BaseTag] = []
+        removed_overlays: set[int] = set()
+        for tag in list(ds.keys()):
+            if tag.is_private:
+                private_tags.append(tag)
+                continue
+            if tag.group == 0x0002 or tag.element == 0x0000:
+                del ds[tag]  # misplaced file meta, group lengths (retired, PS3.5 7.2)
+                continue
+            elem = ds[tag]
+            action, rule = self._action_for(tag, state.sop_class)
+            if action == "X" and tag.group & 0xFF00 == 0x6000 and tag.element == OVERLAY_DATA:
+                removed_overlays.add(tag.group)
+            self._apply(ds, elem, action, rule, state)
+        for group in removed_overlays:  # an overlay without its data is not conformant
+            for tag in [t for t in ds.keys() if t.group == group]:
+                del ds[tag]
+        if private_tags:
+            self._process_private(ds, private_tags, state)
+
+    def _action_for(self, tag: BaseTag, sop_class: str) -> tuple[str | None, Rule | None]:
+        """The resolved single action for `tag` in this SOP class, or None if not in the table."""
+        key = (int(tag), sop_class)
+        cached = self._actions.get(key)
+        if cached is not None:
+            return cached
+        rule = self.table.rule_for(int(tag))
+        action = None
+        if rule is not None:
+            action = choose_action(rule.basic, rule.options, self._option_keys)
+            action = compound.resolve_compound(action, int(tag), sop_class)
+        self._actions[key] = (action, rule)
+        return action, rule
+
+    def _apply(
+        self, ds: Dataset, elem: DataElement, action: str | None, rule: Rule | None, state: _Instance
+    ) -> None:
+        """Apply one resolved action (PS3.15 Table E.1-1 action codes) to `elem`."""
+        vr = elem.VR
+        if action == "X":
+            del ds[elem.tag]
+        elif action == "Z":
+            elem.value = Sequence() if vr == "SQ" else None
+        elif action is None or action == "K":
+            self._keep(elem, state, generic=action is None)
+        elif action == "D":
+            self._dummy(elem, state)
+        elif action == "C":
+            self._clean(elem, state)
+        elif action == "U":
+            self._replace_uids(elem, state)
+        else:  # an action code this engine does not know: the safe choice
+            del ds[elem.tag]
+
+    def _keep(self, elem: DataElement, state: _Instance, *, generic: bool) -> None:
+        """K, or an element not in the table: keep, but recurse and remap instance UIDs."""
+        vr = elem.VR
+        if vr == "SQ":
+            self._process_sequence(elem, state)
+        elif not generic:
+            return
+        elif vr == "UI":
+            if int(elem.tag) not in DEFINITIONAL_UID_TAGS:
+                self._replace_uids(elem, state)
+        elif vr in ("DA", "DT") and self.profile.has(Option.RETAIN_LONGITUDINAL_MODIFIED_DATES):
+            self._shift_dates(elem, state)
+
+    def _dummy(self, elem: DataElement, state: _Instance) -> None:
+        """D: a non-zero-length dummy consistent with the VR."""
+        vr = elem.VR
+        if vr == "SQ":
+            self._process_sequence(elem, state)
+        elif vr == "UI":
+            self._replace_uids(elem, state)
+        elif vr == "PN":
+            elem.value = DUMMY_PERSON
+        else:
+            elem.value = dummy_for(vr)
+
+    def _clean(self, elem: DataElement, state: _Instance) -> None:
+        """C: replace with values of similar meaning known not to identify."""
+        vr = elem.VR
+        if vr == "SQ":
+            self._process_sequence(elem, state)
+        elif vr in ("DA", "DT"):
+            self._shift_dates(elem, state)
+        elif vr == "TM":
+            return  # whole-day shifts keep the time of day (PS3.15 E.3.6)
+        elif vr in _TEXT_VRS:
+            self._clean_text(elem, state)
+        elif vr == "UI":
+            self._replace_uids(elem, state)
+        elif vr == "CS":
+            values = _strings(elem)
+            if any(state.identity.find(v) for v in values):
+                elem.value = dummy_for("CS")
+        elif vr in ("PN", "AE"):
+            elem.value = dummy_for(vr)
+        # numbers, AS, binary: kept (the option columns keep them meaningful)
+
+    def _clean_text(self, elem: DataElement, state: _Instance) -> None:
+        values = _strings(elem)
+        if not values:
+            return
+        cleaned = [clean_text(v, state.identity, elem.VR) for v in values]
+        if cleaned != values:
+            elem.value = cleaned if len(cleaned) > 1 else cleaned[0]
+
+    def _shift_dates(self, elem: DataElement, state: _Instance) -> None:
+        values = _strings(elem)
+        if not values:
+            return
+        shifted = dates.shift_values(values, elem.VR, state.date_shift)
+        elem.value = shifted if len(shifted) > 1 else shifted[0]
+
+    def _replace_uids(self, elem: DataElement, state: _Instance) -> None:
+        """U: replace each UID with its keyed pseudonym (``Retain UIDs`` keeps them)."""
+        vr = elem.VR
+        if vr == "SQ":
+            self._process_sequence(elem, state)
+            return
+        if self.profile.has(Option.RETAIN_UIDS):
+            return
+        if vr not in ("UI", "LO", "SH", "UN"):  # U on another VR: dummy it
+            elem.value = dummy_for(vr)
+            return
+        if vr == "UN":
+            elem.value = b""
+            return
+        values = _strings(elem)
+        if not values:
+            return
+        mapped = [self.pseudonymise_uid(v) for v in values]
+        elem.value = mapped if len(mapped) > 1 else mapped[0]
+
+    def _process_sequence(self, elem: DataElement, state: _Instance) -> None:
+        """Apply the table inside every item, dropping SR content items whose rule is X."""
+        kept = []
+        for item in elem.value or ():
+            if structured.is_content_item(item):
+                if not structured.clean_content_item(item, self, state):
+                    continue  # Table E.3.4-1 says remove this content item
+            self._process_dataset(item, state)
+            kept.append(item)
+        if len(kept) != len(elem.value or ()):
+            elem.value = Sequence(kept)
+
+    def _process_private(self, ds: Dataset, tags: list[BaseTag], state: _Instance) -> None:
+        """Private attributes: X, or keep the safe-list under Retain Safe Private (E.3.10)."""
+        retain = self.profile.has(Option.RETAIN_SAFE_PRIVATE)
+        kept_blocks: set[tuple[int, int]] = set()
+        creators: list[BaseTag] = []
+        for tag in tags:
+            if 0x0010 <= tag.element <= 0x00FF:
+                creators.append(tag)
+                continue
+            if retain and tag.element >= 0x1000 and self._is_safe_private(ds, tag):
+                kept_blocks.add((tag.group, tag.element >> 8))
+                elem = ds[tag]
+                if elem.VR == "SQ":
+                    self._process_sequence(elem, state)
+                continue
+            del ds[tag]
+        for tag in creators:
+            if (tag.group, tag.element) not in kept_blocks:
+                del ds[tag]
+
+    def _is_safe_private(self, ds: Dataset, tag: BaseTag) -> bool:
+        creator_tag = Tag(tag.group, tag.element >> 8)
+        if creator_tag not in ds:
+            return False
+        creator = str(ds[creator_tag].value or "").strip()
+        return (tag.group, creator, tag.element & 0xFF) in self._safe_private
+
+    # -- top-level attributes --------------------------------------------------------
+
+    def _set_patient(self, ds: Dataset, pseudonym: str) -> None:
+        """PatientID → site pseudonym (Z/D resolved to a consistent D); PatientName per profile."""
+        ds.PatientID = pseudonym
+        ds.PatientName = pseudonym if self.profile.patient_name == "pseudonym" else ""
+
+    def _rewrite_file_meta(self, ds: Dataset, sop_class: str) -> None:
+        """File meta (PS3.10 7.1): new instance UID, our implementation identity, no AE titles."""
+        meta = getattr(ds, "file_meta", None)
+        if meta is None:
+            meta = FileMetaDataset()
+            ds.file_meta = meta
+        for tag in _FILE_META_REMOVED:
+            if tag in meta:
+                del meta[tag]
+        meta.MediaStorageSOPClassUID = meta.get("MediaStorageSOPClassUID") or sop_class
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+        meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+        if "TransferSyntaxUID" not in meta:
+            meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+        ds.preamble = b"\x00" * 128  # the preamble may carry a TIFF header or other data
+
+
+# -- reading and writing --------------------------------------------------------------
+
+
+def read_instance(data: bytes) -> Dataset:
+    """Parse Part 10 bytes completely; raise `_Quarantine` for non-DICOM or corrupt input."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise _Quarantine(
+            QuarantineReason(code="not-dicom", message="input is not bytes", rule="parse")
+        )
+    raw = bytes(data)
+    if len(raw) < 132 or raw[128:132] != b"DICM":
+        raise _Quarantine(
+            QuarantineReason(
+                code="not-dicom",
+                message="no DICOM Part 10 preamble and 'DICM' prefix (PS3.10 7.1)",
+                rule="parse",
+            )
+        )
+    try:
+        ds = pydicom.dcmread(io.BytesIO(raw))
+        materialise(ds)
+        _check_structure(ds)
+        _check_pixel_length(ds)
+    except InvalidDicomError:
+        raise _Quarantine(
+            QuarantineReason(code="not-dicom", message="not a DICOM Part 10 file", rule="parse")
+        ) from None
+    except _Quarantine:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise _Quarantine(_corrupt(exc)) from None
+    return ds
+
+
+def materialise(ds: Dataset) -> None:
+    """Convert every raw element at every depth now, so parse errors surface here."""
+    for _ in ds.iterall():
+        pass
+    if ds.get("file_meta") is not None:
+        for _ in ds.file_meta.iterall():
+            pass
+
+
+def _check_structure(ds: Dataset) -> None:
+    """A Part 10 file needs a Transfer Syntax UID (PS3.10 7.1) and a non-empty dataset."""
+    if not ds.file_meta.get("TransferSyntaxUID") or len(ds) == 0:
+        raise _Quarantine(
+            QuarantineReason(
+                code="corrupt",
+                message="file meta without Transfer Syntax UID, or an empty dataset",
+                rule="parse",
+            )
+        )
+
+
+def _check_pixel_length(ds: Dataset) -> None:
+    """Native pixel data shorter than Rows x Columns x Samples x Bits x Frames is truncated."""
+    if "PixelData" not in ds or ds.file_meta.get("TransferSyntaxUID") is None:
+        return
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        return
+    try:
+        frames = int(ds.get("NumberOfFrames") or 1)
+        expected = ds.Rows * ds.Columns * ds.SamplesPerPixel * ds.BitsAllocated * frames // 8
+    except (AttributeError, TypeError, ValueError):
+        return
+    actual = len(ds.PixelData or b"")
+    if actual < expected:
+        raise _Quarantine(
+            QuarantineReason(
+                code="corrupt",
+                message=f"pixel data truncated: {actual} of {expected} bytes",
+                tag="(7FE0,0010)",
+                keyword="PixelData",
+                rule="parse",
+            )
+        )
+
+
+def write_instance(ds: Dataset) -> bytes:
+    """Encode `ds` as Part 10 in its original transfer syntax (pixel data untouched)."""
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _corrupt(exc: Exception) -> QuarantineReason:
+    return QuarantineReason(
+        code="corrupt",
+        message=f"could not be parsed ({type(exc).__name__})",
+        rule="parse",
+    )
+
+
+def _required_uids(ds: Dataset) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for tag, keyword in ((STUDY_UID, "StudyInstanceUID"), (SERIES_UID, "SeriesInstanceUID"), (SOP_UID, "SOPInstanceUID")):
+        value = normalise_uid(str(ds.get(keyword) or ""))
+        if not value:
+            raise _Quarantine(
+                QuarantineReason(
+                    code="corrupt",
+                    message=f"{keyword} is missing or empty",
+                    tag=f"({tag >> 16:04X},{tag & 0xFFFF:04X})",
+                    keyword=keyword,
+                    rule="required-uid",
+                )
+            )
+        found[tag] = value
+    return found
+
+
+def _patient_key(ds: Dataset) -> str:
+    """What identifies the patient for pseudonyms and date shifts.
+
+    PatientID (so the engine agrees with :func:`pseudonymise_patient_id`); without
+    an ID, the name and birth date; without either, the study (then no cross-study
+    link can be made).
+    """
+    patient_id = str(ds.get("PatientID") or "").strip()
+    if patient_id:
+        return patient_id
+    name = str(ds.get("PatientName") or "").strip()
+    birth = str(ds.get("PatientBirthDate") or "").strip()
+    if name:
+        return f"name:{name}|{birth}"
+    return "study:" + normalise_uid(str(ds.get("StudyInstanceUID") or ""))
+
+
+def _strings(elem: DataElement) -> list[str]:
+    value = elem.value
+    if value is None or value == "":
+        return []
+    if isinstance(value, MultiValue | list | tuple):
+        return [str(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return []
+    return [str(value)]

@@ -1,0 +1,252 @@
+"""The identifying values of one input instance, and matchers built from them.
+
+Both *Clean Descriptors* (PS3.15 E.3.5, which must remove identifying
+information from free text) and the PHI guard (which checks the output) need
+to know what this instance's identity looks like: the patient's name parts, IDs,
+birth date, addresses, telephone numbers, institution and physician names and
+accession number, collected from every depth of the *input*.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from .options import Option, Profile
+from .pseudonyms import normalise_uid
+from .uids import DEFINITIONAL_UID_TAGS, is_dicom_defined
+
+MIN_TOKEN = 3  # shorter fragments ("Li", "1") are only matched as a whole value
+
+#: keyword -> category; the category decides which option may retain it.
+IDENTIFYING_KEYWORDS: dict[str, str] = {
+    "PatientID": "patient",
+    "OtherPatientIDs": "patient",
+    "PatientBirthDate": "birth-date",
+    "PatientAddress": "patient",
+    "PatientTelephoneNumbers": "patient",
+    "PatientTelecomInformation": "patient",
+    "MedicalRecordLocator": "patient",
+    "AccessionNumber": "patient",
+    "AdmissionID": "patient",
+    "ServiceEpisodeID": "patient",
+    "PatientInsurancePlanCodeSequence": "patient",
+    "MilitaryRank": "patient",
+    "RegionOfResidence": "patient",
+    "PersonAddress": "patient",
+    "PersonTelephoneNumbers": "patient",
+    "PersonTelecomInformation": "patient",
+    "ReferringPhysicianAddress": "patient",
+    "ReferringPhysicianTelephoneNumbers": "patient",
+    "RequestedProcedureID": "patient",
+    "ScheduledProcedureStepID": "patient",
+    "PerformedProcedureStepID": "patient",
+    "PlacerOrderNumberImagingServiceRequest": "patient",
+    "FillerOrderNumberImagingServiceRequest": "patient",
+    "StudyID": "patient",
+    "InstitutionName": "institution",
+    "InstitutionAddress": "institution",
+    "InstitutionalDepartmentName": "institution",
+    "ResponsibleOrganization": "institution",
+    "StationName": "device",
+    "DeviceSerialNumber": "device",
+}
+
+
+@dataclass
+class IdentifyingValues:
+    """Values (normalised, lower case) mapped to the keyword they came from."""
+
+    text: dict[str, str] = field(default_factory=dict)
+    uids: dict[str, str] = field(default_factory=dict)
+    _text_re: re.Pattern[str] | None = None
+    _uid_re: re.Pattern[str] | None = None
+
+    def add_text(self, value: str, source: str) -> None:
+        norm = " ".join(value.split()).lower()
+        if len(norm) >= MIN_TOKEN or (norm and not norm.isdigit() and source == "PatientName"):
+            self.text.setdefault(norm, source)
+
+    def add_uid(self, value: str, source: str) -> None:
+        uid = normalise_uid(value)
+        if uid and not is_dicom_defined(uid):
+            self.uids.setdefault(uid, source)
+
+    def compile(self) -> None:
+        """Build the matchers once all values are collected."""
+        self._text_re = _alternation(self.text, r"(?<![^\W_])", r"(?![^\W_])")
+        self._uid_re = _alternation(self.uids, r"(?<![0-9.])", r"(?![0-9.])")
+
+    def find(self, value: str) -> tuple[str, str] | None:
+        """(kind, source keyword) of the first identifying value found in `value`."""
+        if self._text_re is not None:
+            hit = self._text_re.search(value)
+            if hit:
+                return "identifying value", self._source(hit.group(0))
+        if self._uid_re is not None:
+            hit = self._uid_re.search(value)
+            if hit:
+                return "original UID", self.uids.get(hit.group(0), "UID")
+        return None
+
+    def scrub(self, value: str, replacement: str = "***") -> str:
+        """`value` with every identifying value replaced by `replacement`."""
+        out = value
+        if self._text_re is not None:
+            out = self._text_re.sub(replacement, out)
+        if self._uid_re is not None:
+            out = self._uid_re.sub(replacement, out)
+        return out
+
+    def _source(self, matched: str) -> str:
+        return self.text.get(" ".join(matched.split()).lower(), "identifying value")
+
+
+def _alternation(values: dict[str, str], before: str, after: str) -> re.Pattern[str] | None:
+    if not values:
+        return None
+    parts = sorted(values, key=len, reverse=True)
+    body = "|".join(_flexible(p) for p in parts)
+    return re.compile(f"{before}(?:{body}){after}", re.IGNORECASE)
+
+
+def _flexible(value: str) -> str:
+    """Escape `value`, letting any whitespace in it match any run of whitespace."""
+    return r"\s+".join(re.escape(part) for part in value.split(" "))
+
+
+def person_name_parts(value: str) -> Iterator[str]:
+    """The whole name, each component and each word of a PN value (PS3.5 6.2)."""
+    text = str(value)
+    for group in text.split("="):
+        components = [c.strip() for c in group.split("^")]
+        named = [c for c in components[:3] if c]  # family, given, middle
+        if named:
+            yield " ".join(named)
+            yield " ".join(reversed(named[:2]))
+            yield ", ".join(named[:2])
+        for component in named:
+            yield component
+            for word in re.split(r"[\s,.\-']+", component):
+                if len(word) >= MIN_TOKEN:
+                    yield word
+
+
+def date_forms(value: str) -> Iterator[str]:
+    """A DA value in the forms free text uses: 19700131, 1970-01-31, 31/01/1970, 31.01.1970..."""
+    text = value.strip()
+    if not re.fullmatch(r"\d{8}", text):
+        return
+    y, m, d = text[:4], text[4:6], text[6:]
+    yield text
+    yield f"{y}-{m}-{d}"
+    yield f"{y}/{m}/{d}"
+    yield f"{d}/{m}/{y}"
+    yield f"{d}.{m}.{y}"
+    yield f"{d}-{m}-{y}"
+    yield f"{m}/{d}/{y}"
+
+
+def _values(elem: DataElement) -> list[str]:
+    value = elem.value
+    if value is None or value == "":
+        return []
+    if isinstance(value, MultiValue | list | tuple):
+        return [str(v) for v in value if v not in (None, "")]
+    if isinstance(value, bytes | bytearray):
+        return []
+    return [str(value)]
+
+
+#: Words that are not distinguishing on their own (placeholders in test data, titles,
+#: name particles, our own dummy values). The whole name they belong to is still used.
+STOPWORDS = frozenset(
+    """name first last given family middle text test enter patient anonymous anonymized
+    anonymised unknown none null male female other observer verifying physician doctor
+    prof the and von van der den del della des las los dos ben bin mrs""".split()
+)
+
+
+def collect_identifying_values(
+    ds: Dataset, profile: Profile, *, ignore: tuple[str, ...] = ()
+) -> IdentifyingValues:
+    """Collect this instance's identifying values from every depth of `ds` (the input).
+
+    `ignore` lists values the engine itself writes (the site prefix of the
+    patient pseudonym), which must not count as identifying.
+    """
+    found = IdentifyingValues()
+    retained = _retained_categories(profile)
+    _collect(ds, found, retained, profile.has(Option.RETAIN_UIDS))
+    _drop_equipment_values(ds, found)
+    _drop_definitional_uids(ds, found)
+    for word in (*STOPWORDS, *(i.strip().lower() for i in ignore)):
+        found.text.pop(word, None)
+    found.compile()
+    return found
+
+
+#: Kept attributes that describe equipment, not people. An institution or device
+#: value that occurs inside one of them (test data often put the vendor's name in
+#: InstitutionName) would make the guard reject the vendor's name; it is not used.
+EQUIPMENT_KEYWORDS = ("Manufacturer", "ManufacturerModelName", "SoftwareVersions")
+_EQUIPMENT_CATEGORIES = frozenset({"institution", "device"})
+
+
+def _drop_equipment_values(ds: Dataset, found: IdentifyingValues) -> None:
+    equipment = " | ".join(
+        " ".join(v.split()).lower() for k in EQUIPMENT_KEYWORDS if k in ds for v in _values(ds[k])
+    )
+    if not equipment:
+        return
+    for norm, source in list(found.text.items()):
+        if IDENTIFYING_KEYWORDS.get(source) in _EQUIPMENT_CATEGORIES and norm in equipment:
+            del found.text[norm]
+
+
+def _drop_definitional_uids(ds: Dataset, found: IdentifyingValues) -> None:
+    """A UID also used as a class/scheme UID is kept in the output, so it cannot be identifying."""
+    for elem in ds.iterall():
+        if elem.VR == "UI" and int(elem.tag) in DEFINITIONAL_UID_TAGS:
+            for uid in _values(elem):
+                found.uids.pop(normalise_uid(uid), None)
+
+
+def _retained_categories(profile: Profile) -> frozenset[str]:
+    kept = set()
+    if profile.has(Option.RETAIN_INSTITUTION_IDENTITY):
+        kept.add("institution")
+    if profile.has(Option.RETAIN_DEVICE_IDENTITY):
+        kept.add("device")
+    return frozenset(kept)
+
+
+def _collect(ds: Dataset, found: IdentifyingValues, retained: frozenset[str], keep_uids: bool) -> None:
+    for elem in ds.iterall():
+        vr = elem.VR
+        if elem.tag.is_private or vr == "SQ":
+            continue
+        if vr == "PN":
+            for name in _values(elem):
+                for part in person_name_parts(name):
+                    found.add_text(part, elem.keyword or "PersonName")
+            continue
+        if vr == "UI" and not keep_uids and int(elem.tag) not in DEFINITIONAL_UID_TAGS:
+            for uid in _values(elem):
+                found.add_uid(uid, elem.keyword or str(elem.tag))
+            continue
+        category = IDENTIFYING_KEYWORDS.get(elem.keyword)
+        if category is None or category in retained:
+            continue
+        for value in _values(elem):
+            if category == "birth-date":
+                for form in date_forms(value):
+                    found.add_text(form, elem.keyword)
+            else:
+                found.add_text(value, elem.keyword)
+

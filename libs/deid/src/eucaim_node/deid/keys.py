@@ -1,0 +1,51 @@
+"""Loading the node's de-identification key.
+
+The key is the secret behind every keyed pseudonym (PS3.15 Annex E, action
+``U`` and the patient pseudonym). It is read from a file and never logged,
+printed or included in an exception message.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MIN_KEY_BYTES = 32
+
+
+class KeyFileError(Exception):
+    """The key file is missing, unreadable or shorter than :data:`MIN_KEY_BYTES`.
+
+    Messages name the path and the problem, never the key material.
+    """
+
+
+def load_key(path: str | os.PathLike[str]) -> bytes:
+    """Return the key bytes stored in the file at `path`.
+
+    The whole file is the key (a trailing newline, as left by editors and
+    ``openssl rand -hex 32 > key``, is stripped). Raises :class:`KeyFileError`
+    if the file is missing, unreadable, or holds fewer than 32 bytes.
+    """
+    key_path = Path(path)
+    try:
+        raw = key_path.read_bytes()
+    except FileNotFoundError:
+        raise KeyFileError(f"key file not found: {key_path}") from None
+    except IsADirectoryError:
+        raise KeyFileError(f"key file is a directory: {key_path}") from None
+    except OSError as exc:
+        raise KeyFileError(f"key file unreadable: {key_path} ({exc.strerror})") from None
+    key = raw.rstrip(b"\r\n")
+    check_key(key, source=str(key_path))
+    return key
+
+
+def check_key(key: bytes, *, source: str = "key") -> None:
+    """Raise :class:`KeyFileError` unless `key` is bytes of at least 32 bytes."""
+    if not isinstance(key, bytes | bytearray):
+        raise KeyFileError(f"{source}: key must be bytes")
+    if len(key) < MIN_KEY_BYTES:
+        raise KeyFileError(
+            f"{source}: key too short ({len(key)} bytes; at least {MIN_KEY_BYTES} required)"
+        )

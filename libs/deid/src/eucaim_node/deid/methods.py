@@ -1,0 +1,76 @@
+"""Recording what was done: PatientIdentityRemoved, DeidentificationMethod and
+DeidentificationMethodCodeSequence with CID 7050 codes (PS3.15 E.1.1, PS3.16 CID 7050)."""
+
+from __future__ import annotations
+
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from .options import Option, Profile
+
+#: PS3.16 CID 7050 "De-identification Method" (scheme DCM).
+CID_7050: dict[str, tuple[str, str]] = {
+    "basic": ("113100", "Basic Application Confidentiality Profile"),
+    "clean_pixel_data": ("113101", "Clean Pixel Data Option"),
+    "clean_recognizable_visual_features": ("113102", "Clean Recognizable Visual Features Option"),
+    Option.CLEAN_GRAPHICS: ("113103", "Clean Graphics Option"),
+    Option.CLEAN_STRUCTURED_CONTENT: ("113104", "Clean Structured Content Option"),
+    Option.CLEAN_DESCRIPTORS: ("113105", "Clean Descriptors Option"),
+    Option.RETAIN_LONGITUDINAL_FULL_DATES: (
+        "113106",
+        "Retain Longitudinal Temporal Information Full Dates Option",
+    ),
+    Option.RETAIN_LONGITUDINAL_MODIFIED_DATES: (
+        "113107",
+        "Retain Longitudinal Temporal Information Modified Dates Option",
+    ),
+    Option.RETAIN_PATIENT_CHARACTERISTICS: ("113108", "Retain Patient Characteristics Option"),
+    Option.RETAIN_DEVICE_IDENTITY: ("113109", "Retain Device Identity Option"),
+    Option.RETAIN_UIDS: ("113110", "Retain UIDs Option"),
+    Option.RETAIN_SAFE_PRIVATE: ("113111", "Retain Safe Private Option"),
+    Option.RETAIN_INSTITUTION_IDENTITY: ("113112", "Retain Institution Identity Option"),
+}
+
+_ORDER = ["basic", *Option]
+
+
+def method_keys(profile: Profile) -> list[str]:
+    """CID 7050 keys for the profile, Basic first, then the options in table order."""
+    return [k for k in _ORDER if k == "basic" or k in profile.options]
+
+
+def deidentification_method(profile: Profile, edition: str) -> list[str]:
+    """DeidentificationMethod (0012,0063) values: one LO (<= 64 chars) per method."""
+    values = [f"PS3.15 {edition} Basic Profile; eucaim-node deid"]
+    values += [CID_7050[k][1][:64] for k in method_keys(profile) if k != "basic"]
+    return values
+
+
+def method_code_sequence(profile: Profile) -> Sequence:
+    """DeidentificationMethodCodeSequence (0012,0064) items, CID 7050."""
+    items = []
+    for key in method_keys(profile):
+        code, meaning = CID_7050[key]
+        item = Dataset()
+        item.CodeValue = code
+        item.CodingSchemeDesignator = "DCM"
+        item.CodeMeaning = meaning
+        items.append(item)
+    return Sequence(items)
+
+
+def longitudinal_temporal_information(profile: Profile) -> str:
+    """LongitudinalTemporalInformationModified (0028,0303) for the profile (PS3.15 E.3.6)."""
+    if profile.has(Option.RETAIN_LONGITUDINAL_FULL_DATES):
+        return "UNMODIFIED"
+    if profile.has(Option.RETAIN_LONGITUDINAL_MODIFIED_DATES):
+        return "MODIFIED"
+    return "REMOVED"
+
+
+def record_methods(ds: Dataset, profile: Profile, edition: str) -> None:
+    """Set PatientIdentityRemoved, the method attributes and LongitudinalTemporalInformationModified."""
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = deidentification_method(profile, edition)
+    ds.DeidentificationMethodCodeSequence = method_code_sequence(profile)
+    ds.LongitudinalTemporalInformationModified = longitudinal_temporal_information(profile)

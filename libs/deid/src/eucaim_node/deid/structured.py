@@ -1,0 +1,117 @@
+"""SR content items: Table E.3.4-1 and *Clean Structured Content* (PS3.15 E.3.4).
+
+Every content item (an item with ValueType and ConceptNameCodeSequence, at any
+depth of ContentSequence or AcquisitionContextSequence) is looked up by concept
+name in Table E.3.4-1. The selected column's action applies to the item's value:
+``X`` removes the item, ``D`` replaces the value with a dummy, ``Z`` empties it,
+``C`` cleans text (:mod:`.cleaner`) and shifts dates, ``K``/``U`` keep it (UIDs and
+references are then remapped by the attribute rules). ``X/D`` resolves to X.
+TEXT items whose concept is not in the table are cleaned. The attributes inside
+each item (PersonName, Date, UID, ReferencedSOPSequence, ...) then go through
+Table E.1-1 like any other, which keeps every reference consistent.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydicom.dataset import Dataset
+
+from .cleaner import clean_text
+from .dummies import DUMMY_PERSON, DUMMY_TEXT, dummy_for
+from .table import ContentRule, choose_action
+
+if TYPE_CHECKING:
+    from .engine import Deidentifier, _Instance
+
+#: ValueType → (keyword of the value attribute, its VR).
+VALUE_ATTRIBUTES: dict[str, tuple[str, str]] = {
+    "TEXT": ("TextValue", "UT"),
+    "PNAME": ("PersonName", "PN"),
+    "DATE": ("Date", "DA"),
+    "TIME": ("Time", "TM"),
+    "DATETIME": ("DateTime", "DT"),
+    "UIDREF": ("UID", "UI"),
+}
+
+
+def is_content_item(item: Dataset) -> bool:
+    """True for an SR content item (PS3.3 C.17.3)."""
+    return "ValueType" in item and "ConceptNameCodeSequence" in item
+
+
+def concept_of(item: Dataset) -> tuple[str, str] | None:
+    """(scheme designator, code value) of the item's concept name."""
+    seq = item.get("ConceptNameCodeSequence")
+    if not seq:
+        return None
+    code = seq[0]
+    value = code.get("CodeValue") or code.get("LongCodeValue") or code.get("URNCodeValue")
+    scheme = code.get("CodingSchemeDesignator") or ""
+    if not value:
+        return None
+    return str(scheme).strip(), str(value).strip()
+
+
+def rule_for_item(engine: Deidentifier, item: Dataset) -> ContentRule | None:
+    """The Table E.3.4-1 row for the item's concept name (and value type, if listed)."""
+    concept = concept_of(item)
+    if concept is None:
+        return None
+    rows = engine.table.content.get(concept)
+    if not rows:
+        return None
+    value_type = str(item.get("ValueType") or "").strip().upper()
+    for row in rows:
+        if row.value_type == value_type:
+            return row
+    return rows[0]
+
+
+def clean_content_item(item: Dataset, engine: Deidentifier, state: _Instance) -> bool:
+    """Apply Table E.3.4-1 to one content item; False means remove the item."""
+    rule = rule_for_item(engine, item)
+    value_type = str(item.get("ValueType") or "").strip().upper()
+    if rule is None:
+        if value_type == "TEXT":
+            _clean_value(item, state)
+        return True
+    action = choose_action(rule.basic, rule.options, engine._option_keys)
+    if action.startswith("X"):
+        return False
+    if action == "D":
+        _dummy_value(item, value_type)
+    elif action == "Z":
+        _empty_value(item, value_type)
+    elif action == "C" and value_type == "TEXT":
+        _clean_value(item, state)
+    return True
+
+
+def _clean_value(item: Dataset, state: _Instance) -> None:
+    text = item.get("TextValue")
+    if text:
+        item.TextValue = clean_text(str(text), state.identity, "UT")
+
+
+def _dummy_value(item: Dataset, value_type: str) -> None:
+    target = VALUE_ATTRIBUTES.get(value_type)
+    if target is None:
+        if value_type == "NUM":
+            for measured in item.get("MeasuredValueSequence") or ():
+                measured.NumericValue = "0"
+        return
+    keyword, vr = target
+    if keyword in item:
+        if vr == "PN":
+            setattr(item, keyword, DUMMY_PERSON)
+        elif vr == "UT":
+            setattr(item, keyword, DUMMY_TEXT)
+        elif vr != "UI":  # UIDs are replaced consistently by the attribute rules
+            setattr(item, keyword, dummy_for(vr))
+
+
+def _empty_value(item: Dataset, value_type: str) -> None:
+    target = VALUE_ATTRIBUTES.get(value_type)
+    if target is not None and target[0] in item and target[1] != "UI":
+        item[target[0]].value = None
