@@ -1,0 +1,62 @@
+"""Generate docs/asyncapi.json, the AsyncAPI 3.0 document of the node's topics, from the code.
+
+The document is built from the five services' FastStream routers (every subscriber and
+publisher with its pydantic event model), so it cannot drift from what the services do:
+``--check`` (run by the test suite) fails when the committed file is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+
+from eucaim_node.anonymisation.main import router as anonymisation
+from eucaim_node.audit.main import router as audit
+from eucaim_node.catalogue_sync.main import router as catalogue_sync
+from eucaim_node.metadata.main import router as metadata
+from eucaim_node.reception.main import router as reception
+
+DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.json"
+
+
+def build_document() -> str:
+    broker = KafkaBroker("kafka:9092", description="The node's Kafka cluster (in production: external, TLS).")
+    for router in (reception, anonymisation, metadata, catalogue_sync, audit):
+        broker.include_router(router)
+    spec = AsyncAPI(
+        broker,
+        title="eucaim-node events",
+        version="1",
+        description=(
+            "Topics of a EUCAIM node. Messages are JSON events in a common envelope (event_id, event_type, "
+            "schema_version, occurred_at, producer, causation_id, traceparent). Keys are study keys (collection IDs "
+            "for collection events). No event carries pixel data or clear patient identifiers. Each consumer group "
+            "has a dead-letter topic eucaim.dlq.<group>.v1 holding the original message with x-dlq-* headers."
+        ),
+    )
+    return json.dumps(spec.to_specification().to_jsonable(), indent=2, sort_keys=True) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the committed document is stale")
+    args = parser.parse_args()
+    document = build_document()
+    if args.check:
+        if not DOCUMENT.exists() or DOCUMENT.read_text() != document:
+            print(f"{DOCUMENT} is stale: run `make asyncapi`", file=sys.stderr)
+            return 1
+        return 0
+    DOCUMENT.parent.mkdir(exist_ok=True)
+    DOCUMENT.write_text(document)
+    print(f"wrote {DOCUMENT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Checks over the code base as a whole: delivery guarantees and generated documents."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from faststream import AckPolicy
+
+from eucaim_node.anonymisation.main import router as anonymisation
+from eucaim_node.audit.main import router as audit
+from eucaim_node.catalogue_sync.main import router as catalogue_sync
+from eucaim_node.metadata.main import router as metadata
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("router", [anonymisation, metadata, catalogue_sync, audit], ids=["anonymisation", "metadata", "catalogue-sync", "audit"])
+def test_every_subscriber_commits_after_success_in_a_named_group(router):
+    for subscriber in router.subscribers:
+        assert subscriber.ack_policy is AckPolicy.NACK_ON_ERROR
+        assert subscriber.ack_policy is not AckPolicy.ACK_FIRST
+        assert subscriber.group_id
+
+
+def test_asyncapi_document_is_current():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "asyncapi.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
