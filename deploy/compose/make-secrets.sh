@@ -1,0 +1,10 @@
+#!/usr/bin/env sh
+# Creates the secrets docker-compose.yml reads (once; existing files are kept).
+set -eu
+dir=$(dirname "$0")/secrets
+mkdir -p "$dir"
+umask 077
+[ -s "$dir/hmac.key" ] || head -c 32 /dev/urandom > "$dir/hmac.key"
+[ -s "$dir/orthanc-password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$dir/orthanc-password"
+[ -s "$dir/orthanc-users.json" ] || printf '{"eucaim": "%s"}\n' "$(cat "$dir/orthanc-password")" > "$dir/orthanc-users.json"
+echo "secrets in $dir (keep hmac.key: pseudonyms depend on it)"
