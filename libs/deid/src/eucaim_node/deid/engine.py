@@ -303,6 +303,18 @@ class Deidentifier:
                 self._replace_uids(elem, state)
         elif vr in ("DA", "DT") and self.profile.has(Option.RETAIN_LONGITUDINAL_MODIFIED_DATES):
             self._shift_dates(elem, state)
+        elif vr in _TEXT_VRS and self.profile.has(Option.CLEAN_DESCRIPTORS):
+            self._scrub_identity(elem, state)
+
+    def _scrub_identity(self, elem: DataElement, state: _Instance) -> None:
+        """Free text outside Table E.1-1 (e.g. SegmentLabel) loses the input's identifying
+        values under Clean Descriptors; the rest of the text is kept."""
+        values = _strings(elem)
+        if not values:
+            return
+        scrubbed = [state.identity.scrub(v) for v in values]
+        if scrubbed != values:
+            elem.value = scrubbed if len(scrubbed) > 1 else scrubbed[0]
 
     def _dummy(self, elem: DataElement, state: _Instance) -> None:
         """D: a non-zero-length dummy consistent with the VR."""
