@@ -1,0 +1,411 @@
+"""The local stack: Kafka, FerretDB, two Orthancs and the five node services as managed loopback processes."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import configs, install, probes
+from .install import file_lock
+from .process import ComponentFailed, ManagedProcess
+from .secrets_files import ensure_secrets, read_orthanc_password
+from .settings import SERVICE_MODULES, StackSettings
+
+log = logging.getLogger(__name__)
+
+INFRASTRUCTURE: tuple[str, ...] = ("kafka", "ferretdb", "orthanc-clinical", "orthanc-research")
+SERVICES: tuple[str, ...] = SERVICE_MODULES
+
+
+@dataclass
+class ComponentStatus:
+    name: str
+    kind: str  # "infrastructure" | "service"
+    endpoints: dict[str, str]
+    pid: int | None
+    running: bool
+    healthy: bool
+    log: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Component:
+    """A managed process plus what must happen before it can start (install, configuration)."""
+
+    name: str
+    kind: str
+    process: ManagedProcess
+    prepare: Callable[[], None] = field(default=lambda: None)
+
+
+class Stack:
+    """Installs on first use, starts, health-checks, reports and stops one profile of the local stack.
+
+    All state (configs, data, pid files, logs, secrets, node.env) lives under ``settings.state_dir``; downloaded
+    or built artefacts under ``settings.cache_dir``. Every method is synchronous and safe to call from a test
+    that runs an event loop.
+    """
+
+    def __init__(self, settings: StackSettings | None = None) -> None:
+        self.settings = settings or StackSettings()
+        #: Seconds spent per step during the last up()/start(): "install:<component>" and "start:<component>".
+        self.timings: dict[str, float] = {}
+        self._components: dict[str, Component] = {}
+        for component in self._build_components():
+            self._components[component.name] = component
+
+    @classmethod
+    def test_profile(cls, **overrides: Any) -> Stack:
+        """The stack of the pytest session: see :meth:`StackSettings.test_profile`."""
+        return cls(StackSettings.test_profile(**overrides))
+
+    # -- paths and endpoints --------------------------------------------------------------------------------
+
+    @property
+    def state_dir(self) -> Path:
+        return self.settings.state
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.settings.host}:{self.settings.kafka_port}"
+
+    @property
+    def mongo_url(self) -> str:
+        return f"mongodb://{self.settings.host}:{self.settings.ferretdb_port}/"
+
+    def orthanc_url(self, instance: str) -> str:
+        """``instance`` is 'clinical' or 'research'."""
+        return configs.orthanc_url(self.settings, instance)
+
+    def orthanc_dicom(self, instance: str) -> tuple[str, int, str]:
+        """(host, DICOM port, AET) of an Orthanc instance."""
+        return (self.settings.host, configs.orthanc_dicom_port(self.settings, instance),
+                configs.orthanc_aet(self.settings, instance))
+
+    def orthanc_auth(self) -> tuple[str, str]:
+        """(username, password) of both Orthancs; the password is read from the secret file."""
+        return self.settings.orthanc_username, read_orthanc_password(self.settings)
+
+    @property
+    def hmac_key_file(self) -> Path:
+        return configs.hmac_key_file(self.settings)
+
+    @property
+    def orthanc_password_file(self) -> Path:
+        return configs.orthanc_password_file(self.settings)
+
+    @property
+    def node_env_file(self) -> Path:
+        return configs.node_env_file(self.settings)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._components)
+
+    def process(self, name: str) -> ManagedProcess:
+        return self._component(name).process
+
+    def log_path(self, name: str) -> Path:
+        return self._component(name).process.log_path
+
+    def node_env(self) -> dict[str, str]:
+        """What every service needs (the content of ``node.env``)."""
+        return configs.render_node_env(self.settings)
+
+    def service_env(self, service: str) -> dict[str, str]:
+        """The environment the stack gives ``service``: node.env plus its own ``EUCAIM_HEALTH_PORT``."""
+        return configs.render_service_env(self.settings, service)
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    def install(self) -> dict[str, float]:
+        """Make sure every artefact is installed (Kafka jars, FerretDB, Debian packages); return install timings."""
+        before = dict(install.INSTALL_TIMINGS)
+        install.ensure_debian_packages()
+        install.ensure_kafka(self.settings)
+        install.ensure_ferretdb(self.settings)
+        return {k: v for k, v in install.INSTALL_TIMINGS.items() if before.get(k) != v}
+
+    def up(self, services: bool = False) -> None:
+        """Start the infrastructure (and with ``services=True`` the five services); healthy ones are left alone.
+
+        Raises :class:`ComponentFailed` naming the first component that could not be made ready.
+        """
+        self.timings = {}
+        with self._lock():
+            self._prepare_state()
+            install.ensure_debian_packages("tools")
+            self._start_group(INFRASTRUCTURE)
+            if services:
+                self._start_group(SERVICES)
+
+    def down(self) -> list[str]:
+        """Stop everything this profile started (services first); return the names of what was stopped."""
+        with self._lock():
+            stopped = self._stop_group(SERVICES)
+            stopped += self._stop_group(tuple(reversed(INFRASTRUCTURE)))
+        return stopped
+
+    def reset(self) -> None:
+        """Stop everything of this profile and wipe its state dir (the cache survives), for an empty start."""
+        self.down()
+        with self._lock():
+            state = self.state_dir
+            cache = self.settings.cache_dir
+            if not state.exists():
+                return
+            for child in state.iterdir():
+                if child.name == ".lock" or _contains(child, cache):
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+
+    def start(self, name: str) -> None:
+        """Start one component (e.g. a service mid-test) and wait until it is ready."""
+        with self._lock():
+            self._prepare_state()
+            self._start_group((name,))
+
+    def stop(self, name: str) -> bool:
+        with self._lock():
+            return self._component(name).process.stop()
+
+    def restart(self, name: str) -> None:
+        with self._lock():
+            self._component(name).process.stop()
+            self._prepare_state()
+            self._start_group((name,))
+
+    def status(self) -> dict[str, ComponentStatus]:
+        result: dict[str, ComponentStatus] = {}
+        for component in self._components.values():
+            process = component.process
+            pid = process.pid()
+            result[component.name] = ComponentStatus(
+                name=component.name,
+                kind=component.kind,
+                endpoints=dict(process.endpoints),
+                pid=pid,
+                running=pid is not None,
+                healthy=pid is not None and process.is_ready(),
+                log=str(process.log_path),
+            )
+        return result
+
+    def is_healthy(self, names: Iterable[str] = INFRASTRUCTURE) -> bool:
+        return all(self._component(name).process.is_healthy() for name in names)
+
+    # -- internals ------------------------------------------------------------------------------------------
+
+    def _component(self, name: str) -> Component:
+        try:
+            return self._components[name]
+        except KeyError:
+            raise KeyError(f"unknown component {name!r}; expected one of {', '.join(self._components)}") from None
+
+    def _lock(self) -> Any:
+        return file_lock(self.state_dir / ".lock")
+
+    def _prepare_state(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        configs.logs_dir(self.settings).mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "run").mkdir(exist_ok=True)
+        ensure_secrets(self.settings)
+        header = (f"Environment of the eucaim-node services for stack profile '{self.settings.name}'.\n"
+                  "Generated by `eucaim-node stack up`; EUCAIM_HEALTH_PORT is set per service.")
+        configs.write_if_changed(self.node_env_file, configs.format_env_file(self.node_env(), header))
+
+    def _start_group(self, names: Iterable[str]) -> None:
+        pending: list[Component] = []
+        for name in names:
+            component = self._component(name)
+            if component.process.is_healthy():
+                continue
+            started = time.monotonic()
+            before = dict(install.INSTALL_TIMINGS)
+            component.prepare()
+            for key, value in install.INSTALL_TIMINGS.items():
+                if before.get(key) != value:
+                    self.timings[f"install:{key}"] = value
+            self.timings[f"prepare:{name}"] = time.monotonic() - started
+            pending.append(component)
+        spawned: dict[str, float] = {}
+        pids: dict[str, int] = {}
+        for component in pending:
+            spawned[component.name] = time.monotonic()
+            pids[component.name] = component.process.spawn()
+
+        def wait(component: Component) -> None:
+            component.process.wait_ready(pid=pids[component.name])
+            self.timings[f"start:{component.name}"] = time.monotonic() - spawned[component.name]
+
+        if not pending:
+            return
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(pending)) as pool:
+            futures = [pool.submit(wait, component) for component in pending]
+            errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]  # type: ignore[misc]
+
+    def _stop_group(self, names: tuple[str, ...]) -> list[str]:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
+            results = list(pool.map(lambda n: (n, self._component(n).process.stop()), names))
+        return [name for name, stopped in results if stopped]
+
+    # -- component definitions ------------------------------------------------------------------------------
+
+    def _managed(self, name: str, command: list[str], ready: Callable[[], bool], *, ports: Iterable[int],
+                 endpoints: dict[str, str], timeout: float, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> ManagedProcess:
+        s = self.settings
+        return ManagedProcess(
+            name=name,
+            command=command,
+            log_path=configs.logs_dir(s) / f"{name}.log",
+            pid_path=s.state / "run" / f"{name}.pid",
+            ready=ready,
+            env=env or {},
+            cwd=cwd,
+            start_timeout=timeout,
+            stop_timeout=s.stop_timeout,
+            ports=tuple(ports),
+            host=s.host,
+            endpoints=endpoints,
+        )
+
+    def _build_components(self) -> list[Component]:
+        return [self._kafka(), self._ferretdb(), self._orthanc("clinical"), self._orthanc("research"),
+                *(self._service(name) for name in SERVICES)]
+
+    def _kafka(self) -> Component:
+        s = self.settings
+        home = s.state / "kafka"
+        properties = home / "server.properties"
+        log4j = home / "log4j2.properties"
+        data = home / "data"
+        libs = install.kafka_libs_dir(s)
+        process = self._managed(
+            "kafka",
+            configs.kafka_command(s, libs, properties, log4j),
+            lambda: probes.kafka_ready(self.kafka_bootstrap),
+            ports=(s.kafka_port, s.kafka_controller_port),
+            endpoints={"bootstrap": self.kafka_bootstrap, "controller": f"{s.host}:{s.kafka_controller_port}"},
+            timeout=s.kafka_start_timeout,
+            cwd=home,
+        )
+
+        def prepare() -> None:
+            install.ensure_kafka(s)
+            home.mkdir(parents=True, exist_ok=True)
+            configs.write_if_changed(properties, configs.render_kafka_properties(s, data))
+            configs.write_if_changed(log4j, (configs.deploy_dir() / "kafka" / "log4j2.properties").read_text())
+            if not (data / "meta.properties").is_file():
+                self._format_kafka(libs, properties, log4j, process)
+
+        return Component("kafka", "infrastructure", process, prepare)
+
+    def _format_kafka(self, libs: Path, properties: Path, log4j: Path, process: ManagedProcess) -> None:
+        command = ["java", "-Xmx256m", f"-Dlog4j2.configurationFile={log4j}", "-Dkafka.root.level=WARN",
+                   "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format",
+                   "-t", configs.new_kafka_cluster_id(), "-c", str(properties)]
+        process.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with process.log_path.open("ab") as log_file:
+            log_file.write(f"\n=== formatting KRaft storage: {' '.join(command)}\n".encode())
+            log_file.flush()
+            done = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  timeout=120)
+        if done.returncode != 0:
+            raise process.failed(f"formatting the KRaft log dir failed with exit code {done.returncode}")
+
+    def _ferretdb(self) -> Component:
+        s = self.settings
+        home = s.state / "ferretdb"
+        binary = install.ferretdb_binary(s)
+        command = [
+            str(binary),
+            "--handler=sqlite",
+            f"--sqlite-url=file:{home / 'data'}/",
+            f"--state-dir={home}",
+            f"--listen-addr={s.host}:{s.ferretdb_port}",
+            "--telemetry=disable",
+            "--debug-addr=-",
+            "--log-level=info",
+            "--log-format=text",
+        ]
+        process = self._managed(
+            "ferretdb", command, lambda: probes.mongo_ready(self.mongo_url),
+            ports=(s.ferretdb_port,), endpoints={"mongo": self.mongo_url}, timeout=s.ferretdb_start_timeout,
+            env={"FERRETDB_TELEMETRY": "disable", "DO_NOT_TRACK": "1"}, cwd=home,
+        )
+
+        def prepare() -> None:
+            install.ensure_ferretdb(s)
+            (home / "data").mkdir(parents=True, exist_ok=True)
+
+        return Component("ferretdb", "infrastructure", process, prepare)
+
+    def _orthanc(self, instance: str) -> Component:
+        s = self.settings
+        name = f"orthanc-{instance}"
+        home = configs.orthanc_dir(s, instance)
+        config_path = home / "orthanc.json"
+        url = configs.orthanc_url(s, instance)
+        host, dicom_port, aet = self.orthanc_dicom(instance)
+        process = self._managed(
+            name,
+            [str(install.ORTHANC_BINARY), str(config_path)],
+            lambda: probes.http_ok(f"{url}/system", auth=self.orthanc_auth()),
+            ports=(configs.orthanc_http_port(s, instance), dicom_port),
+            endpoints={"http": url, "dicom": f"{aet}@{host}:{dicom_port}", "dicomweb": f"{url}/dicom-web/"},
+            timeout=s.orthanc_start_timeout,
+            cwd=home,
+        )
+
+        def prepare() -> None:
+            install.ensure_debian_packages(name)
+            for sub in ("storage", "index"):
+                (home / sub).mkdir(parents=True, exist_ok=True)
+            os.chmod(home, 0o700)
+            config = configs.render_orthanc_config(s, instance, read_orthanc_password(s))
+            configs.write_if_changed(config_path, json.dumps(config, indent=2) + "\n", mode=0o600)
+
+        return Component(name, "infrastructure", process, prepare)
+
+    def _service(self, service: str) -> Component:
+        s = self.settings
+        port = s.health_port(service)
+        ready_url = f"http://{s.host}:{port}/health/ready"
+        process = self._managed(
+            service,
+            [sys.executable, "-m", f"eucaim_node.{service}"],
+            lambda: probes.http_ok(ready_url),
+            ports=(port,),
+            endpoints={"health": ready_url},
+            timeout=s.service_start_timeout,
+            env={**self.service_env(service), "PYTHONUNBUFFERED": "1"},
+            cwd=s.state,
+        )
+        return Component(service, "service", process)
+
+
+def _contains(path: Path, other: Path) -> bool:
+    """True if ``other`` is ``path`` or lies inside it."""
+    try:
+        other.resolve().relative_to(path.resolve())
+        return True
+    except ValueError:
+        return False

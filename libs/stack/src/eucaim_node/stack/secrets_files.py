@@ -1,0 +1,38 @@
+"""The stack's secrets: generated once per state dir, mode 0600, never printed."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from .configs import hmac_key_file, orthanc_password_file, secrets_dir
+from .settings import StackSettings
+
+
+def _create_once(path: Path, make: Callable[[], bytes]) -> bool:
+    """Create ``path`` with mode 0600 unless it exists; True if it was created."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.chmod(path, 0o600)
+        return False
+    try:
+        os.write(fd, make())
+    finally:
+        os.close(fd)
+    return True
+
+
+def ensure_secrets(settings: StackSettings) -> None:
+    """Generate ``secrets/hmac.key`` (32 random bytes) and ``secrets/orthanc-password`` if absent."""
+    directory = secrets_dir(settings)
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    _create_once(hmac_key_file(settings), lambda: secrets.token_bytes(32))
+    _create_once(orthanc_password_file(settings), lambda: secrets.token_urlsafe(24).encode("ascii"))
+
+
+def read_orthanc_password(settings: StackSettings) -> str:
+    return orthanc_password_file(settings).read_text(encoding="ascii").strip()

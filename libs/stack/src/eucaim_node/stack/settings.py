@@ -1,0 +1,139 @@
+"""Settings of the local stack: one profile (``local`` for ``make up``, ``test`` for pytest) per state dir."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Every field that is a TCP port; the test profile shifts all of them by :data:`TEST_PORT_OFFSET`.
+PORT_FIELDS: tuple[str, ...] = (
+    "kafka_port",
+    "kafka_controller_port",
+    "ferretdb_port",
+    "clinical_http_port",
+    "clinical_dicom_port",
+    "research_http_port",
+    "research_dicom_port",
+    "reception_health_port",
+    "anonymisation_health_port",
+    "metadata_health_port",
+    "catalogue_sync_health_port",
+    "audit_health_port",
+)
+
+TEST_PORT_OFFSET = 10000
+
+#: The five node services, in start order; each runs as ``python -m eucaim_node.<module>``.
+SERVICE_MODULES: tuple[str, ...] = ("reception", "anonymisation", "metadata", "catalogue_sync", "audit")
+
+
+def find_repo_root(start: Path | None = None) -> Path | None:
+    """The uv workspace root above ``start`` (default: this file, then the working directory)."""
+    candidates = [start] if start is not None else [Path(__file__).resolve().parent, Path.cwd().resolve()]
+    for origin in candidates:
+        for directory in (origin, *origin.parents):
+            pyproject = directory / "pyproject.toml"
+            if pyproject.is_file() and "[tool.uv.workspace]" in pyproject.read_text(encoding="utf-8"):
+                return directory
+    return None
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "eucaim-node"
+
+
+def default_state_dir(name: str) -> Path:
+    root = find_repo_root() or Path.cwd()
+    return root / ".stack" / name
+
+
+class StackSettings(BaseSettings):
+    """Where the stack keeps its state and cache, which versions it runs and on which loopback ports."""
+
+    model_config = SettingsConfigDict(env_prefix="EUCAIM_STACK_", extra="ignore")
+
+    name: str = "local"
+    #: Defaults to ``<repo root>/.stack/<name>``.
+    state_dir: Path | None = None
+    #: Defaults to ``${XDG_CACHE_HOME:-~/.cache}/eucaim-node``; shared by all profiles.
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    host: str = "127.0.0.1"
+
+    kafka_version: str = "4.2.0"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap_min: str = "256m"
+    kafka_heap_max: str = "512m"
+
+    ferretdb_version: str = "v1.24.2"
+    ferretdb_port: int = 27017
+
+    clinical_http_port: int = 8042
+    clinical_dicom_port: int = 4242
+    clinical_aet: str = "CLINICAL"
+    research_http_port: int = 8043
+    research_dicom_port: int = 4243
+    research_aet: str = "RESEARCH"
+    orthanc_username: str = "eucaim"
+    #: Seconds without a new instance before Orthanc calls a study stable.
+    stable_age: int = 5
+
+    reception_health_port: int = 8101
+    anonymisation_health_port: int = 8102
+    metadata_health_port: int = 8103
+    catalogue_sync_health_port: int = 8104
+    audit_health_port: int = 8105
+
+    mongo_database: str = "eucaim_node"
+    site_prefix: str = "EUCAIM-LOCAL"
+
+    #: Bounded readiness waits, in seconds.
+    kafka_start_timeout: float = 90.0
+    ferretdb_start_timeout: float = 30.0
+    orthanc_start_timeout: float = 30.0
+    service_start_timeout: float = 60.0
+    stop_timeout: float = 30.0
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> StackSettings:
+        if self.state_dir is None:
+            self.state_dir = default_state_dir(self.name)
+        self.state_dir = Path(self.state_dir).expanduser().absolute()
+        self.cache_dir = Path(self.cache_dir).expanduser().absolute()
+        return self
+
+    @property
+    def state(self) -> Path:
+        """The resolved state dir (never None after validation)."""
+        assert self.state_dir is not None
+        return self.state_dir
+
+    def health_port(self, service: str) -> int:
+        if service not in SERVICE_MODULES:
+            raise KeyError(f"unknown service {service!r}; expected one of {', '.join(SERVICE_MODULES)}")
+        return int(getattr(self, f"{service}_health_port"))
+
+    def ports(self) -> dict[str, int]:
+        return {field: int(getattr(self, field)) for field in PORT_FIELDS}
+
+    @classmethod
+    def test_profile(cls, **overrides: Any) -> StackSettings:
+        """The profile the pytest fixture uses: name ``test``, every default port shifted by +10000, StableAge 2.
+
+        Ports, name and state dir come from the defaults, never from ``EUCAIM_STACK_*`` variables, so the test
+        profile can never point at the state or ports of a running ``make up``; pass ``overrides`` to change them.
+        """
+        values: dict[str, Any] = {
+            field: int(cls.model_fields[field].default) + TEST_PORT_OFFSET for field in PORT_FIELDS
+        }
+        values["name"] = "test"
+        values["stable_age"] = 2
+        values.update(overrides)
+        if values.get("state_dir") is None:
+            values["state_dir"] = default_state_dir(str(values["name"]))
+        return cls(**values)
