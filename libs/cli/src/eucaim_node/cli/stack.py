@@ -59,7 +59,7 @@ def _status_document(stack: Stack) -> dict[str, object]:
     return {
         "profile": stack.settings.name,
         "state_dir": str(stack.state_dir),
-        "node_env": str(stack.node_env_file),
+        "node_env": str(stack.node_env_file()),
         "healthy": all(s.healthy for s in statuses.values() if s.kind == "infrastructure"),
         "components": {name: s.to_dict() for name, s in statuses.items()},
     }
@@ -96,7 +96,7 @@ def up(
         if step.startswith(("install:", "start:")):
             typer.echo(f"{step:<28} {seconds:6.1f} s")
     typer.echo(_table(stack.status()))
-    typer.echo(f"services' environment: {stack.node_env_file}")
+    typer.echo(f"services' environment: {stack.node_env_file()}")
 
 
 @app.command()
