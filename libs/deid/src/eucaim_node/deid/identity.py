@@ -64,7 +64,10 @@ class IdentifyingValues:
 
     text: dict[str, str] = field(default_factory=dict)
     uids: dict[str, str] = field(default_factory=dict)
+    #: values the cleaner scrubs but the guard does not flag (see STOPWORDS)
+    weak: set[str] = field(default_factory=set)
     _text_re: re.Pattern[str] | None = None
+    _scrub_re: re.Pattern[str] | None = None
     _uid_re: re.Pattern[str] | None = None
 
     def add_text(self, value: str, source: str) -> None:
@@ -79,7 +82,9 @@ class IdentifyingValues:
 
     def compile(self) -> None:
         """Build the matchers once all values are collected."""
-        self._text_re = _alternation(self.text, r"(?<![^\W_])", r"(?![^\W_])")
+        strong = {k: v for k, v in self.text.items() if k not in self.weak}
+        self._text_re = _alternation(strong, r"(?<![^\W_])", r"(?![^\W_])")
+        self._scrub_re = _alternation(self.text, r"(?<![^\W_])", r"(?![^\W_])")
         self._uid_re = _alternation(self.uids, r"(?<![0-9.])", r"(?![0-9.])")
 
     def find(self, value: str) -> tuple[str, str] | None:
@@ -97,8 +102,8 @@ class IdentifyingValues:
     def scrub(self, value: str, replacement: str = "***") -> str:
         """`value` with every identifying value replaced by `replacement`."""
         out = value
-        if self._text_re is not None:
-            out = self._text_re.sub(replacement, out)
+        if self._scrub_re is not None:
+            out = self._scrub_re.sub(replacement, out)
         if self._uid_re is not None:
             out = self._uid_re.sub(replacement, out)
         return out
@@ -164,7 +169,9 @@ def _values(elem: DataElement) -> list[str]:
 
 
 #: Words that are not distinguishing on their own (placeholders in test data, titles,
-#: name particles, our own dummy values). The whole name they belong to is still used.
+#: name particles, our own dummy values). The cleaner still scrubs them when they are
+#: part of this instance's identity; the guard does not block release on them alone
+#: (the whole name they belong to is still guarded).
 STOPWORDS = frozenset(
     """name first last given family middle text test enter patient anonymous anonymized
     anonymised unknown none null male female other observer verifying physician doctor
@@ -185,8 +192,9 @@ def collect_identifying_values(
     _collect(ds, found, retained, profile.has(Option.RETAIN_UIDS))
     _drop_equipment_values(ds, found)
     _drop_definitional_uids(ds, found)
-    for word in (*STOPWORDS, *(i.strip().lower() for i in ignore)):
-        found.text.pop(word, None)
+    for word in ignore:
+        found.text.pop(word.strip().lower(), None)
+    found.weak = {word for word in STOPWORDS if word in found.text}
     found.compile()
     return found
 
@@ -245,6 +253,7 @@ def _collect(ds: Dataset, found: IdentifyingValues, retained: frozenset[str], ke
             continue
         for value in _values(elem):
             if category == "birth-date":
+                found.add_text(value, elem.keyword)
                 for form in date_forms(value):
                     found.add_text(form, elem.keyword)
             else:
