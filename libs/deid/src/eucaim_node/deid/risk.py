@@ -15,7 +15,7 @@ from .options import AllowRule, Profile
 from .result import QuarantineReason
 
 #: Modalities in which text in pixels is common (PS3.3 C.7.3.1.1.1 defined terms).
-HIGH_RISK_MODALITIES = frozenset({"US", "IVUS", "XC", "GM", "ES", "OP", "SM", "DOC", "OT", "ECG"})
+HIGH_RISK_MODALITIES = frozenset({"US", "IVUS", "XC", "GM", "ES", "OP", "SM", "DOC", "OT"})
 
 #: SOP classes at high risk: secondary capture, photographs and video, encapsulated documents.
 HIGH_RISK_SOP_PREFIXES = (

@@ -1,0 +1,84 @@
+"""dciodvfy (dicom3tools) finds no more errors in the output than in the input.
+
+These tests run the real binary; they fail (not skip) if it is missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from pydicom.data import get_testdata_file
+
+from eucaim_node.deid import EUCAIM_DEFAULT, Deidentifier, Option
+
+from .builders import make_seg, make_sr
+from .conftest import KEY, SITE, make_ct, to_bytes
+
+DCIODVFY = "/usr/bin/dciodvfy"
+DATA_DIR = Path(get_testdata_file("CT_small.dcm")).parent
+ENGINE = Deidentifier(KEY, site_prefix=SITE)
+
+
+def _released_pydicom_files() -> list[Path]:
+    """Every bundled pydicom file the default profile releases (collected at import)."""
+    paths = sorted(p for p in DATA_DIR.rglob("*") if p.is_file())
+    return [p for p in paths if ENGINE.deidentify(p.read_bytes()).released]
+
+
+RELEASED = _released_pydicom_files()
+
+
+def dciodvfy_errors(path: Path) -> list[str]:
+    binary = shutil.which("dciodvfy") or DCIODVFY
+    assert Path(binary).exists(), "dciodvfy (dicom3tools) is required: apt-get install dicom3tools"
+    proc = subprocess.run([binary, str(path)], capture_output=True, text=True, errors="replace", timeout=120)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    return [line for line in lines if line.startswith("Error")]
+
+
+def _compare(tmp_path: Path, data: bytes, profile=EUCAIM_DEFAULT) -> None:
+    source = tmp_path / "in.dcm"
+    source.write_bytes(data)
+    result = Deidentifier(KEY, site_prefix=SITE, profile=profile).deidentify(data)
+    assert result.released, result.reasons
+    out = tmp_path / "out.dcm"
+    out.write_bytes(result.data)
+    before, after = dciodvfy_errors(source), dciodvfy_errors(out)
+    assert len(after) <= len(before), sorted(set(after) - set(before))
+
+
+def test_dciodvfy_is_installed() -> None:
+    assert Path(shutil.which("dciodvfy") or DCIODVFY).exists()
+
+
+def test_most_pydicom_files_are_released() -> None:
+    assert len(RELEASED) > 80
+
+
+@pytest.mark.parametrize("path", RELEASED, ids=lambda p: p.name)
+def test_pydicom_files_not_worse(tmp_path: Path, path: Path) -> None:
+    _compare(tmp_path, path.read_bytes())
+
+
+@pytest.mark.parametrize(
+    "options", [(), (Option.RETAIN_UIDS,), (Option.CLEAN_STRUCTURED_CONTENT, Option.RETAIN_SAFE_PRIVATE)]
+)
+def test_synthetic_ct_not_worse(tmp_path: Path, options) -> None:
+    _compare(tmp_path, to_bytes(make_ct()), EUCAIM_DEFAULT.with_options(*options))
+
+
+def test_synthetic_basic_profile_not_worse(tmp_path: Path) -> None:
+    from eucaim_node.deid import BASIC
+
+    _compare(tmp_path, to_bytes(make_ct()), BASIC)
+
+
+def test_seg_not_worse(tmp_path: Path) -> None:
+    _compare(tmp_path, to_bytes(make_seg()))
+
+
+def test_sr_not_worse(tmp_path: Path) -> None:
+    _compare(tmp_path, to_bytes(make_sr()), EUCAIM_DEFAULT.with_options(Option.CLEAN_STRUCTURED_CONTENT))
