@@ -1,0 +1,204 @@
+"""Pure logic: settings, port offsets, rendered configs, node.env. No servers."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from eucaim_node.stack import PORT_FIELDS, SERVICE_MODULES, Stack, StackSettings
+from eucaim_node.stack import configs
+from eucaim_node.stack.secrets_files import ensure_secrets, read_orthanc_password
+from eucaim_node.stack.settings import find_repo_root
+
+NODE_ENV_NAMES = {
+    "EUCAIM_KAFKA_BOOTSTRAP_SERVERS",
+    "EUCAIM_MONGO_URL",
+    "EUCAIM_MONGO_DATABASE",
+    "EUCAIM_CLINICAL_ORTHANC_URL",
+    "EUCAIM_CLINICAL_ORTHANC_USERNAME",
+    "EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE",
+    "EUCAIM_RESEARCH_ORTHANC_URL",
+    "EUCAIM_RESEARCH_ORTHANC_USERNAME",
+    "EUCAIM_RESEARCH_ORTHANC_PASSWORD_FILE",
+    "EUCAIM_HMAC_KEY_FILE",
+    "EUCAIM_SITE_PREFIX",
+}
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("EUCAIM_STACK_"):
+            monkeypatch.delenv(key)
+
+
+def test_defaults_are_the_make_up_ports() -> None:
+    s = StackSettings()
+    assert s.name == "local"
+    assert (s.kafka_port, s.kafka_controller_port, s.ferretdb_port) == (9092, 9093, 27017)
+    assert (s.clinical_http_port, s.clinical_dicom_port) == (8042, 4242)
+    assert (s.research_http_port, s.research_dicom_port) == (8043, 4243)
+    assert [s.health_port(m) for m in SERVICE_MODULES] == [8101, 8102, 8103, 8104, 8105]
+    assert s.orthanc_username == "eucaim"
+    assert s.stable_age == 5
+    assert s.kafka_version == "4.2.0"
+    assert s.mongo_database == "eucaim_node"
+    assert s.site_prefix == "EUCAIM-LOCAL"
+    root = find_repo_root()
+    assert root is not None
+    assert s.state == root / ".stack" / "local"
+
+
+def test_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert StackSettings().cache_dir == tmp_path / "eucaim-node"
+
+
+def test_test_profile_shifts_every_port_by_10000() -> None:
+    local, test = StackSettings(), StackSettings.test_profile()
+    for field in PORT_FIELDS:
+        assert getattr(test, field) == getattr(local, field) + 10000, field
+    assert (test.kafka_port, test.ferretdb_port) == (19092, 37017)
+    assert (test.clinical_http_port, test.clinical_dicom_port) == (18042, 14242)
+    assert (test.research_http_port, test.research_dicom_port) == (18043, 14243)
+    assert test.health_port("reception") == 18101
+    assert test.name == "test"
+    assert test.stable_age == 2
+    assert test.state.name == "test" and test.state != local.state
+
+
+def test_test_profile_ignores_port_and_state_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("EUCAIM_STACK_KAFKA_PORT", "9999")
+    monkeypatch.setenv("EUCAIM_STACK_STATE_DIR", str(tmp_path / "make-up-state"))
+    monkeypatch.setenv("EUCAIM_STACK_ORTHANC_USERNAME", "alice")
+    assert StackSettings().kafka_port == 9999
+    assert StackSettings().state == tmp_path / "make-up-state"
+    test = StackSettings.test_profile()
+    assert test.kafka_port == 19092
+    assert test.state != tmp_path / "make-up-state"
+    assert test.orthanc_username == "alice"  # non-port settings still come from the environment
+    assert StackSettings.test_profile(stable_age=7, state_dir=tmp_path).stable_age == 7
+
+
+def test_unknown_service_is_rejected() -> None:
+    with pytest.raises(KeyError):
+        StackSettings().health_port("nope")
+
+
+def test_kafka_properties(tmp_path: Path) -> None:
+    s = StackSettings.test_profile(state_dir=tmp_path)
+    text = configs.render_kafka_properties(s, tmp_path / "data")
+    props = dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    assert props["process.roles"] == "broker,controller"
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19092"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
+    assert props["log.dirs"] == str(tmp_path / "data")
+    assert props["auto.create.topics.enable"] == "false"
+    assert props["num.partitions"] == "3"
+    assert props["group.initial.rebalance.delay.ms"] == "0"
+    assert props["min.insync.replicas"] == "1"
+    for key in ("default.replication.factor", "offsets.topic.replication.factor",
+                "transaction.state.log.replication.factor", "transaction.state.log.min.isr"):
+        assert props[key] == "1", key
+
+
+def test_kafka_command_uses_the_configured_heap(tmp_path: Path) -> None:
+    s = StackSettings(kafka_heap_max="1g", state_dir=tmp_path)
+    command = configs.kafka_command(s, tmp_path / "libs", tmp_path / "p", tmp_path / "l")
+    assert command[:3] == ["java", "-Xms256m", "-Xmx1g"]
+    assert command[-2:] == ["kafka.Kafka", str(tmp_path / "p")]
+    assert f"{tmp_path / 'libs'}/*" in command
+
+
+def test_kafka_cluster_id_shape() -> None:
+    for _ in range(50):
+        cid = configs.new_kafka_cluster_id()
+        assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]{21}", cid)
+
+
+@pytest.mark.parametrize("instance,aet,http,dicom", [("clinical", "CLINICAL", 18042, 14242),
+                                                     ("research", "RESEARCH", 18043, 14243)])
+def test_orthanc_config(tmp_path: Path, instance: str, aet: str, http: int, dicom: int) -> None:
+    s = StackSettings.test_profile(state_dir=tmp_path)
+    config = configs.render_orthanc_config(s, instance, "s3cret")
+    assert config["DicomAet"] == aet
+    assert (config["HttpPort"], config["DicomPort"]) == (http, dicom)
+    assert config["AuthenticationEnabled"] is True
+    assert config["RegisteredUsers"] == {"eucaim": "s3cret"}
+    assert config["StableAge"] == 2
+    assert config["UnknownSopClassAccepted"] is True
+    assert config["DicomCheckCalledAet"] is False
+    assert config["OverwriteInstances"] is True
+    assert config["RemoteAccessAllowed"] is False
+    assert config["DicomWeb"]["Enable"] is True
+    assert config["Plugins"] == ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"]
+    assert config["StorageDirectory"] == str(tmp_path / f"orthanc-{instance}" / "storage")
+    assert config["IndexDirectory"] == str(tmp_path / f"orthanc-{instance}" / "index")
+    json.dumps(config)  # serialisable
+
+
+def test_node_env_has_exactly_the_services_contract(tmp_path: Path) -> None:
+    s = StackSettings.test_profile(state_dir=tmp_path)
+    env = configs.render_node_env(s)
+    assert set(env) == NODE_ENV_NAMES
+    assert env["EUCAIM_KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:19092"
+    assert env["EUCAIM_MONGO_URL"] == "mongodb://127.0.0.1:37017/"
+    assert env["EUCAIM_MONGO_DATABASE"] == "eucaim_node"
+    assert env["EUCAIM_CLINICAL_ORTHANC_URL"] == "http://127.0.0.1:18042"
+    assert env["EUCAIM_RESEARCH_ORTHANC_URL"] == "http://127.0.0.1:18043"
+    assert env["EUCAIM_CLINICAL_ORTHANC_USERNAME"] == env["EUCAIM_RESEARCH_ORTHANC_USERNAME"] == "eucaim"
+    assert env["EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE"] == str(tmp_path / "secrets" / "orthanc-password")
+    assert env["EUCAIM_HMAC_KEY_FILE"] == str(tmp_path / "secrets" / "hmac.key")
+    assert env["EUCAIM_SITE_PREFIX"] == "EUCAIM-LOCAL"
+
+
+def test_service_env_adds_its_health_port(tmp_path: Path) -> None:
+    stack = Stack(StackSettings.test_profile(state_dir=tmp_path))
+    for offset, service in enumerate(SERVICE_MODULES, start=1):
+        env = stack.service_env(service)
+        assert set(env) == NODE_ENV_NAMES | {"EUCAIM_HEALTH_PORT"}
+        assert env["EUCAIM_HEALTH_PORT"] == str(18100 + offset)
+    with pytest.raises(KeyError):
+        stack.service_env("kafka")
+
+
+def test_env_file_round_trip() -> None:
+    env = {"A": "plain", "B": "/path/with space", "C": 'quote"d', "D": ""}
+    text = configs.format_env_file(env, "header line")
+    assert text.startswith("# header line\n")
+    assert "A=plain\n" in text
+    assert configs.parse_env_file(text) == env
+
+
+def test_secrets_are_generated_once_with_mode_0600(tmp_path: Path) -> None:
+    s = StackSettings.test_profile(state_dir=tmp_path)
+    ensure_secrets(s)
+    key_file, password_file = configs.hmac_key_file(s), configs.orthanc_password_file(s)
+    key, password = key_file.read_bytes(), read_orthanc_password(s)
+    assert len(key) == 32
+    assert len(password) >= 24
+    for path in (key_file, password_file):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
+    ensure_secrets(s)
+    assert key_file.read_bytes() == key and read_orthanc_password(s) == password
+
+
+def test_status_without_anything_running(tmp_path: Path) -> None:
+    ports = {field: getattr(StackSettings(), field) + 30000 for field in PORT_FIELDS}  # nothing listens there
+    stack = Stack(StackSettings.test_profile(state_dir=tmp_path, **ports))
+    statuses = stack.status()
+    assert list(statuses) == ["kafka", "ferretdb", "orthanc-clinical", "orthanc-research", *SERVICE_MODULES]
+    for name, status in statuses.items():
+        assert status.pid is None and not status.healthy and not status.running
+        assert status.log == str(tmp_path / "logs" / f"{name}.log")
+        assert status.endpoints
+    assert statuses["orthanc-clinical"].endpoints["dicom"] == "CLINICAL@127.0.0.1:34242"
+    assert stack.log_path("audit") == tmp_path / "logs" / "audit.log"
