@@ -10,6 +10,7 @@ accession number, collected from every depth of the *input*.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -22,6 +23,8 @@ from .pseudonyms import normalise_uid
 from .uids import DEFINITIONAL_UID_TAGS, is_dicom_defined
 
 MIN_TOKEN = 3  # shorter fragments ("Li", "1") are only matched as a whole value
+_UID_TOKEN = re.compile(r"(?<![0-9.])[0-9]+(?:\.[0-9]+)+(?![0-9.])")
+_MAYBE_UID = re.compile(r"[0-9]\.[0-9]")
 
 #: keyword -> category; the category decides which option may retain it.
 IDENTIFYING_KEYWORDS: dict[str, str] = {
@@ -68,7 +71,6 @@ class IdentifyingValues:
     weak: set[str] = field(default_factory=set)
     _text_re: re.Pattern[str] | None = None
     _scrub_re: re.Pattern[str] | None = None
-    _uid_re: re.Pattern[str] | None = None
 
     def add_text(self, value: str, source: str) -> None:
         norm = " ".join(value.split()).lower()
@@ -85,7 +87,7 @@ class IdentifyingValues:
         strong = {k: v for k, v in self.text.items() if k not in self.weak}
         self._text_re = _alternation(strong, r"(?<![^\W_])", r"(?![^\W_])")
         self._scrub_re = _alternation(self.text, r"(?<![^\W_])", r"(?![^\W_])")
-        self._uid_re = _alternation(self.uids, r"(?<![0-9.])", r"(?![0-9.])")
+        # UIDs differ per instance: a set lookup, not a per-instance compiled pattern
 
     def find(self, value: str) -> tuple[str, str] | None:
         """(kind, source keyword) of the first identifying value found in `value`."""
@@ -93,10 +95,11 @@ class IdentifyingValues:
             hit = self._text_re.search(value)
             if hit:
                 return "identifying value", self._source(hit.group(0))
-        if self._uid_re is not None:
-            hit = self._uid_re.search(value)
-            if hit:
-                return "original UID", self.uids.get(hit.group(0), "UID")
+        if self.uids and _MAYBE_UID.search(value):
+            for token in _UID_TOKEN.findall(value):
+                source = self.uids.get(token)
+                if source is not None:
+                    return "original UID", source
         return None
 
     def scrub(self, value: str, replacement: str = "***") -> str:
@@ -104,8 +107,8 @@ class IdentifyingValues:
         out = value
         if self._scrub_re is not None:
             out = self._scrub_re.sub(replacement, out)
-        if self._uid_re is not None:
-            out = self._uid_re.sub(replacement, out)
+        if self.uids and _MAYBE_UID.search(out):
+            out = _UID_TOKEN.sub(lambda m: replacement if m.group(0) in self.uids else m.group(0), out)
         return out
 
     def _source(self, matched: str) -> str:
@@ -115,7 +118,12 @@ class IdentifyingValues:
 def _alternation(values: dict[str, str], before: str, after: str) -> re.Pattern[str] | None:
     if not values:
         return None
-    parts = sorted(values, key=len, reverse=True)
+    return _compiled(tuple(sorted(values, key=lambda v: (-len(v), v))), before, after)
+
+
+@lru_cache(maxsize=512)
+def _compiled(parts: tuple[str, ...], before: str, after: str) -> re.Pattern[str]:
+    """One case-insensitive alternation; cached, as a series repeats the same identity."""
     body = "|".join(_flexible(p) for p in parts)
     return re.compile(f"{before}(?:{body}){after}", re.IGNORECASE)
 
