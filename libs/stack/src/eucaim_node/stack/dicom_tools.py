@@ -40,8 +40,10 @@ def storescu(
 ) -> None:
     """Send DICOM files with C-STORE; a directory is scanned recursively.
 
-    Proposes exactly the presentation contexts the files need (``-R``), so unknown SOP classes and compressed
-    transfer syntaxes are sent as they are. Raises :class:`DicomToolError` with storescu's output on failure.
+    Proposes exactly the presentation contexts the files need (``-R``), so compressed transfer syntaxes are sent
+    as they are. Raises :class:`DicomToolError` with storescu's output on failure. dcmtk 3.6.7 refuses SOP
+    classes it does not know as storage classes ("unknown storage SOP class"); send those through Orthanc's
+    REST API (``POST /instances``) instead.
     """
     if isinstance(files_or_dir, (str, os.PathLike)):
         paths = [Path(files_or_dir)]
