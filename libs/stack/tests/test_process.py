@@ -140,3 +140,34 @@ def test_sigterm_ignored_means_sigkill(tmp_path: Path) -> None:
     process.start()
     assert process.stop() is True
     assert process.pid() is None
+
+
+def test_orphan_with_our_exact_command_line_is_adopted(tmp_path: Path) -> None:
+    port = free_port()
+    process = http_service(tmp_path, port, start_timeout=20, stop_timeout=5, adopt_orphans=True)
+    process.start()
+    pid = process.pid()
+    try:
+        process.pid_path.unlink()  # e.g. `rm -rf .stack/x/run` while it runs
+        assert process.pid() is None
+        assert process.spawn() == pid  # adopted, not started twice
+        assert process.pid() == pid
+        process.pid_path.unlink()
+    finally:
+        assert process.stop() is True  # found by its command line
+    assert not port_is_open("127.0.0.1", port)
+
+
+def test_orphans_are_not_adopted_unless_asked(tmp_path: Path) -> None:
+    port = free_port()
+    process = http_service(tmp_path, port, start_timeout=20, stop_timeout=5)
+    process.start()
+    pid = process.pid()
+    assert pid is not None
+    process.pid_path.unlink()
+    try:
+        assert process.stop() is False
+        with pytest.raises(ComponentFailed, match="already in use"):
+            process.spawn()
+    finally:
+        os.kill(pid, 15)

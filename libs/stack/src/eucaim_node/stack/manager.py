@@ -265,7 +265,7 @@ class Stack:
 
     def _managed(self, name: str, command: list[str], ready: Callable[[], bool], *, ports: Iterable[int],
                  endpoints: dict[str, str], timeout: float, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> ManagedProcess:
+                 cwd: Path | None = None, adopt_orphans: bool = True) -> ManagedProcess:
         s = self.settings
         return ManagedProcess(
             name=name,
@@ -280,6 +280,7 @@ class Stack:
             ports=tuple(ports),
             host=s.host,
             endpoints=endpoints,
+            adopt_orphans=adopt_orphans,
         )
 
     def _build_components(self) -> list[Component]:
@@ -393,6 +394,7 @@ class Stack:
             timeout=s.service_start_timeout,
             env={**self.service_env(service), "PYTHONUNBUFFERED": "1"},
             cwd=s.state,
+            adopt_orphans=False,  # the same command line serves every profile: never adopt by command line
         )
         return Component(service, "service", process)
 

@@ -86,6 +86,16 @@ def _pid_alive(pid: int) -> bool:
     return not _is_zombie(pid)
 
 
+def find_pids_with_cmdline(cmdline: Sequence[str]) -> list[int]:
+    """Live (non-zombie) pids whose command line is exactly ``cmdline``."""
+    wanted = list(cmdline)
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and _proc_cmdline(int(entry)) == wanted and _pid_alive(int(entry)):
+            found.append(int(entry))
+    return sorted(found)
+
+
 # Processes started by this Python process: polled so that they get reaped (no zombies in a long pytest session).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 _EXIT_CODES: dict[int, int] = {}
@@ -121,6 +131,9 @@ class ManagedProcess:
     ports: Sequence[int] = ()
     host: str = "127.0.0.1"
     endpoints: Mapping[str, str] = field(default_factory=dict)
+    #: Treat a process with exactly our command line but no pid file as ours (e.g. the pid file was deleted).
+    #: Only safe when the command line is unique to this profile (it names a file in the state dir).
+    adopt_orphans: bool = False
 
     # -- inspection -----------------------------------------------------------------------------------------
 
@@ -148,6 +161,24 @@ class ManagedProcess:
         self.pid_path.unlink(missing_ok=True)
         return None
 
+    def _write_pid_file(self, pid: int) -> None:
+        self.pid_path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"pid": pid, "cmdline": list(self.command), "started_at": time.time()}
+        tmp = self.pid_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        tmp.replace(self.pid_path)
+
+    def adopt(self) -> int | None:
+        """If ``adopt_orphans`` and a process runs our exact command line without a pid file, record it."""
+        if not self.adopt_orphans:
+            return None
+        orphans = find_pids_with_cmdline(self.command)
+        if not orphans:
+            return None
+        log.info("%s: adopting running pid %d that has no pid file", self.name, orphans[0])
+        self._write_pid_file(orphans[0])
+        return orphans[0]
+
     def is_running(self) -> bool:
         return self.pid() is not None
 
@@ -170,7 +201,7 @@ class ManagedProcess:
 
     def spawn(self) -> int:
         """Start the process if it is not running (no readiness wait); return its pid."""
-        pid = self.pid()
+        pid = self.pid() or self.adopt()
         if pid is not None:
             return pid
         for port in self.ports:
@@ -201,10 +232,7 @@ class ManagedProcess:
             except OSError as exc:
                 raise self.failed(f"could not execute {self.command[0]!r}: {exc}") from exc
         _CHILDREN[child.pid] = child
-        record = {"pid": child.pid, "cmdline": list(self.command), "started_at": time.time()}
-        tmp = self.pid_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        tmp.replace(self.pid_path)
+        self._write_pid_file(child.pid)
         return child.pid
 
     def wait_ready(self, timeout: float | None = None, pid: int | None = None) -> None:
@@ -240,7 +268,7 @@ class ManagedProcess:
 
     def stop(self) -> bool:
         """SIGTERM the process group, wait up to ``stop_timeout``, then SIGKILL. True if something was stopped."""
-        pid = self.pid()
+        pid = self.pid() or self.adopt()
         if pid is None:
             return False
         self._signal(pid, signal.SIGTERM)
