@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pymongo
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -60,7 +59,7 @@ def make_ct(path: Path, sop_class: str = CTImageStorage) -> Dataset:
     ds.Rows = ds.Columns = 8
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.PixelData = np.zeros((8, 8), dtype=np.uint16).tobytes()
+    ds.PixelData = bytes(8 * 8 * 2)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return ds
