@@ -67,6 +67,7 @@ def build_app(
 ) -> AsgiFastStream:
     return AsgiFastStream(
         broker,
+        logger=logging.getLogger("eucaim_node.app"),
         asgi_routes=health_routes(broker, checks),
         on_startup=on_startup,
         after_startup=after_startup,
@@ -91,6 +92,7 @@ def run_service(name: str, settings_cls: type[S], create_app: Callable[[S], Asgi
     asyncio.run(
         app.run(
             log_level=getattr(logging, settings.log_level),
-            run_extra_options={"host": settings.health_host, "port": settings.health_port, "log_config": None},
+            run_extra_options={"host": settings.health_host, "port": settings.health_port, "log_config": None,
+                               "access_log": "false"},
         )
     )

@@ -1,0 +1,139 @@
+"""Push a study through a running node and observe it arrive everywhere (used by up, demo and tests)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pymongo import MongoClient
+
+from eucaim_node.deid import load_key, pseudonymise_uid
+from eucaim_node.stack import Stack
+from eucaim_node.stack.dicom_tools import storescu
+from eucaim_node.store import collections
+
+from .sample import SampleStudy, write_sample_study
+
+
+@dataclass
+class StudyOutcome:
+    """What the node holds for one study, read from the research Orthanc and MongoDB."""
+
+    study_key: str
+    research_instances: int = 0
+    catalogue_study: dict[str, Any] | None = None
+    catalogue_series: list[dict[str, Any]] = field(default_factory=list)
+    collection: dict[str, Any] | None = None
+    audit_actions: list[str] = field(default_factory=list)
+
+    def complete(self, expected_instances: int) -> bool:
+        """Catalogued with every instance, aggregated, and audited through CollectionUpdated."""
+        return (
+            self.research_instances == expected_instances
+            and self.catalogue_study is not None
+            and self.catalogue_study.get("instance_count") == expected_instances
+            and self.collection is not None
+            and "CollectionUpdated" in self.audit_actions
+        )
+
+
+class NodeObserver:
+    """Read-only view of a running local node."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self._auth = stack.orthanc_auth()
+        self._mongo: MongoClient = MongoClient(stack.mongo_url(), serverSelectionTimeoutMS=5000, tz_aware=True)
+        self.db = self._mongo[stack.settings.mongo_database]
+
+    def close(self) -> None:
+        self._mongo.close()
+
+    def study_key(self, original_study_uid: str) -> str:
+        return pseudonymise_uid(original_study_uid, load_key(self.stack.hmac_key_file()))
+
+    def orthanc(self, instance: str, path: str) -> Any:
+        response = httpx.get(f"{self.stack.orthanc_url(instance)}/{path}", auth=self._auth, timeout=30)
+        response.raise_for_status()
+        return response.json() if "json" in response.headers.get("content-type", "") else response.content
+
+    def research_instance_count(self, study_key: str) -> int:
+        found = httpx.post(f"{self.stack.orthanc_url('research')}/tools/lookup", content=study_key,
+                           auth=self._auth, timeout=30).json()
+        study_ids = [f["ID"] for f in found if f["Type"] == "Study"]
+        return len(self.orthanc("research", f"studies/{study_ids[0]}/instances")) if study_ids else 0
+
+    def outcome(self, study_key: str) -> StudyOutcome:
+        study = self.db[collections.CATALOGUE_STUDIES].find_one({"_id": study_key})
+        return StudyOutcome(
+            study_key=study_key,
+            research_instances=self.research_instance_count(study_key),
+            catalogue_study=study,
+            catalogue_series=list(self.db[collections.CATALOGUE_SERIES].find({"study_key": study_key})),
+            collection=self.db[collections.CATALOGUE_COLLECTIONS].find_one({"_id": study["collection_id"]}) if study else None,
+            audit_actions=sorted(r["action"] for r in self.audit_records_for(study_key, study)),
+        )
+
+    def audit_records_for(self, study_key: str, study: dict | None) -> list[dict[str, Any]]:
+        entities = [study_key] + ([study["collection_id"]] if study else [])
+        return list(self.db[collections.AUDIT_RECORDS].find({"entity": {"$in": entities}}))
+
+    def wait_until_complete(self, study_key: str, expected_instances: int, timeout: float) -> StudyOutcome:
+        deadline = time.monotonic() + timeout
+        while True:
+            outcome = self.outcome(study_key)
+            if outcome.complete(expected_instances) or time.monotonic() > deadline:
+                return outcome
+            time.sleep(0.5)
+
+
+def push_sample(stack: Stack, dest: Path, **kwargs: Any) -> SampleStudy:
+    """Generate the synthetic study under ``dest`` and send it to the clinical Orthanc with storescu."""
+    sample = write_sample_study(dest, **kwargs)
+    host, port, aet = stack.orthanc_dicom("clinical")
+    storescu(dest, host, port, aet)
+    return sample
+
+
+def describe(stack: Stack, outcome: StudyOutcome) -> str:
+    """What a newcomer needs after ``make up``: where to look, and what arrived."""
+    user, _ = stack.orthanc_auth()
+    study = outcome.catalogue_study or {}
+    aggregates = (outcome.collection or {}).get("aggregates", {})
+    lines = [
+        "",
+        "eucaim-node is running.",
+        f"  Clinical Orthanc (identifiable):   {stack.orthanc_url('clinical')}/app/explorer.html",
+        f"  Research Orthanc (de-identified):  {stack.orthanc_url('research')}/app/explorer.html",
+        f"      user {user!r}, password in {stack.orthanc_password_file()}",
+        f"  Send DICOM to:                     {'{2}@{0}:{1}'.format(*stack.orthanc_dicom('clinical'))}  (e.g. storescu)",
+        f"  MongoDB (catalogue, audit):        {stack.mongo_url()}  database {stack.settings.mongo_database!r}",
+        f"  Kafka:                             {stack.kafka_bootstrap()}",
+        f"  Logs:                              {stack.state_dir / 'logs'}",
+        "",
+        f"Sample study {outcome.study_key}",
+        f"  research Orthanc:  {outcome.research_instances} de-identified instances",
+        f"  catalogue entry:   {json.dumps({k: study.get(k) for k in ('subject_key', 'collection_id', 'modalities', 'body_parts', 'series_count', 'instance_count', 'sex', 'age_years', 'study_date')})}",
+        f"  collection:        {json.dumps(aggregates)}",
+        f"  audit records:     {', '.join(outcome.audit_actions) or 'none yet'}",
+    ]
+    return "\n".join(lines)
+
+
+def format_log_line(line: str) -> str:
+    """One JSON log line as ``HH:MM:SS service LEVEL message key=value ...``."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line.rstrip()
+    time_part = str(record.pop("time", ""))[11:19]
+    service = record.pop("service", "?")
+    level = record.pop("level", "")
+    message = record.pop("message", "")
+    record.pop("logger", None)
+    extras = " ".join(f"{k}={v}" for k, v in record.items())
+    return f"{time_part} {service:<14} {level:<7} {message} {extras}".rstrip()
