@@ -32,3 +32,10 @@ def stack():
     yield stack
     if not os.environ.get("EUCAIM_KEEP_STACK"):
         stack.down()
+
+
+def pytest_collection_modifyitems(items):
+    """A test that uses the real stack is an integration test, whatever its author remembered to mark."""
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)

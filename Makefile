@@ -1,0 +1,45 @@
+# eucaim-node — the two commands a newcomer needs: `make up` and `make test`.
+# Everything else is installed on first use (uv, Python packages, Kafka, FerretDB, Orthanc, dcmtk).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+SYNCED := .venv/.synced
+
+.PHONY: help up demo down status test test-unit asyncapi bench-deid clean
+
+help:  ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(SYNCED): pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
+	$(UV) sync --all-packages --locked
+	@touch $@
+
+up: $(SYNCED)  ## Run the node with a sample study pushed through; Ctrl-C stops everything
+	$(UV) run eucaim-node up
+
+demo: $(SYNCED)  ## Non-interactive: up, sample, wait until catalogued and audited, summary, down
+	$(UV) run eucaim-node demo
+
+down: $(SYNCED)  ## Stop everything `make up` started
+	$(UV) run eucaim-node stack down
+
+status: $(SYNCED)  ## Each component's endpoint and health
+	$(UV) run eucaim-node status
+
+test: $(SYNCED)  ## All tests: unit, integration and end-to-end (starts the real stack on test ports)
+	$(UV) run pytest
+
+test-unit: $(SYNCED)  ## Only the tests that need no services
+	$(UV) run pytest -m "not integration"
+
+asyncapi: $(SYNCED)  ## Regenerate docs/asyncapi.json from the services' code
+	$(UV) run python scripts/asyncapi.py
+
+bench-deid: $(SYNCED)  ## De-identification benchmark (ratios to the pydicom read+write floor)
+	$(UV) run python scripts/deid/bench.py
+
+clean:  ## Remove local stack state (data, logs, secrets); keeps the download cache
+	-$(UV) run eucaim-node stack down
+	rm -rf .stack
