@@ -86,6 +86,8 @@ ACQUISITION_CONTEXT = frozenset(
     }
 )
 RT_PLANS = frozenset({RT_PLAN, RT_ION_PLAN})
+#: IODs with the RT Series module (PS3.3 C.8.8.1): Operators' Name Type 2.
+RT_SERIES = frozenset({RT_IMAGE, RT_DOSE, RT_STRUCT, RT_PLAN, RT_ION_PLAN})
 
 #: Classic image IODs, SR and RT IODs for which the table below is complete.
 CURATED_SOP_CLASSES = (
@@ -107,6 +109,8 @@ REQUIRED: dict[int, tuple[tuple[frozenset[str], int], ...]] = {
     0x00180010: ((frozenset({CT, MR, CR, NM, PET, XA, RF, US, US_MULTIFRAME}), 2),),  # Contrast/Bolus Agent (C.7.6.4)
     0x00700084: ((frozenset({GSPS, SEG}), 2),),  # Content Creator's Name (Content Identification macro)
     0x00100020: ((CURATED_SOP_CLASSES, 2),),  # Patient ID (Patient module C.7.1.1)
+    0x00081070: ((RT_SERIES, 2),),  # Operators' Name (RT Series module C.8.8.1)
+    0x00081111: ((SR_DOCUMENTS, 2),),  # Referenced Performed Procedure Step Sequence (SR Document Series C.17.1)
 }
 
 

@@ -35,6 +35,7 @@ from .result import DeidResult, QuarantineReason
 from .risk import assess_pixel_risk, assess_sop_class
 from .table import Rule, Table, choose_action, load_table
 from .uids import DEFINITIONAL_UID_TAGS, DICOM_UID_ROOT
+from .values import Element, encodings_of, keyword_of, tag_text, text_values, vr_of
 
 #: Our implementation identity written in the file meta (PS3.7 D.3.3.2).
 IMPLEMENTATION_CLASS_UID = "2.25.241097133545716209813296766011339766521"
@@ -98,6 +99,7 @@ class _Instance:
     sop_class: str
     date_shift: int
     identity: IdentifyingValues
+    encodings: list[str]
 
 
 class Deidentifier:
@@ -210,6 +212,7 @@ class Deidentifier:
             sop_class=sop_class,
             date_shift=date_shift_days(patient_key, self._key),
             identity=identity,
+            encodings=encodings_of(ds),
         )
         self._process_dataset(ds, state)
         self._set_patient(ds, pseudonym)
@@ -236,21 +239,25 @@ class Deidentifier:
     # -- the walk ------------------------------------------------------------------
 
     def _process_dataset(self, ds: Dataset, state: _Instance) -> None:
-        """Apply Table E.1-1 to every element of `ds`, recursing into sequences."""
+        """Apply Table E.1-1 to every element of `ds`, recursing into sequences.
+
+        Elements whose value does not change stay raw (unconverted), so they are
+        written back byte for byte.
+        """
         private_tags: list[BaseTag] = []
         removed_overlays: set[int] = set()
-        for tag in list(ds.keys()):
-            if tag.is_private:
+        for elem in list(ds.elements()):
+            tag = elem.tag
+            if tag.group & 1:
                 private_tags.append(tag)
                 continue
             if tag.group == 0x0002 or tag.element == 0x0000:
                 del ds[tag]  # misplaced file meta, group lengths (retired, PS3.5 7.2)
                 continue
-            elem = ds[tag]
             action, rule = self._action_for(tag, state.sop_class)
             if action == "X" and tag.group & 0xFF00 == 0x6000 and tag.element == OVERLAY_DATA:
                 removed_overlays.add(tag.group)
-            self._apply(ds, elem, action, rule, state)
+            self._apply(ds, elem, vr_of(elem), action, state)
         for group in removed_overlays:  # an overlay without its data is not conformant
             for tag in [t for t in ds.keys() if t.group == group]:
                 del ds[tag]
@@ -271,118 +278,98 @@ class Deidentifier:
         self._actions[key] = (action, rule)
         return action, rule
 
-    def _apply(
-        self, ds: Dataset, elem: DataElement, action: str | None, rule: Rule | None, state: _Instance
-    ) -> None:
+    def _apply(self, ds: Dataset, elem: Element, vr: str, action: str | None, state: _Instance) -> None:
         """Apply one resolved action (PS3.15 Table E.1-1 action codes) to `elem`."""
-        vr = elem.VR
         if action == "X":
             del ds[elem.tag]
         elif action == "Z":
-            elem.value = Sequence() if vr == "SQ" else None
+            _set(ds, elem.tag, vr, Sequence() if vr == "SQ" else None)
         elif action is None or action == "K":
-            self._keep(elem, state, generic=action is None)
+            self._keep(ds, elem, vr, state, generic=action is None)
         elif action == "D":
-            self._dummy(elem, state)
+            self._dummy(ds, elem, vr, state)
         elif action == "C":
-            self._clean(elem, state)
+            self._clean(ds, elem, vr, state)
         elif action == "U":
-            self._replace_uids(elem, state)
+            self._replace_uids(ds, elem, vr, state)
         else:  # an action code this engine does not know: the safe choice
             del ds[elem.tag]
 
-    def _keep(self, elem: DataElement, state: _Instance, *, generic: bool) -> None:
+    def _keep(self, ds: Dataset, elem: Element, vr: str, state: _Instance, *, generic: bool) -> None:
         """K, or an element not in the table: keep, but recurse and remap instance UIDs."""
-        vr = elem.VR
         if vr == "SQ":
-            self._process_sequence(elem, state)
+            self._process_sequence(ds[elem.tag], state)
         elif not generic:
             return
         elif vr == "UI":
             if int(elem.tag) not in DEFINITIONAL_UID_TAGS:
-                self._replace_uids(elem, state)
+                self._replace_uids(ds, elem, vr, state)
         elif vr in ("DA", "DT") and self.profile.has(Option.RETAIN_LONGITUDINAL_MODIFIED_DATES):
-            self._shift_dates(elem, state)
+            self._shift_dates(ds, elem, vr, state)
         elif vr in _TEXT_VRS and self.profile.has(Option.CLEAN_DESCRIPTORS):
-            self._scrub_identity(elem, state)
+            self._scrub_identity(ds, elem, vr, state)
 
-    def _scrub_identity(self, elem: DataElement, state: _Instance) -> None:
+    def _scrub_identity(self, ds: Dataset, elem: Element, vr: str, state: _Instance) -> None:
         """Free text outside Table E.1-1 (e.g. SegmentLabel) loses the input's identifying
         values under Clean Descriptors; the rest of the text is kept."""
-        values = _strings(elem)
-        if not values:
-            return
-        scrubbed = [state.identity.scrub(v) for v in values]
-        if scrubbed != values:
-            elem.value = scrubbed if len(scrubbed) > 1 else scrubbed[0]
+        values = text_values(elem, state.encodings)
+        if values:
+            scrubbed = [state.identity.scrub(v) for v in values]
+            if scrubbed != values:
+                _set(ds, elem.tag, vr, scrubbed)
 
-    def _dummy(self, elem: DataElement, state: _Instance) -> None:
+    def _dummy(self, ds: Dataset, elem: Element, vr: str, state: _Instance) -> None:
         """D: a non-zero-length dummy consistent with the VR."""
-        vr = elem.VR
         if vr == "SQ":
-            self._process_sequence(elem, state)
+            self._process_sequence(ds[elem.tag], state)
         elif vr == "UI":
-            self._replace_uids(elem, state)
+            self._replace_uids(ds, elem, vr, state)
         elif vr == "PN":
-            elem.value = DUMMY_PERSON
+            _set(ds, elem.tag, vr, DUMMY_PERSON)
         else:
-            elem.value = dummy_for(vr)
+            _set(ds, elem.tag, vr, dummy_for(vr))
 
-    def _clean(self, elem: DataElement, state: _Instance) -> None:
+    def _clean(self, ds: Dataset, elem: Element, vr: str, state: _Instance) -> None:
         """C: replace with values of similar meaning known not to identify."""
-        vr = elem.VR
         if vr == "SQ":
-            self._process_sequence(elem, state)
+            self._process_sequence(ds[elem.tag], state)
         elif vr in ("DA", "DT"):
-            self._shift_dates(elem, state)
+            self._shift_dates(ds, elem, vr, state)
         elif vr == "TM":
             return  # whole-day shifts keep the time of day (PS3.15 E.3.6)
         elif vr in _TEXT_VRS:
-            self._clean_text(elem, state)
+            values = text_values(elem, state.encodings)
+            cleaned = [clean_text(v, state.identity, vr) for v in values]
+            if cleaned != values:
+                _set(ds, elem.tag, vr, cleaned)
         elif vr == "UI":
-            self._replace_uids(elem, state)
+            self._replace_uids(ds, elem, vr, state)
         elif vr == "CS":
-            values = _strings(elem)
-            if any(state.identity.find(v) for v in values):
-                elem.value = dummy_for("CS")
+            if any(state.identity.find(v) for v in text_values(elem, state.encodings)):
+                _set(ds, elem.tag, vr, dummy_for("CS"))
         elif vr in ("PN", "AE"):
-            elem.value = dummy_for(vr)
+            _set(ds, elem.tag, vr, dummy_for(vr))
         # numbers, AS, binary: kept (the option columns keep them meaningful)
 
-    def _clean_text(self, elem: DataElement, state: _Instance) -> None:
-        values = _strings(elem)
-        if not values:
-            return
-        cleaned = [clean_text(v, state.identity, elem.VR) for v in values]
-        if cleaned != values:
-            elem.value = cleaned if len(cleaned) > 1 else cleaned[0]
+    def _shift_dates(self, ds: Dataset, elem: Element, vr: str, state: _Instance) -> None:
+        values = text_values(elem, state.encodings)
+        if values:
+            _set(ds, elem.tag, vr, dates.shift_values(values, vr, state.date_shift))
 
-    def _shift_dates(self, elem: DataElement, state: _Instance) -> None:
-        values = _strings(elem)
-        if not values:
-            return
-        shifted = dates.shift_values(values, elem.VR, state.date_shift)
-        elem.value = shifted if len(shifted) > 1 else shifted[0]
-
-    def _replace_uids(self, elem: DataElement, state: _Instance) -> None:
+    def _replace_uids(self, ds: Dataset, elem: Element, vr: str, state: _Instance) -> None:
         """U: replace each UID with its keyed pseudonym (``Retain UIDs`` keeps them)."""
-        vr = elem.VR
         if vr == "SQ":
-            self._process_sequence(elem, state)
+            self._process_sequence(ds[elem.tag], state)
+        elif self.profile.has(Option.RETAIN_UIDS):
             return
-        if self.profile.has(Option.RETAIN_UIDS):
-            return
-        if vr not in ("UI", "LO", "SH", "UN"):  # U on another VR: dummy it
-            elem.value = dummy_for(vr)
-            return
-        if vr == "UN":
-            elem.value = b""
-            return
-        values = _strings(elem)
-        if not values:
-            return
-        mapped = [self.pseudonymise_uid(v) for v in values]
-        elem.value = mapped if len(mapped) > 1 else mapped[0]
+        elif vr not in ("UI", "LO", "SH"):  # U on another VR: a dummy
+            _set(ds, elem.tag, vr, b"" if vr in ("UN", "OB") else dummy_for(vr))
+        else:
+            values = text_values(elem, state.encodings)
+            if values:
+                mapped = [self.pseudonymise_uid(v) for v in values]
+                if mapped != values:
+                    _set(ds, elem.tag, vr, mapped)
 
     def _process_sequence(self, elem: DataElement, state: _Instance) -> None:
         """Apply the table inside every item, dropping SR content items whose rule is X."""
@@ -468,7 +455,6 @@ def read_instance(data: bytes) -> Dataset:
         )
     try:
         ds = pydicom.dcmread(io.BytesIO(raw))
-        materialise(ds)
         _check_structure(ds)
         _check_pixel_length(ds)
     except InvalidDicomError:
@@ -492,7 +478,8 @@ def materialise(ds: Dataset) -> None:
 
 
 def _check_structure(ds: Dataset) -> None:
-    """A Part 10 file needs a Transfer Syntax UID (PS3.10 7.1) and a non-empty dataset."""
+    """A Part 10 file needs a Transfer Syntax UID (PS3.10 7.1) and a non-empty dataset,
+    and no element may hold fewer bytes than its Value Length says (a truncated file)."""
     if not ds.file_meta.get("TransferSyntaxUID") or len(ds) == 0:
         raise _Quarantine(
             QuarantineReason(
@@ -501,6 +488,19 @@ def _check_structure(ds: Dataset) -> None:
                 rule="parse",
             )
         )
+    for elem in ds.elements():
+        if not elem.is_raw or elem.length == 0xFFFFFFFF or elem.value is None:
+            continue
+        if len(elem.value) < elem.length:
+            raise _Quarantine(
+                QuarantineReason(
+                    code="corrupt",
+                    message=f"value truncated: {len(elem.value)} of {elem.length} bytes",
+                    tag=tag_text(int(elem.tag)),
+                    keyword=keyword_of(int(elem.tag)),
+                    rule="parse",
+                )
+            )
 
 
 def _check_pixel_length(ds: Dataset) -> None:
@@ -514,7 +514,7 @@ def _check_pixel_length(ds: Dataset) -> None:
         expected = ds.Rows * ds.Columns * ds.SamplesPerPixel * ds.BitsAllocated * frames // 8
     except (AttributeError, TypeError, ValueError):
         return
-    actual = len(ds.PixelData or b"")
+    actual = len(ds.get_item(0x7FE00010).value or b"")
     if actual < expected:
         raise _Quarantine(
             QuarantineReason(
@@ -577,12 +577,9 @@ def _patient_key(ds: Dataset) -> str:
     return "study:" + normalise_uid(str(ds.get("StudyInstanceUID") or ""))
 
 
-def _strings(elem: DataElement) -> list[str]:
-    value = elem.value
-    if value is None or value == "":
-        return []
-    if isinstance(value, MultiValue | list | tuple):
-        return [str(v) for v in value]
-    if isinstance(value, bytes | bytearray):
-        return []
-    return [str(value)]
+def _set(ds: Dataset, tag: BaseTag, vr: str, value: object) -> None:
+    """Replace the element at `tag` with a new one holding `value` (a list → multi-valued)."""
+    vr = vr.split(" or ")[0]
+    if isinstance(value, list):
+        value = value[0] if len(value) == 1 else (value or None)
+    ds[tag] = DataElement(tag, vr, value)

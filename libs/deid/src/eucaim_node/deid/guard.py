@@ -8,62 +8,64 @@ kind of value that leaked, never the value.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 
 from .identity import IdentifyingValues
 from .result import QuarantineReason
+from .values import OPAQUE_VRS, TEXT_VRS, encodings_of, keyword_of, opaque_text, tag_text, text_values, vr_of
 
 #: Bulk data that is not text and is checked (if at all) by OCR, not by the guard.
-_BULK_KEYWORDS = frozenset({"PixelData", "FloatPixelData", "DoubleFloatPixelData", "WaveformData"})
-_BINARY_TEXT_VRS = frozenset({"OB", "UN"})
-_NUMERIC_VRS = frozenset({"FL", "FD", "SL", "SS", "UL", "US", "SV", "UV", "AT", "OW", "OF", "OD", "OL", "OV"})
+_BULK_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009, 0x54001010})
 _MAX_BINARY_SCAN = 1 << 20
+_SEPARATOR = "\x1f"  # a non-word, non-UID character between values
+
+#: (path of the element, tag, one text value)
+_Value = tuple[str, int, str]
 
 
 def check_phi(ds: Dataset, identity: IdentifyingValues) -> list[QuarantineReason]:
     """Reasons for every element of `ds` whose value contains an identifying value."""
-    reasons: list[QuarantineReason] = []
-    meta = ds.get("file_meta") if hasattr(ds, "file_meta") else None
+    found: list[_Value] = []
+    meta = getattr(ds, "file_meta", None)
     if meta is not None:
-        reasons.extend(_check(meta, identity, ""))
-    reasons.extend(_check(ds, identity, ""))
+        _gather(meta, "", ["iso8859"], found)
+    _gather(ds, "", None, found)
+    if not found or identity.find(_SEPARATOR.join(v for _, _, v in found)) is None:
+        return []  # one search over everything; elements are only examined on a hit
+    reasons: list[QuarantineReason] = []
+    flagged: set[str] = set()
+    for path, tag, text in found:
+        if path in flagged:
+            continue
+        hit = identity.find(text)
+        if hit:
+            kind, source = hit
+            flagged.add(path)
+            reasons.append(
+                QuarantineReason(
+                    code="phi-guard",
+                    message=f"output value contains an {kind} from the input's {source} (value withheld)",
+                    tag=tag_text(tag),
+                    keyword=path,
+                    rule=f"phi-guard:{source}",
+                )
+            )
     return reasons
 
 
-def _check(ds: Dataset, identity: IdentifyingValues, path: str) -> Iterator[QuarantineReason]:
-    for elem in ds:
-        name = elem.keyword or f"({elem.tag.group:04X},{elem.tag.element:04X})"
-        where = f"{path}{name}"
-        if elem.VR == "SQ":
-            for index, item in enumerate(elem.value or ()):
-                yield from _check(item, identity, f"{where}[{index}].")
-            continue
-        for text in _texts(elem):
-            hit = identity.find(text)
-            if hit:
-                kind, source = hit
-                yield QuarantineReason(
-                    code="phi-guard",
-                    message=f"output value contains an {kind} from the input's {source} (value withheld)",
-                    tag=f"({elem.tag.group:04X},{elem.tag.element:04X})",
-                    keyword=where,
-                    rule=f"phi-guard:{source}",
-                )
-                break
-
-
-def _texts(elem: DataElement) -> list[str]:
-    value = elem.value
-    if value is None or elem.VR in _NUMERIC_VRS or elem.keyword in _BULK_KEYWORDS:
-        return []
-    if isinstance(value, bytes | bytearray):
-        if elem.VR not in _BINARY_TEXT_VRS or not value:
-            return []
-        return [bytes(value[:_MAX_BINARY_SCAN]).decode("latin-1")]
-    if isinstance(value, MultiValue | list | tuple):
-        return [str(v) for v in value if v is not None]
-    return [str(value)]
+def _gather(ds: Dataset, path: str, inherited: list[str] | None, out: list[_Value]) -> None:
+    encodings = encodings_of(ds, inherited)
+    for elem in ds.elements():
+        tag = int(elem.tag)
+        vr = vr_of(elem)
+        if vr == "SQ":
+            where = path + keyword_of(tag)
+            for index, item in enumerate(ds[tag].value or ()):
+                _gather(item, f"{where}[{index}].", encodings, out)
+        elif vr in TEXT_VRS:
+            for text in text_values(elem, encodings):
+                out.append((path + keyword_of(tag), tag, text))
+        elif vr in OPAQUE_VRS and tag not in _BULK_TAGS:
+            text = opaque_text(elem, _MAX_BINARY_SCAN)
+            if text:
+                out.append((path + keyword_of(tag), tag, text))

@@ -14,13 +14,13 @@ from functools import lru_cache
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pydicom.dataelem import DataElement
+from pydicom import datadict
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 
 from .options import Option, Profile
 from .pseudonyms import normalise_uid
 from .uids import DEFINITIONAL_UID_TAGS, is_dicom_defined
+from .values import encodings_of, keyword_of, text_values, vr_of
 
 MIN_TOKEN = 3  # shorter fragments ("Li", "1") are only matched as a whole value
 _UID_TOKEN = re.compile(r"(?<![0-9.])[0-9]+(?:\.[0-9]+)+(?![0-9.])")
@@ -165,17 +165,6 @@ def date_forms(value: str) -> Iterator[str]:
     yield f"{m}/{d}/{y}"
 
 
-def _values(elem: DataElement) -> list[str]:
-    value = elem.value
-    if value is None or value == "":
-        return []
-    if isinstance(value, MultiValue | list | tuple):
-        return [str(v) for v in value if v not in (None, "")]
-    if isinstance(value, bytes | bytearray):
-        return []
-    return [str(value)]
-
-
 #: Words that are not distinguishing on their own (placeholders in test data, titles,
 #: name particles, our own dummy values). The cleaner still scrubs them when they are
 #: part of this instance's identity; the guard does not block release on them alone
@@ -197,9 +186,11 @@ def collect_identifying_values(
     """
     found = IdentifyingValues()
     retained = _retained_categories(profile)
-    _collect(ds, found, retained, profile.has(Option.RETAIN_UIDS))
+    definitional: set[str] = set()
+    _collect(ds, found, retained, profile.has(Option.RETAIN_UIDS), None, definitional)
     _drop_equipment_values(ds, found)
-    _drop_definitional_uids(ds, found)
+    for uid in definitional:  # kept in the output, so it cannot be identifying
+        found.uids.pop(uid, None)
     for word in ignore:
         found.text.pop(word.strip().lower(), None)
     found.weak = {word for word in STOPWORDS if word in found.text}
@@ -210,27 +201,28 @@ def collect_identifying_values(
 #: Kept attributes that describe equipment, not people. An institution or device
 #: value that occurs inside one of them (test data often put the vendor's name in
 #: InstitutionName) would make the guard reject the vendor's name; it is not used.
-EQUIPMENT_KEYWORDS = ("Manufacturer", "ManufacturerModelName", "SoftwareVersions")
+EQUIPMENT_TAGS = (0x00080070, 0x00081090, 0x00181020)  # Manufacturer, ManufacturerModelName, SoftwareVersions
 _EQUIPMENT_CATEGORIES = frozenset({"institution", "device"})
+
+#: tag -> (keyword, category), from :data:`IDENTIFYING_KEYWORDS`.
+IDENTIFYING_TAGS: dict[int, tuple[str, str]] = {
+    int(datadict.tag_for_keyword(k)): (k, c) for k, c in IDENTIFYING_KEYWORDS.items()
+}
 
 
 def _drop_equipment_values(ds: Dataset, found: IdentifyingValues) -> None:
+    encodings = encodings_of(ds)
     equipment = " | ".join(
-        " ".join(v.split()).lower() for k in EQUIPMENT_KEYWORDS if k in ds for v in _values(ds[k])
+        " ".join(v.split()).lower()
+        for tag in EQUIPMENT_TAGS
+        if tag in ds
+        for v in text_values(ds.get_item(tag), encodings)
     )
     if not equipment:
         return
     for norm, source in list(found.text.items()):
         if IDENTIFYING_KEYWORDS.get(source) in _EQUIPMENT_CATEGORIES and norm in equipment:
             del found.text[norm]
-
-
-def _drop_definitional_uids(ds: Dataset, found: IdentifyingValues) -> None:
-    """A UID also used as a class/scheme UID is kept in the output, so it cannot be identifying."""
-    for elem in ds.iterall():
-        if elem.VR == "UI" and int(elem.tag) in DEFINITIONAL_UID_TAGS:
-            for uid in _values(elem):
-                found.uids.pop(normalise_uid(uid), None)
 
 
 def _retained_categories(profile: Profile) -> frozenset[str]:
@@ -242,28 +234,47 @@ def _retained_categories(profile: Profile) -> frozenset[str]:
     return frozenset(kept)
 
 
-def _collect(ds: Dataset, found: IdentifyingValues, retained: frozenset[str], keep_uids: bool) -> None:
-    for elem in ds.iterall():
-        vr = elem.VR
-        if elem.tag.is_private or vr == "SQ":
+def _collect(
+    ds: Dataset,
+    found: IdentifyingValues,
+    retained: frozenset[str],
+    keep_uids: bool,
+    inherited: list[str] | None,
+    definitional: set[str],
+) -> None:
+    encodings = encodings_of(ds, inherited)
+    for elem in ds.elements():
+        tag = int(elem.tag)
+        if tag >> 16 & 1:  # private
+            continue
+        vr = vr_of(elem)
+        if vr == "SQ":
+            for item in ds[tag].value or ():
+                _collect(item, found, retained, keep_uids, encodings, definitional)
             continue
         if vr == "PN":
-            for name in _values(elem):
+            for name in text_values(elem, encodings):
                 for part in person_name_parts(name):
-                    found.add_text(part, elem.keyword or "PersonName")
+                    found.add_text(part, keyword_of(tag))
             continue
-        if vr == "UI" and not keep_uids and int(elem.tag) not in DEFINITIONAL_UID_TAGS:
-            for uid in _values(elem):
-                found.add_uid(uid, elem.keyword or str(elem.tag))
+        if vr == "UI":
+            target = definitional if tag in DEFINITIONAL_UID_TAGS else None
+            for uid in text_values(elem, encodings):
+                if target is not None:
+                    target.add(normalise_uid(uid))
+                elif not keep_uids:
+                    found.add_uid(uid, keyword_of(tag))
             continue
-        category = IDENTIFYING_KEYWORDS.get(elem.keyword)
-        if category is None or category in retained:
+        entry = IDENTIFYING_TAGS.get(tag)
+        if entry is None:
             continue
-        for value in _values(elem):
+        keyword, category = entry
+        if category in retained:
+            continue
+        for value in text_values(elem, encodings):
             if category == "birth-date":
-                found.add_text(value, elem.keyword)
+                found.add_text(value, keyword)
                 for form in date_forms(value):
-                    found.add_text(form, elem.keyword)
+                    found.add_text(form, keyword)
             else:
-                found.add_text(value, elem.keyword)
-
+                found.add_text(value, keyword)
