@@ -251,8 +251,8 @@ class Deidentifier:
             if tag.group & 1:
                 private_tags.append(tag)
                 continue
-            if tag.group == 0x0002 or tag.element == 0x0000:
-                del ds[tag]  # misplaced file meta, group lengths (retired, PS3.5 7.2)
+            if tag.group in (0x0000, 0x0002) or tag.element == 0x0000:
+                del ds[tag]  # command set, misplaced file meta, group lengths (PS3.5 7.2)
                 continue
             action, rule = self._action_for(tag, state.sop_class)
             if action == "X" and tag.group & 0xFF00 == 0x6000 and tag.element == OVERLAY_DATA:
@@ -414,8 +414,8 @@ class Deidentifier:
 
     def _set_patient(self, ds: Dataset, pseudonym: str) -> None:
         """PatientID → site pseudonym (Z/D resolved to a consistent D); PatientName per profile."""
-        ds.PatientID = pseudonym
-        ds.PatientName = pseudonym if self.profile.patient_name == "pseudonym" else ""
+        ds.add_new(PATIENT_ID, "LO", pseudonym)
+        ds.add_new(PATIENT_NAME, "PN", pseudonym if self.profile.patient_name == "pseudonym" else "")
 
     def _rewrite_file_meta(self, ds: Dataset, sop_class: str) -> None:
         """File meta (PS3.10 7.1): new instance UID, our implementation identity, no AE titles."""

@@ -52,9 +52,9 @@ def method_code_sequence(profile: Profile) -> Sequence:
     for key in method_keys(profile):
         code, meaning = CID_7050[key]
         item = Dataset()
-        item.CodeValue = code
-        item.CodingSchemeDesignator = "DCM"
-        item.CodeMeaning = meaning
+        item.add_new(0x00080100, "SH", code)  # Code Value
+        item.add_new(0x00080102, "SH", "DCM")  # Coding Scheme Designator
+        item.add_new(0x00080104, "LO", meaning)  # Code Meaning
         items.append(item)
     return Sequence(items)
 
@@ -70,7 +70,7 @@ def longitudinal_temporal_information(profile: Profile) -> str:
 
 def record_methods(ds: Dataset, profile: Profile, edition: str) -> None:
     """Set PatientIdentityRemoved, the method attributes and LongitudinalTemporalInformationModified."""
-    ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = deidentification_method(profile, edition)
-    ds.DeidentificationMethodCodeSequence = method_code_sequence(profile)
-    ds.LongitudinalTemporalInformationModified = longitudinal_temporal_information(profile)
+    ds.add_new(0x00120062, "CS", "YES")  # Patient Identity Removed
+    ds.add_new(0x00120063, "LO", deidentification_method(profile, edition))  # De-identification Method
+    ds.add_new(0x00120064, "SQ", method_code_sequence(profile))  # ... Code Sequence
+    ds.add_new(0x00280303, "CS", longitudinal_temporal_information(profile))
