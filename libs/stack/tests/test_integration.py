@@ -1,7 +1,7 @@
 """The real infrastructure of the test profile: Kafka 4.2 (KRaft), FerretDB, two Orthancs, storescu, dciodvfy.
 
 A component that cannot start makes these tests FAIL (ComponentFailed), never skip. Names are unique per run,
-so the module also works against a test stack another fixture has already brought up.
+so the module shares the session's test stack (root conftest.py) with the end-to-end tests.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import asyncio
 import json
 import stat
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -30,14 +29,7 @@ from eucaim_node.stack.dicom_tools import DicomToolError, dciodvfy, storescu
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    stack = Stack.test_profile()
-    was_running = stack.is_healthy(INFRASTRUCTURE)
-    stack.up()  # raises ComponentFailed (test error, not skip) if anything cannot start
-    yield stack
-    if not was_running:
-        stack.down()
+# ``stack`` is the session fixture of the root conftest.py: the test profile, reset and started once.
 
 
 def run_id() -> str:
@@ -87,7 +79,7 @@ def test_state_files(stack: Stack) -> None:
     assert stat.S_IMODE(stack.orthanc_password_file().stat().st_mode) == 0o600
     env = parse_env_file(stack.node_env_file().read_text())
     assert env == stack.node_env()
-    assert env["EUCAIM_KAFKA_BOOTSTRAP_SERVERS"] == stack.kafka_bootstrap() == "127.0.0.1:19092"
+    assert env["EUCAIM_KAFKA_BOOTSTRAP_SERVERS"] == stack.kafka_bootstrap() == f"127.0.0.1:{stack.settings.kafka_port}"
     password = stack.orthanc_auth()[1]
     assert password not in stack.node_env_file().read_text()
     assert password not in json.dumps({name: s.to_dict() for name, s in stack.status().items()})
