@@ -30,3 +30,12 @@ def test_dead_letter_record_is_keyed_by_original_position():
 def test_unreadable_message_gets_a_record_not_a_crash():
     record = audit_record(b"\xff\x00", {}, POS, AT)
     assert record["action"] == "UnreadableEvent" and record["detail"] == {"bytes": 2}
+
+
+def test_access_event_names_the_actor_and_target():
+    body = json.dumps({"event_id": "a-1", "event_type": "AccessRecorded", "producer": "cli", "actor": "cli:root@node",
+                       "action": "dlq-replay", "target": "eucaim.dlq.metadata.v1", "outcome": "denied",
+                       "detail": {"messages": 3}}).encode()
+    record = audit_record(body, {}, KafkaPosition("eucaim.access.v1", 0, 1), AT)
+    assert (record["who"], record["entity"], record["outcome"]) == ("cli:root@node", "eucaim.dlq.metadata.v1", "minor-failure")
+    assert record["detail"] == {"action": "dlq-replay", "detail": {"messages": 3}}

@@ -3,6 +3,7 @@
 from .envelope import Event, StudyEvent, derive_event_id
 from .models import (
     DOMAIN_EVENTS,
+    AccessRecorded,
     CollectionAggregates,
     CollectionUpdated,
     QuarantinedInstance,
@@ -17,6 +18,7 @@ from .topics import DOMAIN_TOPICS, dead_letter_topic
 __all__ = [
     "DOMAIN_EVENTS",
     "DOMAIN_TOPICS",
+    "AccessRecorded",
     "CollectionAggregates",
     "CollectionUpdated",
     "Event",

@@ -108,6 +108,27 @@ class CollectionUpdated(Event):
         return self.collection_id.encode()
 
 
+class AccessRecorded(Event):
+    """Someone used the node's data or operated the node: a federated query, a catalogue read, a
+    withdrawal request, a dead-letter replay. Published by the APIs and the CLI for the audit log.
+
+    ``detail`` holds what an auditor needs (query shape, result size) and never identifying values
+    nor the raw counts of cells that small-cell protection suppressed.
+    """
+
+    TOPIC: ClassVar[str] = "eucaim.access.v1"
+    event_type: Literal["AccessRecorded"] = "AccessRecorded"
+
+    actor: str = Field(min_length=1, description="Authenticated principal: a federation client, an operator (cli:<user>@<host>), a service.")
+    action: str = Field(pattern=r"^[a-z][a-z0-9-]{1,62}$", description="What was done, e.g. federated-search, catalogue-read, withdrawal, dlq-replay.")
+    target: str | None = Field(default=None, description="What it was done to: a collection ID, a study key, a topic; never an original identifier.")
+    outcome: Literal["success", "failure", "denied"] = "success"
+    detail: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+    def partition_key(self) -> bytes:
+        return (self.target or self.action).encode()
+
+
 #: Every domain event type, in flow order. The audit service consumes all of their topics.
 DOMAIN_EVENTS: tuple[type[Event], ...] = (
     StudyReceived,
@@ -115,4 +136,5 @@ DOMAIN_EVENTS: tuple[type[Event], ...] = (
     StudyQuarantined,
     StudyIndexed,
     CollectionUpdated,
+    AccessRecorded,
 )

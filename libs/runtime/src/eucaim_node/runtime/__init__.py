@@ -2,7 +2,7 @@
 
 from .app import ReadinessCheck, build_app, run_service
 from .delivery import CONSUMER_ACK_POLICY, DeliveryPolicy, TransientError, is_transient
-from .kafka import EventPublisher, create_broker, ensure_topics
+from .kafka import EventPublisher, create_broker, ensure_topics, publish_events
 from .settings import (
     ConfigurationError,
     KafkaSettings,
@@ -28,5 +28,6 @@ __all__ = [
     "ensure_topics",
     "is_transient",
     "load_settings",
+    "publish_events",
     "run_service",
 ]

@@ -61,6 +61,7 @@ def build_app(
     broker: KafkaBroker,
     *,
     checks: Sequence[ReadinessCheck] = (),
+    routes: Sequence[tuple[str, Any]] = (),
     on_startup: Sequence[Callable[..., Any]] = (),
     after_startup: Sequence[Callable[..., Any]] = (),
     on_shutdown: Sequence[Callable[..., Any]] = (),
@@ -68,7 +69,7 @@ def build_app(
     return AsgiFastStream(
         broker,
         logger=logging.getLogger("eucaim_node.app"),
-        asgi_routes=health_routes(broker, checks),
+        asgi_routes=[*health_routes(broker, checks), *routes],
         on_startup=on_startup,
         after_startup=after_startup,
         on_shutdown=on_shutdown,

@@ -92,3 +92,24 @@ class EventPublisher:
             event, key=event.partition_key(), headers={"eucaim-event-type": event.event_type},
             correlation_id=str(event.event_id),
         )
+
+
+async def publish_events(settings: KafkaSettings, *events: Event, client: str = "cli") -> None:
+    """Publish events from a process that is not a FastStream service (the CLI, a one-off job).
+
+    Same guarantees as the services' publishers: idempotent producer, acks=all, keyed by the event.
+    """
+    from aiokafka import AIOKafkaProducer
+
+    await ensure_topics(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, client_id=f"eucaim-node-{client}",
+                                enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(
+                event.TOPIC, event.model_dump_json().encode(), key=event.partition_key(),
+                headers=[("eucaim-event-type", event.event_type.encode()), ("content-type", b"application/json")],
+            )
+    finally:
+        await producer.stop()

@@ -17,7 +17,8 @@ from eucaim_node.events import derive_event_id
 
 #: Outcome per event type (DICOM audit EventOutcomeIndicator semantics, PS3.15 A.5.3: 0 success, 4 minor failure).
 _OUTCOMES = {"StudyQuarantined": "minor-failure"}
-_SUMMARY_FIELDS = ("series_count", "instance_count", "quarantined_count", "collection_id", "subject_key",
+_ACCESS_OUTCOMES = {"success": "success", "failure": "serious-failure", "denied": "minor-failure"}
+_SUMMARY_FIELDS = ("action", "detail", "series_count", "instance_count", "quarantined_count", "collection_id", "subject_key",
                    "orthanc_study_id", "research_study_id")
 
 
@@ -69,11 +70,12 @@ def audit_record(body: bytes, headers: dict[str, str], position: KafkaPosition, 
     return {
         "_id": str(event["event_id"]),
         "action": event_type,
-        "outcome": _OUTCOMES.get(event_type, "success"),
-        "who": event.get("producer"),
+        "outcome": _ACCESS_OUTCOMES.get(event.get("outcome"), "success") if event_type == "AccessRecorded"
+        else _OUTCOMES.get(event_type, "success"),
+        "who": event.get("actor") or event.get("producer"),
         "occurred_at": event.get("occurred_at"),
         "recorded_at": recorded_at,
-        "entity": event.get("study_key") or event.get("collection_id"),
+        "entity": event.get("study_key") or event.get("collection_id") or event.get("target"),
         "causation_id": event.get("causation_id"),
         "traceparent": event.get("traceparent"),
         "detail": {k: event[k] for k in _SUMMARY_FIELDS if k in event},
