@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -59,6 +61,29 @@ def _follow_logs(stack: Stack) -> None:
         time.sleep(0.5)
 
 
+def _echo_safely(message: str) -> None:
+    """Print, unless the terminal or pipe is gone (teardown must go on regardless)."""
+    with contextlib.suppress(OSError, ValueError):
+        typer.echo(message)
+
+
+def _stop_on_termination() -> None:
+    """SIGTERM and SIGHUP (terminal closed) stop the node like Ctrl-C does."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
+
+
+def _teardown(stack: Stack, message: str) -> None:
+    """Stop everything this command started; further Ctrl-C, SIGTERM or a closed pipe cannot cut it short."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)
+    _echo_safely(message)
+    stack.down()
+
+
 def up(
     sample: Annotated[bool, typer.Option(help="Push the bundled sample study once the node is up.")] = True,
     follow: Annotated[bool, typer.Option(help="Keep running and show logs until Ctrl-C.")] = True,
@@ -66,6 +91,8 @@ def up(
 ) -> None:
     """Start the node (installing what is missing), push the sample study, show where to look."""
     stack = Stack(StackSettings())
+    if follow:
+        _stop_on_termination()
     _start(stack)
     try:
         if sample:
@@ -79,9 +106,8 @@ def up(
         pass
     finally:
         if follow:
-            typer.echo("\nStopping everything `make up` started…")
-            stack.down()
-            typer.echo("Stopped. Data stays in " + str(stack.state_dir) + " (`make clean` removes it).")
+            _teardown(stack, "\nStopping everything `make up` started…")
+            _echo_safely(f"Stopped. Data stays in {stack.state_dir} (`make clean` removes it).")
 
 
 def demo(
@@ -98,8 +124,7 @@ def demo(
         outcome = _push_and_wait(stack, timeout)
         typer.echo(describe(stack, outcome))
     finally:
-        typer.echo("\nTearing down…")
-        stack.down()
+        _teardown(stack, "\nTearing down…")
     if not outcome.complete(SAMPLE_INSTANCES):
         typer.echo("demo FAILED: the sample study was not completely processed.", err=True)
         raise typer.Exit(1)
