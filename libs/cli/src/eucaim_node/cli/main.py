@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import node, stack
+from . import deid, node, stack
 
 app = typer.Typer(
     name="eucaim-node",
@@ -16,20 +16,7 @@ app.add_typer(stack.app, name="stack")
 app.command("status")(stack.status_command)
 app.command("up")(node.up)
 app.command("demo")(node.demo)
-
-
-def _mount_deid() -> None:
-    # The de-identification CLI lives beside its engine's maintainers' other files.
-    from . import deid
-
-    app.command("deid")(deid.deid)
-
-
-try:
-    _mount_deid()
-except ImportError as error:  # pragma: no cover - only while the module is being written
-    if "deid" not in str(error):
-        raise
+app.command("deid")(deid.deid)
 
 
 def main() -> None:
