@@ -5,6 +5,8 @@ from .models import (
     DOMAIN_EVENTS,
     AccessRecorded,
     CollectionAggregates,
+    CollectionDelivered,
+    CollectionPublished,
     CollectionUpdated,
     QuarantinedInstance,
     SeriesRef,
@@ -12,6 +14,10 @@ from .models import (
     StudyIndexed,
     StudyQuarantined,
     StudyReceived,
+    StudyRemoved,
+    StudyWithdrawn,
+    StudyWithheld,
+    WithdrawalRequested,
 )
 from .topics import DOMAIN_TOPICS, dead_letter_topic
 
@@ -20,6 +26,8 @@ __all__ = [
     "DOMAIN_TOPICS",
     "AccessRecorded",
     "CollectionAggregates",
+    "CollectionDelivered",
+    "CollectionPublished",
     "CollectionUpdated",
     "Event",
     "QuarantinedInstance",
@@ -29,6 +37,10 @@ __all__ = [
     "StudyIndexed",
     "StudyQuarantined",
     "StudyReceived",
+    "StudyRemoved",
+    "StudyWithdrawn",
+    "StudyWithheld",
+    "WithdrawalRequested",
     "dead_letter_topic",
     "derive_event_id",
 ]

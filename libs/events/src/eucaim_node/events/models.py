@@ -60,6 +60,8 @@ class StudyAnonymised(StudyEvent):
     series_count: int = Field(ge=0)
     instance_count: int = Field(ge=0, description="Instances released to the research Orthanc.")
     quarantined_count: int = Field(ge=0, description="Instances held back (see StudyQuarantined).")
+    calling_aet: str | None = Field(default=None, max_length=16, pattern=r"^[ -~]*$",
+                                    description="AE title of the modality that sent the study (collection rules); a device name, not a person.")
 
 
 class StudyQuarantined(StudyEvent):
@@ -137,4 +139,97 @@ DOMAIN_EVENTS: tuple[type[Event], ...] = (
     StudyIndexed,
     CollectionUpdated,
     AccessRecorded,
+)
+
+
+# -- federation and consent withdrawal (issue 4) ---------------------------------------------------------------
+
+SUBJECT_KEY = r"^[A-Za-z0-9-]{1,24}-[0-9a-f]{20}$"
+
+
+class WithdrawalRequested(Event):
+    """A patient withdrew consent (GDPR Art. 17, EHDS opt-out): the subject's data must leave the research side.
+
+    Carries only the subject key (the keyed-HMAC pseudonym of the hospital's patient ID, computed
+    by the operator's CLI from the ID typed in); the ID itself is never stored or sent. Permanent:
+    studies of this subject that arrive later are never released.
+    """
+
+    TOPIC: ClassVar[str] = "eucaim.subject.withdrawal-requested.v1"
+    event_type: Literal["WithdrawalRequested"] = "WithdrawalRequested"
+
+    subject_key: str = Field(pattern=SUBJECT_KEY, description="Pseudonymous subject key (the de-identified PatientID).")
+
+    def partition_key(self) -> bytes:
+        return self.subject_key.encode()
+
+
+class StudyWithdrawn(StudyEvent):
+    """The de-identified study of a withdrawn subject was deleted from the research Orthanc."""
+
+    TOPIC: ClassVar[str] = "eucaim.study.withdrawn.v1"
+    event_type: Literal["StudyWithdrawn"] = "StudyWithdrawn"
+
+    subject_key: str = Field(pattern=SUBJECT_KEY)
+
+
+class StudyWithheld(StudyEvent):
+    """A received study of a withdrawn subject was not released to the research Orthanc."""
+
+    TOPIC: ClassVar[str] = "eucaim.study.withheld.v1"
+    event_type: Literal["StudyWithheld"] = "StudyWithheld"
+
+    subject_key: str = Field(pattern=SUBJECT_KEY)
+    reason: Literal["consent-withdrawn"] = "consent-withdrawn"
+
+
+class StudyRemoved(StudyEvent):
+    """The study's catalogue documents were removed (its subject withdrew); its collection must be recomputed."""
+
+    TOPIC: ClassVar[str] = "eucaim.study.removed.v1"
+    event_type: Literal["StudyRemoved"] = "StudyRemoved"
+
+    subject_key: str = Field(pattern=SUBJECT_KEY)
+    collection_id: str
+    reason: Literal["consent-withdrawn"] = "consent-withdrawn"
+
+
+class CollectionPublished(Event):
+    """A new version of a collection's HealthDCAT-AP dataset description is served (and queued for the remote catalogue)."""
+
+    TOPIC: ClassVar[str] = "eucaim.collection.published.v1"
+    event_type: Literal["CollectionPublished"] = "CollectionPublished"
+
+    collection_id: str
+    version: int = Field(ge=1)
+    content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    shacl_conforms: bool
+    shacl_violations: int = Field(ge=0)
+
+    def partition_key(self) -> bytes:
+        return self.collection_id.encode()
+
+
+class CollectionDelivered(Event):
+    """The remote catalogue accepted a version of a collection's dataset description."""
+
+    TOPIC: ClassVar[str] = "eucaim.collection.delivered.v1"
+    event_type: Literal["CollectionDelivered"] = "CollectionDelivered"
+
+    collection_id: str
+    version: int = Field(ge=1)
+    attempts: int = Field(ge=1)
+    http_status: int
+
+    def partition_key(self) -> bytes:
+        return self.collection_id.encode()
+
+
+DOMAIN_EVENTS = DOMAIN_EVENTS + (
+    WithdrawalRequested,
+    StudyWithdrawn,
+    StudyWithheld,
+    StudyRemoved,
+    CollectionPublished,
+    CollectionDelivered,
 )

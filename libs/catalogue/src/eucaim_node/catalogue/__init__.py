@@ -1,0 +1,1 @@
+"""EUCAIM federation: collections, coding, search, HealthDCAT-AP."""

@@ -1,0 +1,334 @@
+"""Collections as HealthDCAT-AP (Release 8, NON_PUBLIC) / EUCAIM DCAT-AP v2 datasets, with rdflib.
+
+A dataset's description is built in two layers: the *content* (what the collection is and what
+it holds: titles, agents, coded facets, counts) and the *version* (``dcat:version``,
+``dct:modified``, ``adms:versionNotes``, ``dcat:previousVersion``). A new version is published
+only when the content changes (see :func:`content_hash`).
+
+Controlled-vocabulary values are described in the output itself (typed ``skos:Concept`` with a
+label and ``skos:inScheme``), so the HealthDCAT-AP class and vocabulary shapes can check them
+without the hosted validator's preloaded vocabularies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
+
+from .config import Agent, CollectionsConfig, Contact, ResolvedCollection
+
+HEALTHDCATAP = Namespace("http://healthdataportal.eu/ns/health#")  # the namespace the R8 shapes validate
+DCATAP = Namespace("http://data.europa.eu/r5r/")
+CV = Namespace("http://data.europa.eu/m8g/")
+VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
+ADMS = Namespace("http://www.w3.org/ns/adms#")
+DPV = Namespace("https://w3id.org/dpv#")
+DPVPD = Namespace("https://w3id.org/dpv/dpv-pd#")
+ELI = Namespace("http://data.europa.eu/eli/ontology#")
+DCAT3 = Namespace("http://www.w3.org/ns/dcat#")  # rdflib's DCAT lacks the DCAT 3 versioning terms
+EUCAIM = Namespace("https://cancerimage.eu/ontology/EUCAIM#")
+
+EU = "http://publications.europa.eu/resource/authority/"
+HDEU = "https://hdeu-dcat.data.health.europa.eu/resource/authority/"
+SNOMED = "http://snomed.info/id/"
+RADLEX = "http://radlex.org/RID/"
+BIRNLEX = "http://uri.neuinfo.org/nif/nifstd/"
+
+ACCESS_RIGHTS_LABEL = {"NON_PUBLIC": "Non-public", "RESTRICTED": "Restricted", "PUBLIC": "Public"}
+HEALTH_CATEGORY_LABEL = {
+    "EHRS": "Electronic health data from electronic health records",
+    "EMRD": "Other health data from medical devices",
+    "EHCT": "Data from clinical trials, clinical studies and clinical investigations",
+    "RQSH": "Data from research cohorts, questionnaires and surveys",
+    "MRMR": "Data from medical registries and mortality registries",
+}
+SCHEME_TITLES = {
+    "http://snomed.info/sct": "SNOMED CT",
+    "http://radlex.org": "RadLex",
+    "http://uri.neuinfo.org/nif/nifstd/birnlex": "BIRNLex",
+    f"{HDEU}healthcategories": "EHDS health categories (Art. 51)",
+    f"{HDEU}publisher-type": "Publisher type",
+    f"{HDEU}coding-system": "Coding system",
+    f"{HDEU}standard": "Standard",
+    f"{EU}access-right": "Access right",
+    f"{EU}data-theme": "Data theme",
+    f"{EU}language": "Language",
+    f"{EU}country": "Country",
+    f"{EU}dataset-type": "Dataset type",
+}
+LANGUAGE_LABEL = {"ENG": "English", "FRA": "French", "DEU": "German", "SPA": "Spanish", "ITA": "Italian", "NLD": "Dutch"}
+
+
+@dataclass(frozen=True)
+class CodedFacet:
+    code: str  # federation token: SNOMEDCT…, RID…, birnlex_…
+    label: str
+
+
+@dataclass(frozen=True)
+class CollectionFacts:
+    """What the catalogue knows about a collection (published counts are already coarsened)."""
+
+    studies: int
+    subjects: int
+    min_typical_age: int | None = None
+    max_typical_age: int | None = None
+    sexes: tuple[CodedFacet, ...] = ()
+    modalities: tuple[CodedFacet, ...] = ()
+    body_parts: tuple[CodedFacet, ...] = ()
+    manufacturers: tuple[CodedFacet, ...] = ()
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    number: int
+    modified: datetime
+    issued: datetime
+    notes: str
+    previous: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"1.{self.number - 1}.0"  # SemVer: the first publication is 1.0.0
+
+
+@dataclass
+class _Builder:
+    graph: Graph
+    described: set[URIRef] = field(default_factory=set)
+
+    def scheme(self, iri: str) -> URIRef:
+        node = URIRef(iri)
+        if node not in self.described:
+            self.described.add(node)
+            self.graph.add((node, RDF.type, SKOS.ConceptScheme))
+            title = SCHEME_TITLES.get(iri) or iri.rstrip("/").rsplit("/", 1)[-1].replace("-", " ").capitalize()
+            self.graph.add((node, DCTERMS.title, Literal(title, lang="en")))
+        return node
+
+    def concept(self, iri: str, label: str, scheme: str | None, notation: str | None = None) -> URIRef:
+        node = URIRef(iri)
+        if node not in self.described:
+            self.described.add(node)
+            self.graph.add((node, RDF.type, SKOS.Concept))
+            self.graph.add((node, SKOS.prefLabel, Literal(label, lang="en")))
+            if scheme:
+                self.graph.add((node, SKOS.inScheme, self.scheme(scheme)))
+            if notation:
+                self.graph.add((node, SKOS.notation, Literal(notation)))
+        return node
+
+
+def dataset_iri(config: CollectionsConfig, collection_id: str) -> str:
+    return f"{config.catalogue.base_uri.rstrip('/')}/catalogue/datasets/{collection_id}"
+
+
+def catalog_iri(config: CollectionsConfig) -> str:
+    return f"{config.catalogue.base_uri.rstrip('/')}/catalogue"
+
+
+def new_graph() -> Graph:
+    graph = Graph()
+    for prefix, ns in (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("skos", SKOS), ("vcard", VCARD), ("adms", ADMS),
+                       ("healthdcatap", HEALTHDCATAP), ("dcatap", DCATAP), ("cv", CV), ("dpv", DPV), ("dpvpd", DPVPD),
+                       ("eli", ELI), ("eucaim", EUCAIM), ("xsd", XSD), ("rdfs", RDFS)):
+        graph.bind(prefix, ns)
+    return graph
+
+
+def _concept_iri(code: str) -> tuple[str, str | None]:
+    """IRI and scheme of a federation token."""
+    if code.startswith("SNOMEDCT"):
+        return SNOMED + code.removeprefix("SNOMEDCT"), "http://snomed.info/sct"
+    if code.startswith("RID"):
+        return RADLEX + code, "http://radlex.org"
+    if code.startswith("birnlex_"):
+        return BIRNLEX + code, "http://uri.neuinfo.org/nif/nifstd/birnlex"
+    return f"urn:eucaim-node:code:{code}", None
+
+
+def _agent(b: _Builder, agent: Agent, iri: str) -> URIRef:
+    g = b.graph
+    node = URIRef(iri)
+    g.add((node, RDF.type, FOAF.Agent))
+    g.add((node, FOAF.name, Literal(agent.name, lang="en")))
+    point = URIRef(iri + "/contact-point")
+    g.add((node, CV.contactPoint, point))
+    g.add((point, RDF.type, CV.ContactPoint))
+    g.add((point, CV.email, Literal(agent.email)))
+    if agent.url:
+        g.add((point, CV.contactPage, URIRef(agent.url)))
+        g.add((node, FOAF.homepage, URIRef(agent.url)))
+        g.add((URIRef(agent.url), RDF.type, FOAF.Document))
+    if agent.type:
+        concept = b.concept(f"{HDEU}publisher-type/{agent.type}", agent.type.replace("-", " "), f"{HDEU}publisher-type")
+        g.add((node, DCTERMS.type, concept))
+    return node
+
+
+def _contact(b: _Builder, contact: Contact, iri: str) -> URIRef:
+    g = b.graph
+    node = URIRef(iri)
+    g.add((node, RDF.type, VCARD.Kind))
+    g.add((node, VCARD.fn, Literal(contact.name)))
+    if contact.email:
+        g.add((node, VCARD.hasEmail, URIRef(f"mailto:{contact.email}")))
+    if contact.url:
+        g.add((node, VCARD.hasURL, URIRef(contact.url)))
+    return node
+
+
+def _legislation(b: _Builder, subject: URIRef, iris: tuple[str, ...]) -> None:
+    for iri in iris:
+        b.graph.add((subject, DCATAP.applicableLegislation, URIRef(iri)))
+        b.graph.add((URIRef(iri), RDF.type, ELI.LegalResource))
+
+
+class MissingMetadata(ValueError):
+    """A collection lacks what a NON_PUBLIC HealthDCAT-AP dataset must have; names the fields."""
+
+
+def add_dataset(graph: Graph, config: CollectionsConfig, collection: ResolvedCollection, facts: CollectionFacts,
+                version: VersionInfo | None = None) -> URIRef:
+    """Add one collection's dataset description to ``graph``; return the dataset node."""
+    missing = [name for name in ("publisher", "hdab", "contact_point", "access_rights", "applicable_legislation",
+                                 "keywords", "provenance", "health_categories") if not getattr(collection, name)]
+    if missing:
+        raise MissingMetadata(f"collection {collection.id!r} lacks {', '.join(missing)} (set them in the collection "
+                              f"or in 'defaults' of the collections file)")
+    b = _Builder(graph)
+    g = graph
+    iri = dataset_iri(config, collection.id)
+    ds = URIRef(iri)
+    g.add((ds, RDF.type, DCAT.Dataset))
+    g.add((ds, DCTERMS.identifier, Literal(iri)))
+    g.add((ds, DCTERMS.title, Literal(collection.title, lang="en")))
+    g.add((ds, DCTERMS.description, Literal(collection.description, lang="en")))
+    rights = collection.access_rights
+    g.add((ds, DCTERMS.accessRights, b.concept(f"{EU}access-right/{rights}", ACCESS_RIGHTS_LABEL[rights], f"{EU}access-right")))
+    g.add((URIRef(f"{EU}access-right/{rights}"), RDF.type, DCTERMS.RightsStatement))
+    _legislation(b, ds, collection.applicable_legislation)
+    g.add((ds, DCAT.theme, b.concept(f"{EU}data-theme/HEAL", "Health", f"{EU}data-theme")))
+    for category in collection.health_categories:
+        g.add((ds, HEALTHDCATAP.healthCategory,
+               b.concept(f"{HDEU}healthcategories/{category}", HEALTH_CATEGORY_LABEL.get(category, category), f"{HDEU}healthcategories")))
+    g.add((ds, DCTERMS.type, b.concept(str(DPV.PseudonymisedData), "Pseudonymised data", str(DPV))))
+    standard = b.concept(f"{HDEU}standard/DICOM", "DICOM", f"{HDEU}standard")
+    g.add((ds, DCTERMS.conformsTo, standard))
+    coding = b.concept(f"{HDEU}coding-system/SNOMED-CT", "SNOMED CT", f"{HDEU}coding-system")
+    g.add((ds, HEALTHDCATAP.hasCodingSystem, coding))
+    for node in (standard, coding):
+        g.add((node, RDF.type, DCTERMS.Standard))
+    for keyword in collection.keywords:
+        g.add((ds, DCAT.keyword, Literal(keyword, lang="en")))
+    if collection.language:
+        lang = b.concept(f"{EU}language/{collection.language}", LANGUAGE_LABEL.get(collection.language, collection.language),
+                         f"{EU}language")
+        g.add((ds, DCTERMS.language, lang))
+        g.add((lang, RDF.type, DCTERMS.LinguisticSystem))
+    if collection.country:
+        country = b.concept(f"{EU}country/{collection.country}", collection.country, f"{EU}country")
+        g.add((ds, DCTERMS.spatial, country))
+        g.add((country, RDF.type, DCTERMS.Location))
+
+    g.add((ds, DCTERMS.publisher, _agent(b, collection.publisher, iri + "/publisher")))
+    g.add((ds, HEALTHDCATAP.hdab, _agent(b, collection.hdab, iri + "/hdab")))
+    g.add((ds, DCAT.contactPoint, _contact(b, collection.contact_point, iri + "/contact-point")))
+
+    provenance = URIRef(iri + "/provenance")
+    g.add((ds, DCTERMS.provenance, provenance))
+    g.add((provenance, RDF.type, DCTERMS.ProvenanceStatement))
+    g.add((provenance, RDFS.label, Literal(collection.provenance, lang="en")))
+    if collection.legal_basis:
+        basis = URIRef(iri + "/legal-basis")
+        g.add((ds, DPV.hasLegalBasis, basis))
+        g.add((basis, RDF.type, DPV.LegalBasis))
+        g.add((basis, DCTERMS.description, Literal(collection.legal_basis, lang="en")))
+    for personal in (DPVPD.Age, DPVPD.Gender):
+        g.add((ds, DPV.hasPersonalData, personal))
+        g.add((personal, RDF.type, DPV.PersonalData))
+
+    distribution = URIRef(iri + "/distribution")
+    g.add((ds, DCAT.distribution, distribution))
+    g.add((distribution, RDF.type, DCAT.Distribution))
+    g.add((distribution, DCTERMS.title, Literal("De-identified DICOM studies, on request", lang="en")))
+    g.add((distribution, DCTERMS.description, Literal(
+        "Access to the de-identified images is granted by the health data access body; they are processed "
+        "inside the node's secure environment (EUCAIM Tier 3) or released as the permit allows.", lang="en")))
+    access = collection.access_url or collection.hdab.url or catalog_iri(config)
+    g.add((distribution, DCAT.accessURL, URIRef(access)))
+    media = URIRef("http://www.iana.org/assignments/media-types/application/dicom")
+    g.add((distribution, DCAT.mediaType, media))
+    g.add((media, RDF.type, DCTERMS.MediaType))
+    _legislation(b, distribution, collection.applicable_legislation)
+
+    g.add((ds, HEALTHDCATAP.hasStructuredData, Literal(False)))
+    g.add((ds, HEALTHDCATAP.numberOfRecords, Literal(facts.studies, datatype=XSD.nonNegativeInteger)))
+    g.add((ds, HEALTHDCATAP.numberOfUniqueIndividuals, Literal(facts.subjects, datatype=XSD.nonNegativeInteger)))
+    if facts.min_typical_age is not None and facts.max_typical_age is not None:
+        g.add((ds, HEALTHDCATAP.minTypicalAge, Literal(facts.min_typical_age, datatype=XSD.nonNegativeInteger)))
+        g.add((ds, HEALTHDCATAP.maxTypicalAge, Literal(facts.max_typical_age, datatype=XSD.nonNegativeInteger)))
+
+    # EUCAIM DCAT-AP v2 properties: coded facets of the collection.
+    if collection.condition:
+        concept_iri, scheme = _concept_iri(collection.condition.code)
+        g.add((ds, EUCAIM.hasCondition, b.concept(concept_iri, collection.condition.label, scheme, collection.condition.code)))
+    for predicate, facets in ((EUCAIM.hasBirthSex, facts.sexes), (EUCAIM.hasImageModality, facts.modalities),
+                              (EUCAIM.hasImageBodyPart, facts.body_parts),
+                              (EUCAIM.hasEquipmentManufacturer, facts.manufacturers)):
+        for facet in facets:
+            concept_iri, scheme = _concept_iri(facet.code)
+            g.add((ds, predicate, b.concept(concept_iri, facet.label, scheme, facet.code)))
+
+    if version is not None:
+        g.add((ds, DCAT3.version, Literal(version.label)))
+        g.add((ds, DCTERMS.modified, Literal(version.modified.replace(microsecond=0), datatype=XSD.dateTime)))
+        g.add((ds, DCTERMS.issued, Literal(version.issued.replace(microsecond=0), datatype=XSD.dateTime)))
+        g.add((ds, ADMS.versionNotes, Literal(version.notes, lang="en")))
+        if version.previous is not None:
+            g.add((ds, DCAT3.previousVersion, URIRef(f"{iri}?version={version.previous}")))
+    return ds
+
+
+def add_catalog(graph: Graph, config: CollectionsConfig, datasets: list[URIRef], modified: datetime | None) -> URIRef:
+    b = _Builder(graph)
+    g = graph
+    node = URIRef(catalog_iri(config))
+    g.add((node, RDF.type, DCAT.Catalog))
+    g.add((node, DCTERMS.title, Literal(config.catalogue.title, lang="en")))
+    g.add((node, DCTERMS.description, Literal(config.catalogue.description, lang="en")))
+    publisher = config.defaults.publisher
+    if publisher is not None:
+        g.add((node, DCTERMS.publisher, _agent(b, publisher, str(node) + "/publisher")))
+    _legislation(b, node, config.defaults.applicable_legislation or ("http://data.europa.eu/eli/reg/2025/327/oj",))
+    g.add((node, DCAT.themeTaxonomy, b.scheme(f"{EU}data-theme")))
+    if config.catalogue.homepage:
+        g.add((node, FOAF.homepage, URIRef(config.catalogue.homepage)))
+        g.add((URIRef(config.catalogue.homepage), RDF.type, FOAF.Document))
+    if modified is not None:
+        g.add((node, DCTERMS.modified, Literal(modified.replace(microsecond=0), datatype=XSD.dateTime)))
+    for ds in datasets:
+        g.add((node, DCAT.dataset, ds))
+    return node
+
+
+def content_hash(config: CollectionsConfig, collection: ResolvedCollection, facts: CollectionFacts) -> str:
+    """Hash of a dataset's content, independent of its version triples and of blank node labels."""
+    graph = new_graph()
+    add_dataset(graph, config, collection, facts, None)
+    lines = sorted(f"{s.n3()} {p.n3()} {o.n3()}" for s, p, o in graph if not isinstance(s, BNode) and not isinstance(o, BNode))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+FORMATS = {"ttl": ("turtle", "text/turtle; charset=utf-8"), "jsonld": ("json-ld", "application/ld+json")}
+
+
+def serialise(graph: Graph, fmt: str) -> str:
+    name, _ = FORMATS[fmt]
+    if fmt == "jsonld":
+        return graph.serialize(format=name, indent=2, auto_compact=True)
+    return graph.serialize(format=name)

@@ -1,0 +1,236 @@
+"""The EUCAIM federated search: the query tree Focus sends, evaluated as a MongoDB filter.
+
+A query is ``{"ast": <node>, "id": ...}``; a node is an operation ``{"operand": "AND"|"OR",
+"children": [...]}`` or a condition ``{"key", "type", "value"}`` (extra members such as
+``system`` or ``nodeType`` are ignored). Every operand and condition type is evaluated; the
+filter uses only what FerretDB 1.24 and MongoDB both implement (``$and``, ``$or``, ``$in``,
+``$nin``, ``$ne``, ``$gte``/``$lt``, ``$elemMatch``, ``$regex``).
+
+Semantics (as the reference node, chaimeleon-eu/dataset-service, where it defines them):
+- gender, age, diagnosis are study-level; modality, body part and manufacturer are series-level
+  and a condition holds when *some* series of the study satisfies it (so ``modality NOT_EQUALS
+  CT`` finds studies with a series that is not CT).
+- coded values are the federation's tokens (``SNOMEDCT248153007``, ``RID10312``, ``birnlex_3065``);
+  SNOMEDCT261665006 ("unknown") finds the values the node could not code. ``CONTAINS`` matches a
+  case-insensitive substring of the raw value (``CONTAINS "siem"`` on the manufacturer).
+- age is in whole years at the time of the study: ``EQUALS 45`` is 45 ≤ age < 46; ``BETWEEN
+  {min: 30, max: 70}`` includes both ends; studies of unknown age never satisfy an age condition.
+- an operation without children adds no constraint.
+
+Unlike the reference node, an unknown key, an unknown operand or condition type, or a value of the
+wrong shape is an error (:class:`QueryError`, answered with 422 and a message naming the problem),
+never silently false: a federated user should learn that this node cannot answer the question.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .coding import CodingTables, Field
+
+MAX_DEPTH = 16
+MAX_NODES = 512
+MAX_TEXT = 256
+UNSUPPORTED_KEYS = {
+    "SNOMEDCT432213005": "year of diagnosis is not available at this node: de-identification shifts every date",
+}
+
+CONDITION_TYPES = ("EQUALS", "NOT_EQUALS", "IN", "CONTAINS", "BETWEEN", "LOWER_THAN", "GREATER_THAN")
+CODED_TYPES = ("EQUALS", "NOT_EQUALS", "IN", "CONTAINS")
+NUMERIC_TYPES = ("EQUALS", "NOT_EQUALS", "BETWEEN", "LOWER_THAN", "GREATER_THAN")
+
+
+class QueryError(ValueError):
+    """The query is malformed or asks what this node cannot answer; ``str()`` says what and where."""
+
+    def __init__(self, message: str, where: str = "ast") -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+
+
+@dataclass(frozen=True)
+class SearchKey:
+    name: str
+    field: Field | None  # coding table, None for numbers and diagnosis
+    level: str  # "study" or "series"
+    code_path: str | None  # document field holding codes
+    raw_path: str | None  # document field holding raw values (CONTAINS)
+    numeric_path: str | None = None
+    code_pattern: str | None = None  # for keys whose values are not from a closed table
+
+
+def _keys(tables: CodingTables) -> dict[str, SearchKey]:
+    gender = SearchKey("gender", "sex", "study", "sex_code", "sex")
+    age = SearchKey("age at diagnosis", None, "study", None, None, numeric_path="age_years")
+    diagnosis = SearchKey("diagnosis", None, "study", "condition_code", "condition_label", code_pattern=r"^SNOMEDCT\d{6,18}$")
+    modality = SearchKey("modality", "modality", "series", "modality_codes", "modalities")
+    body_part = SearchKey("body part", "body_part", "series", "body_part_codes", "body_parts")
+    manufacturer = SearchKey("manufacturer", "manufacturer", "series", "manufacturer_codes", "manufacturers")
+    keys = {
+        tables.search_key("sex"): gender, "SNOMEDCT423493009": age, "SNOMEDCT439401001": diagnosis,
+        tables.search_key("modality"): modality, tables.search_key("body_part"): body_part,
+        tables.search_key("manufacturer"): manufacturer,
+    }
+    # The parameter names of Focus's eucaim-api endpoint type, accepted as synonyms.
+    keys |= {"gender": gender, "age": age, "diagnosis": diagnosis, "modality": modality, "bodyPart": body_part,
+             "manufacturer": manufacturer}
+    return keys
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    filter: dict[str, Any]
+    canonical: str  # stable text of the evaluated tree (for noise seeding and the audit)
+    conditions: int
+    keys: tuple[str, ...]
+
+
+class QueryCompiler:
+    def __init__(self, tables: CodingTables | None = None) -> None:
+        self.tables = tables or CodingTables.bundled()
+        self.keys = _keys(self.tables)
+
+    def compile_request(self, body: Any) -> CompiledQuery:
+        """Compile a request body ``{"ast": ..., "id": ...}`` (``id`` is ignored)."""
+        if not isinstance(body, dict):
+            raise QueryError("the request body must be a JSON object with an 'ast' member", "body")
+        if "ast" not in body:
+            raise QueryError("missing member 'ast'", "body")
+        return self.compile(body["ast"])
+
+    def compile(self, ast: Any) -> CompiledQuery:
+        state = {"nodes": 0, "conditions": 0, "keys": set()}
+        mongo = self._node(ast, "ast", 0, state)
+        return CompiledQuery(mongo, json.dumps(_canonical(ast), sort_keys=True, separators=(",", ":")),
+                             state["conditions"], tuple(sorted(state["keys"])))
+
+    # -- tree -------------------------------------------------------------------------------------
+
+    def _node(self, node: Any, where: str, depth: int, state: dict[str, Any]) -> dict[str, Any]:
+        state["nodes"] += 1
+        if state["nodes"] > MAX_NODES:
+            raise QueryError(f"the query has more than {MAX_NODES} nodes", where)
+        if depth > MAX_DEPTH:
+            raise QueryError(f"the query is nested deeper than {MAX_DEPTH} levels", where)
+        if not isinstance(node, dict):
+            raise QueryError("expected an operation {operand, children} or a condition {key, type, value}", where)
+        if "operand" in node or "children" in node:
+            return self._operation(node, where, depth, state)
+        if "key" in node:
+            state["conditions"] += 1
+            return self._condition(node, where, state)
+        raise QueryError("expected an operation {operand, children} or a condition {key, type, value}", where)
+
+    def _operation(self, node: dict[str, Any], where: str, depth: int, state: dict[str, Any]) -> dict[str, Any]:
+        operand = node.get("operand")
+        if operand not in ("AND", "OR"):
+            raise QueryError(f"unknown operand {_show(operand)} (expected AND or OR)", f"{where}.operand")
+        children = node.get("children")
+        if not isinstance(children, list):
+            raise QueryError("'children' must be an array", f"{where}.children")
+        parts = [self._node(c, f"{where}.children[{i}]", depth + 1, state) for i, c in enumerate(children)]
+        parts = [p for p in parts if p]
+        if not parts:
+            return {}
+        if len(parts) == 1:
+            return parts[0]
+        return {"$and" if operand == "AND" else "$or": parts}
+
+    def _condition(self, node: dict[str, Any], where: str, state: dict[str, Any]) -> dict[str, Any]:
+        key, ctype = node.get("key"), node.get("type")
+        if not isinstance(key, str) or not key:
+            raise QueryError("'key' must be a non-empty string", f"{where}.key")
+        if key in UNSUPPORTED_KEYS:
+            raise QueryError(UNSUPPORTED_KEYS[key], f"{where}.key")
+        spec = self.keys.get(key)
+        if spec is None:
+            supported = ", ".join(k for k in self.keys if not k[0].islower())
+            raise QueryError(f"unsupported search key {_show(key)} (this node answers {supported})", f"{where}.key")
+        if ctype not in CONDITION_TYPES:
+            raise QueryError(f"unknown condition type {_show(ctype)} (expected one of {', '.join(CONDITION_TYPES)})",
+                             f"{where}.type")
+        if "value" not in node:
+            raise QueryError("missing 'value'", f"{where}.value")
+        state["keys"].add(spec.name)
+        if spec.numeric_path:
+            return self._numeric(spec, ctype, node["value"], where)
+        return self._coded(spec, ctype, node["value"], where)
+
+    # -- conditions -------------------------------------------------------------------------------
+
+    def _code(self, spec: SearchKey, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
+            raise QueryError(f"a {spec.name} value must be a code (a non-empty string)", where)
+        if spec.field is not None:
+            if value == self.tables.unknown.code:
+                return value
+            # A well-formed code this node does not hold simply matches nothing.
+            return self.tables.stored_code(spec.field, value)
+        if spec.code_pattern and not re.match(spec.code_pattern, value) and value != self.tables.unknown.code:
+            raise QueryError(f"{_show(value)} is not a {spec.name} code (expected e.g. SNOMEDCT363358000)", where)
+        return value
+
+    def _coded(self, spec: SearchKey, ctype: str, value: Any, where: str) -> dict[str, Any]:
+        path = spec.code_path
+        series = spec.level == "series"
+        if ctype not in CODED_TYPES:
+            raise QueryError(f"{ctype} does not apply to {spec.name} (use one of {', '.join(CODED_TYPES)})", f"{where}.type")
+        if ctype == "EQUALS":
+            return {path: self._code(spec, value, f"{where}.value")}
+        if ctype == "NOT_EQUALS":
+            code = self._code(spec, value, f"{where}.value")
+            return {path: {"$elemMatch": {"$ne": code}}} if series else {path: {"$ne": code}}
+        if ctype == "IN":
+            if not isinstance(value, list) or len(value) > MAX_NODES:
+                raise QueryError(f"IN needs an array of {spec.name} codes", f"{where}.value")
+            return {path: {"$in": sorted({self._code(spec, v, f"{where}.value[{i}]") for i, v in enumerate(value)})}}
+        # CONTAINS: substring of the raw value, case-insensitive.
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
+            raise QueryError("CONTAINS needs a non-empty text value", f"{where}.value")
+        return {spec.raw_path: {"$regex": re.escape(value.strip()), "$options": "i"}}
+
+    def _number(self, value: Any, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value or abs(value) > 1e6:
+            raise QueryError("expected a number", where)
+        return float(value)
+
+    def _numeric(self, spec: SearchKey, ctype: str, value: Any, where: str) -> dict[str, Any]:
+        path = spec.numeric_path
+        if ctype not in NUMERIC_TYPES:
+            raise QueryError(f"{ctype} does not apply to {spec.name} (use one of {', '.join(NUMERIC_TYPES)})", f"{where}.type")
+        if ctype == "BETWEEN":
+            if not isinstance(value, dict) or not ({"min", "max"} & set(value)):
+                raise QueryError("BETWEEN needs {min, max}", f"{where}.value")
+            bounds: dict[str, float] = {}
+            if value.get("min") is not None:
+                bounds["$gte"] = self._number(value["min"], f"{where}.value.min")
+            if value.get("max") is not None:
+                bounds["$lt"] = self._number(value["max"], f"{where}.value.max") + 1
+            if "$gte" in bounds and "$lt" in bounds and bounds["$gte"] >= bounds["$lt"]:
+                raise QueryError("BETWEEN min is greater than max", f"{where}.value")
+            return {path: bounds}
+        number = self._number(value, f"{where}.value")
+        if ctype == "EQUALS":
+            return {path: {"$gte": number, "$lt": number + 1}}
+        if ctype == "NOT_EQUALS":
+            return {"$or": [{path: {"$lt": number}}, {path: {"$gte": number + 1}}]}
+        if ctype == "LOWER_THAN":
+            return {path: {"$lt": number}}
+        return {path: {"$gte": number + 1}}  # GREATER_THAN, in whole years
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _canonical(node: Any) -> Any:
+    """The tree without members the evaluation ignores (``system``, ``nodeType``, ...)."""
+    if isinstance(node, dict):
+        if "key" in node:
+            return {k: node.get(k) for k in ("key", "type", "value")}
+        return {"operand": node.get("operand"), "children": [_canonical(c) for c in node.get("children") or []]}
+    return node
