@@ -12,8 +12,10 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker
 
 from eucaim_node.deid import KeyFileError
-from eucaim_node.telemetry import configure_logging
+from eucaim_node.telemetry import TelemetryConfigurationError, configure_logging, configure_tracing, metrics, shutdown_tracing
 
+from .kafka import BROKER_SETTINGS
+from .lag import ConsumerLagProbe
 from .settings import ConfigurationError, ServiceSettings, load_settings
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -57,6 +59,29 @@ def health_routes(broker: KafkaBroker, checks: Sequence[ReadinessCheck], timeout
     return [("/health/live", live), ("/health/ready", ready)]
 
 
+def consumer_groups(broker: KafkaBroker) -> dict[str, tuple[str, ...]]:
+    """The consumer groups of the broker's subscribers and the topics each consumes."""
+    groups: dict[str, set[str]] = {}
+    for subscriber in broker.subscribers:
+        group = getattr(subscriber, "group_id", None)
+        if group:
+            groups.setdefault(group, set()).update(subscriber.topic_names)
+    return {g: tuple(sorted(t)) for g, t in groups.items()}
+
+
+def metrics_route(lag: ConsumerLagProbe | None):
+    """``/metrics``: Prometheus exposition; consumer lag is measured first (at most every few seconds)."""
+
+    @get(include_in_schema=False)
+    async def serve_metrics(scope) -> AsgiResponse:
+        if lag is not None:
+            await lag.refresh()
+        body, content_type = metrics.render()
+        return AsgiResponse(body, 200, headers={"content-type": content_type})
+
+    return ("/metrics", serve_metrics)
+
+
 def build_app(
     broker: KafkaBroker,
     *,
@@ -66,13 +91,24 @@ def build_app(
     after_startup: Sequence[Callable[..., Any]] = (),
     on_shutdown: Sequence[Callable[..., Any]] = (),
 ) -> AsgiFastStream:
+    """The service's app: the broker, ``/health/live``, ``/health/ready``, ``/metrics`` and ``routes``."""
+    lag = None
+    if broker in BROKER_SETTINGS and (groups := consumer_groups(broker)):
+        settings, service = BROKER_SETTINGS[broker]
+        lag = ConsumerLagProbe(settings, service, groups)
+
+    async def close_telemetry() -> None:
+        if lag is not None:
+            await lag.close()
+        shutdown_tracing()
+
     return AsgiFastStream(
         broker,
         logger=logging.getLogger("eucaim_node.app"),
-        asgi_routes=[*health_routes(broker, checks), *routes],
+        asgi_routes=[*health_routes(broker, checks), metrics_route(lag), *routes],
         on_startup=on_startup,
         after_startup=after_startup,
-        on_shutdown=on_shutdown,
+        on_shutdown=[*on_shutdown, close_telemetry],
     )
 
 
@@ -84,6 +120,11 @@ def run_service(name: str, settings_cls: type[S], create_app: Callable[[S], Asgi
     """
     settings = load_settings(settings_cls)
     configure_logging(name, level=settings.log_level, fmt=settings.log_format)
+    try:
+        configure_tracing(name)
+    except TelemetryConfigurationError as exc:
+        print(f"configuration error in {name}: {exc}", file=sys.stderr)
+        raise ConfigurationError(2) from None
     try:
         app = create_app(settings)
     except (OSError, ValueError, KeyFileError) as exc:

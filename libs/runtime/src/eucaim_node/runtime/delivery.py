@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,10 @@ import httpx
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from faststream import AckPolicy
 from faststream.middlewares import BaseMiddleware
+from pydantic import ValidationError
 from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout
+
+from eucaim_node.telemetry import metrics
 
 log = logging.getLogger("eucaim_node.delivery")
 
@@ -70,8 +74,17 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def describe_error(exc: BaseException, limit: int = 300) -> str:
-    """Short description for headers and logs. Payloads carry no identifiers, so neither does this."""
-    text = f"{type(exc).__name__}: {exc}"
+    """Short description for headers and logs. Payloads carry no identifiers, so neither does this.
+
+    A validation error is described by field and problem only: pydantic's own text quotes the
+    input values, and a message that is not the node's may carry anything.
+    """
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}"
+                             for e in exc.errors(include_input=False, include_url=False))
+        text = f"ValidationError: {exc.error_count()} error(s) for {exc.title}: {problems}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -90,8 +103,13 @@ class _Redeliver(Exception):
     """Internal: a transient failure after its backoff; the ack middleware rewinds the partition."""
 
 
-def dead_letter_middleware(policy: DeliveryPolicy, publish: Callable[..., Any]) -> Callable[..., BaseMiddleware]:
-    """Build the broker middleware enforcing ``policy``; ``publish`` is the broker's publish method."""
+def dead_letter_middleware(policy: DeliveryPolicy, publish: Callable[..., Any],
+                           service: str = "unknown") -> Callable[..., BaseMiddleware]:
+    """Build the broker middleware enforcing ``policy``; ``publish`` is the broker's publish method.
+
+    It also counts outcomes for Prometheus (``service`` is the label): handled, failed attempts by
+    kind, dead-lettered, and the duration of every attempt.
+    """
     transient_streaks: dict[tuple[str, int, int], int] = {}
 
     class DeadLetterMiddleware(BaseMiddleware):
@@ -101,10 +119,14 @@ def dead_letter_middleware(policy: DeliveryPolicy, publish: Callable[..., Any]) 
             attempt = 0
             while True:
                 attempt += 1
+                started = time.perf_counter()
                 try:
                     result = await call_next(msg)
                 except Exception as exc:
-                    if is_transient(exc):
+                    metrics.HANDLING_SECONDS.labels(service, record.topic, "failure").observe(time.perf_counter() - started)
+                    transient = is_transient(exc)
+                    metrics.EVENTS_FAILED.labels(service, record.topic, "transient" if transient else "error").inc()
+                    if transient:
                         streak = transient_streaks.get(where, 0) + 1
                         transient_streaks[where] = streak
                         delay = policy.retry_delay(streak)
@@ -126,6 +148,8 @@ def dead_letter_middleware(policy: DeliveryPolicy, publish: Callable[..., Any]) 
                     transient_streaks.pop(where, None)
                     await _dead_letter(record, exc, attempt)
                     return None
+                metrics.HANDLING_SECONDS.labels(service, record.topic, "success").observe(time.perf_counter() - started)
+                metrics.EVENTS_HANDLED.labels(service, record.topic).inc()
                 transient_streaks.pop(where, None)
                 return result
 
@@ -135,6 +159,7 @@ def dead_letter_middleware(policy: DeliveryPolicy, publish: Callable[..., Any]) 
                 return False
             if is_transient(exc_val):
                 return False
+            metrics.EVENTS_FAILED.labels(service, self.msg.topic, "error").inc()
             await _dead_letter(self.msg, exc_val, 1)
             return True
 
@@ -150,6 +175,7 @@ def dead_letter_middleware(policy: DeliveryPolicy, publish: Callable[..., Any]) 
             }
         )
         await publish(record.value, topic=policy.dead_letter_topic, key=record.key, headers=headers)
+        metrics.EVENTS_DEAD_LETTERED.labels(service, record.topic).inc()
         log.error(
             "message dead-lettered",
             extra={"topic": record.topic, "partition": record.partition, "offset": record.offset,

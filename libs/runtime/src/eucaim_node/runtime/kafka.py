@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
+import weakref
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 
-from eucaim_node.events import DOMAIN_TOPICS, Event
+from eucaim_node.events import DOMAIN_TOPICS, Event, StudyAnonymised, StudyQuarantined
+from eucaim_node.telemetry import current_traceparent, metrics
 
 from .delivery import DeliveryPolicy, dead_letter_middleware
 from .settings import KafkaSettings
 
 log = logging.getLogger("eucaim_node.kafka")
+
+#: The settings and service name each broker was created with (build_app measures consumer lag with them).
+BROKER_SETTINGS: weakref.WeakKeyDictionary[KafkaBroker, tuple[KafkaSettings, str]] = weakref.WeakKeyDictionary()
 
 
 def create_broker(settings: KafkaSettings, *, service: str, dead_letter_topic: str | None) -> KafkaBroker:
@@ -21,8 +27,14 @@ def create_broker(settings: KafkaSettings, *, service: str, dead_letter_topic: s
 
     ``service`` is the client id; ``dead_letter_topic`` is the consumer group's DLQ (None for a
     service that only publishes).
+
+    Middlewares, outermost first: FastStream's Kafka telemetry middleware (a consumer span per
+    message, continuing the trace from the message's ``traceparent`` header; a producer span per
+    publication, whose context goes into the headers), then dead-lettering. So retries, the
+    handler's Orthanc and MongoDB calls and a dead-letter publication are all inside the span of
+    the message that caused them: one study, one trace, from reception to audit.
     """
-    middlewares = []
+    middlewares: list = [KafkaTelemetryMiddleware()]
     broker_ref: list[KafkaBroker] = []
     if dead_letter_topic is not None:
         policy = DeliveryPolicy(
@@ -32,7 +44,8 @@ def create_broker(settings: KafkaSettings, *, service: str, dead_letter_topic: s
             transient_backoff_max_seconds=settings.kafka_transient_backoff_max_seconds,
         )
         # The middleware publishes dead letters through the broker it belongs to.
-        middlewares.append(dead_letter_middleware(policy, lambda *a, **kw: broker_ref[0].publish(*a, **kw)))
+        middlewares.append(dead_letter_middleware(policy, lambda *a, **kw: broker_ref[0].publish(*a, **kw),
+                                                  service=service))
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"eucaim-node-{service}",
@@ -44,6 +57,7 @@ def create_broker(settings: KafkaSettings, *, service: str, dead_letter_topic: s
         logger=logging.getLogger(f"eucaim_node.{service}.broker"),
     )
     broker_ref.append(broker)
+    BROKER_SETTINGS[broker] = (settings, service)
     return broker
 
 
@@ -72,10 +86,30 @@ async def ensure_topics(settings: KafkaSettings, extra_topics: tuple[str, ...] =
         await admin.close()
 
 
+def count_published(event: Event) -> None:
+    """Prometheus counters of one acknowledged publication (and of the instances it reports)."""
+    service = event.producer
+    metrics.EVENTS_PUBLISHED.labels(service, event.event_type).inc()
+    if isinstance(event, StudyAnonymised):
+        metrics.INSTANCES_DEIDENTIFIED.labels(service).inc(event.instance_count)
+    elif isinstance(event, StudyQuarantined):
+        metrics.count_quarantined(service, (i.reason for i in event.instances), event.quarantined_count)
+
+
+def with_trace_context(event: Event) -> Event:
+    """The event with ``traceparent`` set to the current span (unless it has one): audit records keep it."""
+    if event.traceparent is not None:
+        return event
+    traceparent = current_traceparent()
+    return event if traceparent is None else event.model_copy(update={"traceparent": traceparent})
+
+
 class EventPublisher:
     """Publishes one event type on its topic, keyed so one study's events stay in order.
 
     Declared on a router at import time, so the AsyncAPI document lists every publication.
+    The envelope's ``traceparent`` is the span that published it (the Kafka headers carry the
+    producer span's context too, which is what the next consumer continues).
     """
 
     def __init__(self, registrator, event_type: type[Event]) -> None:
@@ -88,18 +122,22 @@ class EventPublisher:
     async def __call__(self, event: Event) -> None:
         if not isinstance(event, self.event_type):
             raise TypeError(f"{type(event).__name__} published on {self.event_type.TOPIC}")
+        event = with_trace_context(event)
         await self._publisher.publish(
             event, key=event.partition_key(), headers={"eucaim-event-type": event.event_type},
             correlation_id=str(event.event_id),
         )
+        count_published(event)
 
 
 async def publish_events(settings: KafkaSettings, *events: Event, client: str = "cli") -> None:
     """Publish events from a process that is not a FastStream service (the CLI, a one-off job).
 
     Same guarantees as the services' publishers: idempotent producer, acks=all, keyed by the event.
+    A publication inside a span carries its context, in the envelope and in the headers.
     """
     from aiokafka import AIOKafkaProducer
+    from opentelemetry.propagate import inject
 
     await ensure_topics(settings)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, client_id=f"eucaim-node-{client}",
@@ -107,9 +145,13 @@ async def publish_events(settings: KafkaSettings, *events: Event, client: str = 
     await producer.start()
     try:
         for event in events:
+            event = with_trace_context(event)
+            carrier: dict[str, str] = {}
+            inject(carrier)
             await producer.send_and_wait(
                 event.TOPIC, event.model_dump_json().encode(), key=event.partition_key(),
-                headers=[("eucaim-event-type", event.event_type.encode()), ("content-type", b"application/json")],
+                headers=[("eucaim-event-type", event.event_type.encode()), ("content-type", b"application/json"),
+                         *((k, v.encode()) for k, v in carrier.items())],
             )
     finally:
         await producer.stop()

@@ -1,5 +1,24 @@
-"""Logs (and, later, traces and metrics) set up the same way in every service."""
+"""Logs, traces and metrics, set up the same way in every service (see docs/observability.md)."""
 
-from .logs import configure_logging
+from .logs import TraceContextFilter, configure_logging
+from .tracing import (
+    NoOrphanClientSpans,
+    RedactingExporter,
+    TelemetryConfigurationError,
+    configure_tracing,
+    current_traceparent,
+    shutdown_tracing,
+    tracer,
+)
 
-__all__ = ["configure_logging"]
+__all__ = [
+    "NoOrphanClientSpans",
+    "RedactingExporter",
+    "TelemetryConfigurationError",
+    "TraceContextFilter",
+    "configure_logging",
+    "configure_tracing",
+    "current_traceparent",
+    "shutdown_tracing",
+    "tracer",
+]

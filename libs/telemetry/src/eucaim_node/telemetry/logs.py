@@ -2,6 +2,8 @@
 
 Nothing identifying is ever passed to a logger: handlers log pseudonymous keys, Orthanc
 resource IDs and counts only (tests scan every line written during the end-to-end run).
+A line written inside a span carries ``trace_id`` and ``span_id`` (W3C hex), so the lines of
+one study in every service can be found from its trace, and the other way round.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(service)s %(name)s: %(message)s"
@@ -24,10 +27,22 @@ class _ServiceFilter(logging.Filter):
         return True
 
 
+class TraceContextFilter(logging.Filter):
+    """Adds ``trace_id`` and ``span_id`` of the current span (when there is one) to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            record.trace_id = format(context.trace_id, "032x")
+            record.span_id = format(context.span_id, "016x")
+        return True
+
+
 def configure_logging(service: str, *, level: str = "INFO", fmt: str = "json") -> None:
     """Route all logging (ours, FastStream's, aiokafka's, uvicorn's) to one stderr handler."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_ServiceFilter(service))
+    handler.addFilter(TraceContextFilter())
     if fmt == "json":
         handler.setFormatter(
             JsonFormatter(

@@ -19,6 +19,7 @@ from typing import Any
 from eucaim_node.deid import pseudonymise_uid
 from eucaim_node.events import SeriesRef, StudyReceived
 from eucaim_node.orthanc import OrthancNotFound
+from eucaim_node.telemetry import tracer
 
 from ..ports import ClinicalArchive, ReceptionLedger, StudyReceivedPublisher
 
@@ -77,7 +78,18 @@ class StudyReceiver:
         return page.done
 
     async def receive(self, orthanc_study_id: str) -> StudyReceived | None:
-        """Announce the study's current state unless already announced; None if gone or unchanged."""
+        """Announce the study's current state unless already announced; None if gone or unchanged.
+
+        One span per study state: the root of the study's trace (Orthanc reads, publication).
+        """
+        with tracer("eucaim_node.reception").start_as_current_span(
+                "receive study", attributes={"orthanc.study_id": orthanc_study_id}) as span:
+            event = await self._receive(orthanc_study_id)
+            if event is not None:
+                span.set_attribute("eucaim.study_key", event.study_key)
+            return event
+
+    async def _receive(self, orthanc_study_id: str) -> StudyReceived | None:
         try:
             study = await self._archive.study(orthanc_study_id)
             series = [await self._archive.series(s) for s in study["Series"]]
