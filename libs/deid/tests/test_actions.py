@@ -126,3 +126,14 @@ def test_unknown_vr_element_with_phi_blocks_release() -> None:
     reason = result.reasons[0]
     assert reason.code == "phi-guard"
     assert "Garcia" not in reason.message and "Maria" not in reason.message
+
+
+def test_clean_graphics_removes_overlay_bitmaps_but_cleans_comments() -> None:
+    ds = make_ct()
+    ds.add_new(0x60000010, "US", 4)
+    ds.add_new(0x60000011, "US", 4)
+    ds.add_new(0x60003000, "OW", b"\x00\x00")
+    ds.add_new(0x60024000, "LT", "Garcia overlay note")
+    out = released(ds, EUCAIM_DEFAULT.with_options(Option.CLEAN_GRAPHICS))
+    assert not [e for e in out if e.tag.group == 0x6000]
+    assert out[0x60024000].value == "*** overlay note"

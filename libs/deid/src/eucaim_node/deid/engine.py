@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pydicom
 from pydicom import config as pydicom_config
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
@@ -35,7 +35,7 @@ from .result import DeidResult, QuarantineReason
 from .risk import assess_pixel_risk, assess_sop_class
 from .table import Rule, Table, choose_action, load_table
 from .uids import DEFINITIONAL_UID_TAGS, DICOM_UID_ROOT
-from .values import Element, encodings_of, keyword_of, tag_text, text_values, vr_of
+from .values import TEXT_VRS, Element, encodings_of, first_int, first_text, keyword_of, tag_text, text_values, vr_of
 
 #: Our implementation identity written in the file meta (PS3.7 D.3.3.2).
 IMPLEMENTATION_CLASS_UID = "2.25.241097133545716209813296766011339766521"
@@ -200,8 +200,8 @@ class Deidentifier:
         patient_key = _patient_key(ds)
         pseudonym = pseudonymise_patient_id(patient_key, self._key, self.site_prefix)
         new_ids["patient_pseudonym"] = pseudonym
-        sop_class = str(ds.SOPClassUID).strip()
-        modality = str(ds.get("Modality", "") or "").strip() or None
+        sop_class = first_text(ds, 0x00080016)
+        modality = first_text(ds, 0x00080060) or None
         extra = {"sop_class_uid": sop_class, "modality": modality}
         risks = assess_pixel_risk(ds, self.profile)
         if risks:
@@ -255,9 +255,12 @@ class Deidentifier:
                 del ds[tag]  # command set, misplaced file meta, group lengths (PS3.5 7.2)
                 continue
             action, rule = self._action_for(tag, state.sop_class)
+            vr = vr_of(elem)
+            if action == "C" and _is_graphic_bitmap(tag, vr):
+                action = "X"  # Clean Graphics: a bitmap cannot be cleaned of text here, so it goes
             if action == "X" and tag.group & 0xFF00 == 0x6000 and tag.element == OVERLAY_DATA:
                 removed_overlays.add(tag.group)
-            self._apply(ds, elem, vr_of(elem), action, state)
+            self._apply(ds, elem, vr, action, state)
         for group in removed_overlays:  # an overlay without its data is not conformant
             for tag in [t for t in ds.keys() if t.group == group]:
                 del ds[tag]
@@ -414,8 +417,8 @@ class Deidentifier:
 
     def _set_patient(self, ds: Dataset, pseudonym: str) -> None:
         """PatientID → site pseudonym (Z/D resolved to a consistent D); PatientName per profile."""
-        ds.add_new(PATIENT_ID, "LO", pseudonym)
-        ds.add_new(PATIENT_NAME, "PN", pseudonym if self.profile.patient_name == "pseudonym" else "")
+        _set(ds, Tag(PATIENT_ID), "LO", pseudonym)
+        _set(ds, Tag(PATIENT_NAME), "PN", pseudonym if self.profile.patient_name == "pseudonym" else None)
 
     def _rewrite_file_meta(self, ds: Dataset, sop_class: str) -> None:
         """File meta (PS3.10 7.1): new instance UID, our implementation identity, no AE titles."""
@@ -426,12 +429,13 @@ class Deidentifier:
         for tag in _FILE_META_REMOVED:
             if tag in meta:
                 del meta[tag]
-        meta.MediaStorageSOPClassUID = meta.get("MediaStorageSOPClassUID") or sop_class
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-        meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-        if "TransferSyntaxUID" not in meta:
-            meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+        if 0x00020002 not in meta:
+            meta.add_new(0x00020002, "UI", sop_class)  # Media Storage SOP Class UID
+        meta.add_new(0x00020003, "UI", first_text(ds, SOP_UID))  # Media Storage SOP Instance UID
+        meta.add_new(0x00020012, "UI", IMPLEMENTATION_CLASS_UID)
+        meta.add_new(0x00020013, "SH", IMPLEMENTATION_VERSION_NAME)
+        if 0x00020010 not in meta:
+            meta.add_new(0x00020010, "UI", pydicom.uid.ExplicitVRLittleEndian)
         ds.preamble = b"\x00" * 128  # the preamble may carry a TIFF header or other data
 
 
@@ -507,13 +511,14 @@ def _check_pixel_length(ds: Dataset) -> None:
     """Native pixel data shorter than Rows x Columns x Samples x Bits x Frames is truncated."""
     if "PixelData" not in ds or ds.file_meta.get("TransferSyntaxUID") is None:
         return
-    if ds.file_meta.TransferSyntaxUID.is_compressed:
+    if pydicom.uid.UID(ds.file_meta.TransferSyntaxUID).is_compressed:
         return
-    try:
-        frames = int(ds.get("NumberOfFrames") or 1)
-        expected = ds.Rows * ds.Columns * ds.SamplesPerPixel * ds.BitsAllocated * frames // 8
-    except (AttributeError, TypeError, ValueError):
+    rows, columns = first_int(ds, 0x00280010), first_int(ds, 0x00280011)
+    samples, bits = first_int(ds, 0x00280002), first_int(ds, 0x00280100)
+    frames = first_int(ds, 0x00280008) or 1
+    if None in (rows, columns, samples, bits):
         return
+    expected = rows * columns * samples * bits * frames // 8
     actual = len(ds.get_item(0x7FE00010).value or b"")
     if actual < expected:
         raise _Quarantine(
@@ -545,7 +550,7 @@ def _corrupt(exc: Exception) -> QuarantineReason:
 def _required_uids(ds: Dataset) -> dict[int, str]:
     found: dict[int, str] = {}
     for tag, keyword in ((STUDY_UID, "StudyInstanceUID"), (SERIES_UID, "SeriesInstanceUID"), (SOP_UID, "SOPInstanceUID")):
-        value = normalise_uid(str(ds.get(keyword) or ""))
+        value = normalise_uid(first_text(ds, tag))
         if not value:
             raise _Quarantine(
                 QuarantineReason(
@@ -567,19 +572,56 @@ def _patient_key(ds: Dataset) -> str:
     an ID, the name and birth date; without either, the study (then no cross-study
     link can be made).
     """
-    patient_id = str(ds.get("PatientID") or "").strip()
+    encodings = encodings_of(ds)
+    patient_id = first_text(ds, PATIENT_ID, encodings)
     if patient_id:
         return patient_id
-    name = str(ds.get("PatientName") or "").strip()
-    birth = str(ds.get("PatientBirthDate") or "").strip()
+    name = first_text(ds, PATIENT_NAME, encodings)
+    birth = first_text(ds, 0x00100030)
     if name:
         return f"name:{name}|{birth}"
-    return "study:" + normalise_uid(str(ds.get("StudyInstanceUID") or ""))
+    return "study:" + normalise_uid(first_text(ds, STUDY_UID))
+
+
+def _is_graphic_bitmap(tag: BaseTag, vr: str) -> bool:
+    """Overlay data (60xx,3000) or curve data (50xx,eeee) held as binary (PS3.3 C.9.2, retired C.10)."""
+    group = tag.group & 0xFF00
+    binary = vr not in TEXT_VRS
+    return binary and ((group == 0x6000 and tag.element == OVERLAY_DATA) or group == 0x5000)
 
 
 def _set(ds: Dataset, tag: BaseTag, vr: str, value: object) -> None:
-    """Replace the element at `tag` with a new one holding `value` (a list → multi-valued)."""
+    """Replace the element at `tag` with a new one holding `value` (a list → multi-valued).
+
+    ASCII text is stored already encoded (PS3.5 6.2: backslash-separated, padded to
+    even length), as pydicom stores what it reads, so it is written without re-encoding.
+    """
     vr = vr.split(" or ")[0]
+    raw = _encoded_text(ds, tag, vr, value)
+    if raw is not None:
+        ds[tag] = raw
+        return
     if isinstance(value, list):
         value = value[0] if len(value) == 1 else (value or None)
     ds[tag] = DataElement(tag, vr, value)
+
+
+def _encoded_text(ds: Dataset, tag: BaseTag, vr: str, value: object) -> RawDataElement | None:
+    implicit, little = ds.original_encoding
+    if implicit is None or little is None or vr not in TEXT_VRS:
+        return None
+    if value is None:
+        values: list[str] = []
+    elif isinstance(value, str):
+        values = [value]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        values = value
+    else:
+        return None
+    text = "\\".join(values)
+    if not text.isascii():
+        return None  # pydicom encodes other characters with the Specific Character Set
+    data = text.encode("ascii")
+    if len(data) % 2:
+        data += b"\x00" if vr == "UI" else b" "
+    return RawDataElement(Tag(tag), vr, len(data), data, 0, implicit, little, True, False)

@@ -16,6 +16,8 @@ from .values import OPAQUE_VRS, TEXT_VRS, encodings_of, keyword_of, opaque_text,
 
 #: Bulk data that is not text and is checked (if at all) by OCR, not by the guard.
 _BULK_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009, 0x54001010})
+#: Written by the engine from constants (methods.py): nothing of the input can be in them.
+_ENGINE_TAGS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})
 _MAX_BINARY_SCAN = 1 << 20
 _SEPARATOR = "\x1f"  # a non-word, non-UID character between values
 
@@ -57,6 +59,8 @@ def _gather(ds: Dataset, path: str, inherited: list[str] | None, out: list[_Valu
     encodings = encodings_of(ds, inherited)
     for elem in ds.elements():
         tag = int(elem.tag)
+        if tag in _ENGINE_TAGS:
+            continue
         vr = vr_of(elem)
         if vr == "SQ":
             where = path + keyword_of(tag)

@@ -3,7 +3,13 @@ DeidentificationMethodCodeSequence with CID 7050 codes (PS3.15 E.1.1, PS3.16 CID
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 
 from .options import Option, Profile
@@ -68,9 +74,35 @@ def longitudinal_temporal_information(profile: Profile) -> str:
     return "REMOVED"
 
 
-def record_methods(ds: Dataset, profile: Profile, edition: str) -> None:
-    """Set PatientIdentityRemoved, the method attributes and LongitudinalTemporalInformationModified."""
+def method_elements(profile: Profile, edition: str) -> Dataset:
+    """PatientIdentityRemoved, the method attributes and LongitudinalTemporalInformationModified."""
+    ds = Dataset()
     ds.add_new(0x00120062, "CS", "YES")  # Patient Identity Removed
     ds.add_new(0x00120063, "LO", deidentification_method(profile, edition))  # De-identification Method
     ds.add_new(0x00120064, "SQ", method_code_sequence(profile))  # ... Code Sequence
     ds.add_new(0x00280303, "CS", longitudinal_temporal_information(profile))
+    return ds
+
+
+@lru_cache(maxsize=64)
+def _encoded_method_elements(
+    profile: Profile, edition: str, implicit_vr: bool, little_endian: bool
+) -> tuple[RawDataElement, ...]:
+    """:func:`method_elements` encoded once per profile and transfer-syntax encoding."""
+    buffer = DicomBytesIO()
+    buffer.is_implicit_VR, buffer.is_little_endian = implicit_vr, little_endian
+    write_dataset(buffer, method_elements(profile, edition))
+    buffer.seek(0)
+    decoded = read_dataset(buffer, implicit_vr, little_endian)
+    return tuple(decoded.get_item(tag) for tag in decoded.keys())
+
+
+def record_methods(ds: Dataset, profile: Profile, edition: str) -> None:
+    """Add the method attributes to `ds` (pre-encoded when `ds` came from bytes)."""
+    implicit, little = ds.original_encoding
+    if implicit is None or little is None:
+        for elem in method_elements(profile, edition):
+            ds[elem.tag] = elem
+        return
+    for raw in _encoded_method_elements(profile, edition, implicit, little):
+        ds[raw.tag] = raw

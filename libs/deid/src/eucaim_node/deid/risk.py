@@ -13,6 +13,7 @@ from pydicom.uid import UID, UID_dictionary
 
 from .options import AllowRule, Profile
 from .result import QuarantineReason
+from .values import first_text
 
 #: Modalities in which text in pixels is common (PS3.3 C.7.3.1.1.1 defined terms).
 HIGH_RISK_MODALITIES = frozenset({"US", "IVUS", "XC", "GM", "ES", "OP", "SM", "DOC", "OT"})
@@ -39,9 +40,18 @@ def is_high_risk_sop_class(uid: str) -> bool:
     return any(text == p or text.startswith(p + ".") for p in HIGH_RISK_SOP_PREFIXES)
 
 
+_TAGS = {
+    "SOPClassUID": 0x00080016,
+    "Modality": 0x00080060,
+    "Manufacturer": 0x00080070,
+    "BurnedInAnnotation": 0x00280301,
+    "RecognizableVisualFeatures": 0x00280302,
+}
+
+
 def _text(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
-    return "" if value is None else str(value).strip().upper()
+    """First value, upper case, read without converting the element."""
+    return first_text(ds, _TAGS[keyword]).upper()
 
 
 def _matches(rule: AllowRule, sop_class: str, modality: str, manufacturer: str) -> bool:

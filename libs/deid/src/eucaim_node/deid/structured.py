@@ -35,14 +35,23 @@ VALUE_ATTRIBUTES: dict[str, tuple[str, str]] = {
 }
 
 
+VALUE_TYPE = 0x0040A040
+CONCEPT_NAME_CODE_SEQUENCE = 0x0040A043
+
+
 def is_content_item(item: Dataset) -> bool:
     """True for an SR content item (PS3.3 C.17.3)."""
-    return "ValueType" in item and "ConceptNameCodeSequence" in item
+    return VALUE_TYPE in item and CONCEPT_NAME_CODE_SEQUENCE in item
+
+
+def value_type_of(item: Dataset) -> str:
+    """The item's ValueType, upper case."""
+    return str(item[VALUE_TYPE].value or "").strip().upper()
 
 
 def concept_of(item: Dataset) -> tuple[str, str] | None:
     """(scheme designator, code value) of the item's concept name."""
-    seq = item.get("ConceptNameCodeSequence")
+    seq = item[CONCEPT_NAME_CODE_SEQUENCE].value
     if not seq:
         return None
     code = seq[0]
@@ -61,7 +70,7 @@ def rule_for_item(engine: Deidentifier, item: Dataset) -> ContentRule | None:
     rows = engine.table.content.get(concept)
     if not rows:
         return None
-    value_type = str(item.get("ValueType") or "").strip().upper()
+    value_type = value_type_of(item)
     for row in rows:
         if row.value_type == value_type:
             return row
@@ -71,7 +80,7 @@ def rule_for_item(engine: Deidentifier, item: Dataset) -> ContentRule | None:
 def clean_content_item(item: Dataset, engine: Deidentifier, state: _Instance) -> bool:
     """Apply Table E.3.4-1 to one content item; False means remove the item."""
     rule = rule_for_item(engine, item)
-    value_type = str(item.get("ValueType") or "").strip().upper()
+    value_type = value_type_of(item)
     if rule is None:
         if value_type == "TEXT":
             _clean_value(item, state)

@@ -98,3 +98,27 @@ def opaque_text(elem: Element, limit: int) -> str:
     if not isinstance(value, bytes | bytearray) or not value:
         return ""
     return bytes(value[:limit]).decode("latin-1")
+
+
+def first_text(ds: Dataset, tag: int, encodings: list[str] | None = None) -> str:
+    """The first value of a text element, stripped, without converting it ("" if absent)."""
+    elem = ds.get_item(tag)
+    if elem is None:
+        return ""
+    values = text_values(elem, encodings or ["iso8859"])
+    return values[0].strip() if values else ""
+
+
+def first_int(ds: Dataset, tag: int) -> int | None:
+    """The first value of a US/UL/IS element, without converting a raw US/UL element."""
+    elem = ds.get_item(tag)
+    if elem is None:
+        return None
+    if elem.is_raw and vr_of(elem) in ("US", "UL") and elem.value:
+        size = 2 if vr_of(elem) == "US" else 4
+        return int.from_bytes(elem.value[:size], "little" if elem.is_little_endian else "big")
+    try:
+        value = ds[tag].value
+        return int(value[0] if isinstance(value, MultiValue | list) else value)
+    except (TypeError, ValueError, IndexError):
+        return None
