@@ -9,6 +9,7 @@ from eucaim_node.orthanc import OrthancNotFound, StoredInstance
 STUDY_KEY = "2.25.99"
 CLIN = "aaaaaaaa-aaaaaaaa-aaaaaaaa-aaaaaaaa-aaaaaaaa"
 RES = "bbbbbbbb-bbbbbbbb-bbbbbbbb-bbbbbbbb-bbbbbbbb"
+SUBJECT = "EUCAIM-LOCAL-" + "a1" * 10
 
 
 def iid(n: int) -> str:
@@ -32,21 +33,51 @@ class Clinical:
             raise OrthancNotFound(instance_id)
         return self.files[instance_id]
 
+    async def calling_aet(self, instance_id):
+        return "CT_ROOM_2"
+
 
 class Research:
     def __init__(self):
         self.stored = []
+        self.deleted = []
 
     async def store(self, data):
         self.stored.append(data)
         return StoredInstance(f"r{len(self.stored)}", RES, "series-" + data.decode()[-1], "Success")
+
+    async def delete_study(self, study_id):
+        self.deleted.append(study_id)
+        self.stored = []
+
+    async def subject_study_ids(self, subject_key):
+        return [RES] if self.stored and subject_key == SUBJECT else []
+
+    async def study_key(self, study_id):
+        return STUDY_KEY
+
+
+class Withdrawals:
+    def __init__(self, withdrawn=(), withdraw_while_storing=False):
+        self.withdrawn = set(withdrawn)
+        self.calls = 0
+        self.withdraw_while_storing = withdraw_while_storing
+
+    async def record(self, subject_key, event_id):
+        self.withdrawn.add(subject_key)
+
+    async def is_withdrawn(self, subject_key):
+        self.calls += 1
+        if self.withdraw_while_storing and self.calls > 1:
+            self.withdrawn.add(subject_key)
+        return subject_key in self.withdrawn
 
 
 def deidentify(data: bytes) -> DeidResult:
     if data.startswith(b"bad"):
         return DeidResult(released=False, reasons=(QuarantineReason("phi-guard", "identifying value found", keyword="SeriesDescription"),))
     uid = "2.25.1" if data.startswith(b"other") else STUDY_KEY
-    return DeidResult(released=True, data=b"deid-" + data, study_instance_uid=uid, patient_pseudonym="EUCAIM-LOCAL-p1")
+    return DeidResult(released=True, data=b"deid-" + data, study_instance_uid=uid, patient_pseudonym=SUBJECT)
 
 
 class Log:
@@ -67,10 +98,17 @@ class Pubs:
     async def quarantined(self, event):
         self.events.append(event)
 
+    async def withheld(self, event):
+        self.events.append(event)
 
-def make(files):
+    async def withdrawn(self, event):
+        self.events.append(event)
+
+
+def make(files, withdrawals=None):
     research, log, pubs = Research(), Log(), Pubs()
-    return StudyAnonymiser(Clinical(files), research, deidentify, log, pubs), research, log, pubs
+    anonymiser = StudyAnonymiser(Clinical(files), research, deidentify, log, pubs, withdrawals=withdrawals or Withdrawals())
+    return anonymiser, research, log, pubs
 
 
 async def test_released_instances_are_stored_and_quarantined_ones_never_are():
@@ -80,7 +118,7 @@ async def test_released_instances_are_stored_and_quarantined_ones_never_are():
     assert [e.orthanc_instance_id for e in log.entries] == [iid(3)]
     anonymised, quarantined = pubs.events
     assert (anonymised.instance_count, anonymised.quarantined_count, anonymised.series_count) == (2, 1, 2)
-    assert anonymised.research_study_id == RES and anonymised.subject_key == "EUCAIM-LOCAL-p1"
+    assert anonymised.research_study_id == RES and anonymised.subject_key == SUBJECT
     assert quarantined.quarantined_count == 1
     assert quarantined.instances[0].reason == "phi-guard" and quarantined.instances[0].element == "SeriesDescription"
 
@@ -104,3 +142,46 @@ async def test_processing_the_same_event_twice_publishes_identical_events():
     await anonymiser.anonymise(received())
     first, second = pubs.events[:2], pubs.events[2:]
     assert [e.event_id for e in first] == [e.event_id for e in second]
+
+
+def withdrawal():
+    from eucaim_node.events import WithdrawalRequested
+
+    return WithdrawalRequested.create(cause="cli:withdraw:EUCAIM-LOCAL-p1", producer="cli",
+                                      subject_key="EUCAIM-LOCAL-" + "ab" * 10)
+
+
+async def test_the_calling_ae_title_rides_along_for_the_collection_rules():
+    anonymiser, _, _, pubs = make({iid(1): b"ok-1"})
+    await anonymiser.anonymise(received())
+    assert pubs.events[0].calling_aet == "CT_ROOM_2"
+
+
+async def test_a_withdrawn_subject_is_never_released():
+    anonymiser, research, _, pubs = make({iid(1): b"ok-1", iid(2): b"ok-2"}, Withdrawals({SUBJECT}))
+    await anonymiser.anonymise(received())
+    assert research.stored == [] and research.deleted == []
+    assert [e.event_type for e in pubs.events] == ["StudyWithheld"]
+    assert pubs.events[0].subject_key == SUBJECT
+
+
+async def test_a_withdrawal_recorded_while_storing_removes_what_was_stored():
+    anonymiser, research, _, pubs = make({iid(1): b"ok-1"}, Withdrawals(withdraw_while_storing=True))
+    await anonymiser.anonymise(received())
+    assert research.deleted == [RES] and research.stored == []
+    assert [e.event_type for e in pubs.events] == ["StudyWithheld"]
+
+
+async def test_withdrawal_deletes_the_subjects_research_studies_and_announces_each_once():
+    from eucaim_node.events import WithdrawalRequested
+
+    withdrawals = Withdrawals()
+    anonymiser, research, _, pubs = make({iid(1): b"ok-1"}, withdrawals)
+    await anonymiser.anonymise(received())
+    event = WithdrawalRequested.create(cause="cli:withdraw", producer="cli", subject_key=SUBJECT)
+    await anonymiser.withdraw(event)
+    await anonymiser.withdraw(event)  # redelivered: nothing left, nothing announced again
+    assert SUBJECT in withdrawals.withdrawn
+    assert research.deleted == [RES]
+    withdrawn = [e for e in pubs.events if e.event_type == "StudyWithdrawn"]
+    assert len(withdrawn) == 1 and withdrawn[0].study_key == STUDY_KEY and withdrawn[0].causation_id == event.event_id

@@ -9,12 +9,21 @@ from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaRouter
 
 from eucaim_node.deid import Deidentifier
-from eucaim_node.events import StudyAnonymised, StudyQuarantined, StudyReceived, dead_letter_topic
-from eucaim_node.orthanc import OrthancClient
+from eucaim_node.events import (
+    StudyAnonymised,
+    StudyQuarantined,
+    StudyReceived,
+    StudyWithdrawn,
+    StudyWithheld,
+    WithdrawalRequested,
+    dead_letter_topic,
+)
 from eucaim_node.runtime import CONSUMER_ACK_POLICY, EventPublisher, build_app, create_broker, ensure_topics
 from eucaim_node.store import connect, ping
 
+from .adapters.orthancs import ClinicalOrthanc, ResearchOrthanc
 from .adapters.quarantine import MongoQuarantineLog
+from .adapters.withdrawals import MongoWithdrawals
 from .config import AnonymisationSettings
 from .core.anonymiser import StudyAnonymiser
 
@@ -27,6 +36,8 @@ router = KafkaRouter()
 class _Publishers:
     anonymised = EventPublisher(router, StudyAnonymised)
     quarantined = EventPublisher(router, StudyQuarantined)
+    withheld = EventPublisher(router, StudyWithheld)
+    withdrawn = EventPublisher(router, StudyWithdrawn)
 
 
 @router.subscriber(StudyReceived.TOPIC, group_id=GROUP, ack_policy=CONSUMER_ACK_POLICY, auto_offset_reset="earliest",
@@ -35,15 +46,23 @@ async def on_study_received(event: StudyReceived, anonymiser: Annotated[StudyAno
     await anonymiser.anonymise(event)
 
 
+@router.subscriber(WithdrawalRequested.TOPIC, group_id=GROUP, ack_policy=CONSUMER_ACK_POLICY,
+                   auto_offset_reset="earliest",
+                   description="Record a consent withdrawal; delete the subject's studies from the research Orthanc.")
+async def on_withdrawal_requested(event: WithdrawalRequested,
+                                  anonymiser: Annotated[StudyAnonymiser, Context("anonymiser")]) -> None:
+    await anonymiser.withdraw(event)
+
+
 def create_app(settings: AnonymisationSettings) -> AsgiFastStream:
     broker = create_broker(settings, service=NAME, dead_letter_topic=dead_letter_topic(GROUP))
     broker.include_router(router)
     mongo, db = connect(settings, app_name=NAME)
-    clinical = OrthancClient(settings.clinical_orthanc())
-    research = OrthancClient(settings.research_orthanc())
+    clinical = ClinicalOrthanc(settings.clinical_orthanc())
+    research = ResearchOrthanc(settings.research_orthanc())
     deidentifier = Deidentifier(settings.hmac_key(), site_prefix=settings.site_prefix)
     anonymiser = StudyAnonymiser(clinical, research, deidentifier.deidentify, MongoQuarantineLog(db), _Publishers(),
-                                 concurrency=settings.anonymisation_concurrency)
+                                 withdrawals=MongoWithdrawals(db), concurrency=settings.anonymisation_concurrency)
 
     async def start() -> None:
         await ensure_topics(settings, (dead_letter_topic(GROUP),))

@@ -5,6 +5,11 @@ Each instance is fetched from the clinical Orthanc, de-identified by the pure en
 Everything else is quarantined with its reasons; the original stays in the clinical Orthanc.
 De-identification is deterministic (keyed HMAC), so processing the same study again stores
 identical instances (Orthanc overwrites them) and publishes events with the same IDs.
+
+Consent withdrawal: an instance whose subject (its pseudonym) has withdrawn is never stored, and
+the withdrawal is checked again after storing, so a withdrawal recorded meanwhile removes what this
+study stored (whichever of the two runs second cleans up). A withdrawal deletes the subject's
+studies from the research Orthanc (only this service writes or deletes there).
 """
 
 from __future__ import annotations
@@ -13,10 +18,19 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from eucaim_node.events import QuarantinedInstance, StudyAnonymised, StudyQuarantined, StudyReceived
+from eucaim_node.events import (
+    QuarantinedInstance,
+    StudyAnonymised,
+    StudyQuarantined,
+    StudyReceived,
+    StudyWithdrawn,
+    StudyWithheld,
+    WithdrawalRequested,
+    derive_event_id,
+)
 from eucaim_node.orthanc import OrthancNotFound, StoredInstance
 
-from ..ports import ClinicalArchive, Deidentify, Publishers, QuarantineLog, ResearchArchive
+from ..ports import ClinicalArchive, Deidentify, Publishers, QuarantineLog, ResearchArchive, Withdrawals
 
 log = logging.getLogger("eucaim_node.anonymisation")
 
@@ -36,6 +50,11 @@ class Quarantined:
     instance: QuarantinedInstance
 
 
+@dataclass(frozen=True)
+class Withheld:
+    subject_key: str
+
+
 def quarantine_entry(instance_id: str, result) -> QuarantinedInstance:
     first = result.reasons[0] if result.reasons else None
     return QuarantinedInstance(
@@ -48,13 +67,15 @@ def quarantine_entry(instance_id: str, result) -> QuarantinedInstance:
 
 class StudyAnonymiser:
     def __init__(self, clinical: ClinicalArchive, research: ResearchArchive, deidentify: Deidentify,
-                 quarantine: QuarantineLog, publish: Publishers, *, concurrency: int = 2) -> None:
+                 quarantine: QuarantineLog, publish: Publishers, *, withdrawals: Withdrawals,
+                 concurrency: int = 2) -> None:
         self._clinical = clinical
         self._research = research
         self._deidentify = deidentify
         self._quarantine = quarantine
         self._publish = publish
         self._slots = asyncio.Semaphore(concurrency)
+        self._withdrawals = withdrawals
 
     async def anonymise(self, event: StudyReceived) -> None:
         try:
@@ -63,12 +84,27 @@ class StudyAnonymiser:
             log.warning("study no longer in the clinical Orthanc; nothing to anonymise",
                         extra={"study_key": event.study_key, "orthanc_study_id": event.orthanc_study_id})
             return
-        outcomes = await asyncio.gather(*(self._one(event, i) for i in instance_ids))
+        withdrawn: dict[str, bool] = {}
+        outcomes = await asyncio.gather(*(self._one(event, i, withdrawn) for i in instance_ids))
         released = [o for o in outcomes if isinstance(o, Released)]
         quarantined = [o.instance for o in outcomes if isinstance(o, Quarantined)]
+        withheld = [o for o in outcomes if isinstance(o, Withheld)]
+        # Checked again now that the instances are stored: a withdrawal recorded meanwhile wins.
+        subjects = {r.subject_key for r in released}
+        if released and any([await self._withdrawals.is_withdrawn(s) for s in subjects]):
+            for study_id in {r.stored.study_id for r in released}:
+                await self._research.delete_study(study_id)
+            withheld += [Withheld(r.subject_key) for r in released]
+            released = []
+        if withheld:
+            await self._publish.withheld(StudyWithheld.create(
+                cause=event, producer=PRODUCER, study_key=event.study_key, subject_key=withheld[0].subject_key))
+            log.info("study of a withdrawn subject withheld", extra={"study_key": event.study_key,
+                                                                     "withheld": len(withheld)})
 
         for entry in quarantined:
             await self._quarantine.record(event.study_key, entry, str(event.event_id))
+        calling_aet = await self._clinical.calling_aet(instance_ids[0]) if released and instance_ids else None
         if released:
             research_study_ids = {r.stored.study_id for r in released}
             if len(research_study_ids) != 1:
@@ -80,6 +116,7 @@ class StudyAnonymiser:
                 series_count=len({r.stored.series_id for r in released}),
                 instance_count=len(released),
                 quarantined_count=len(quarantined),
+                calling_aet=calling_aet,
             ))
         if quarantined:
             await self._publish.quarantined(StudyQuarantined.create(
@@ -90,7 +127,30 @@ class StudyAnonymiser:
         log.info("study anonymised", extra={"study_key": event.study_key, "released": len(released),
                                             "quarantined": len(quarantined)})
 
-    async def _one(self, event: StudyReceived, instance_id: str) -> Released | Quarantined | None:
+    async def _is_withdrawn(self, subject_key: str, seen: dict[str, bool]) -> bool:
+        if subject_key not in seen:
+            seen[subject_key] = await self._withdrawals.is_withdrawn(subject_key)
+        return seen[subject_key]
+
+    async def withdraw(self, event: WithdrawalRequested) -> None:
+        """Record the withdrawal, then delete the subject's studies from the research Orthanc (idempotent).
+
+        Each deletion is announced before it is made: a crash in between announces it again (same event
+        ID) and deletes on redelivery; announcing after would lose the announcement.
+        """
+        await self._withdrawals.record(event.subject_key, str(event.event_id))
+        study_ids = await self._research.subject_study_ids(event.subject_key)
+        for study_id in study_ids:
+            study_key = await self._research.study_key(study_id)
+            if study_key is not None:
+                await self._publish.withdrawn(StudyWithdrawn(
+                    event_id=derive_event_id("StudyWithdrawn", event.event_id, study_key), event_type="StudyWithdrawn",
+                    producer=PRODUCER, causation_id=event.event_id, study_key=study_key, subject_key=event.subject_key))
+            await self._research.delete_study(study_id)
+        log.info("withdrawn subject removed from the research Orthanc", extra={"studies": len(study_ids)})
+
+    async def _one(self, event: StudyReceived, instance_id: str,
+                   withdrawn: dict[str, bool]) -> Released | Quarantined | Withheld | None:
         async with self._slots:
             try:
                 data = await self._clinical.instance_file(instance_id)
@@ -105,5 +165,8 @@ class StudyAnonymiser:
                 return Quarantined(QuarantinedInstance(
                     orthanc_instance_id=instance_id, reason="study-key-mismatch", element="StudyInstanceUID",
                     detail="de-identified StudyInstanceUID differs from the study key of the received study"))
+            subject_key = result.patient_pseudonym or ""
+            if await self._is_withdrawn(subject_key, withdrawn):
+                return Withheld(subject_key)
             stored = await self._research.store(result.data)
             return Released(stored, result.patient_pseudonym or "")
