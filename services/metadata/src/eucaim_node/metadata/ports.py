@@ -1,8 +1,9 @@
 """What the metadata core needs from the world."""
 
+from datetime import datetime
 from typing import Any, Protocol
 
-from eucaim_node.events import StudyIndexed
+from eucaim_node.events import StudyIndexed, StudyRemoved
 
 
 class ResearchArchive(Protocol):
@@ -14,6 +15,24 @@ class ResearchArchive(Protocol):
 class Catalogue(Protocol):
     async def replace_study(self, study: dict[str, Any], series: list[dict[str, Any]]) -> None: ...
 
+    async def refresh_subject(self, subject_key: str) -> None:
+        """Make the subject document equal to what its studies say (delete it when none is left)."""
+
+    async def record_withdrawal(self, subject_key: str, at: datetime, event_id: str) -> None: ...
+    async def is_withdrawn(self, subject_key: str) -> bool: ...
+
+    async def studies_of(self, subject_key: str) -> list[dict[str, Any]]: ...
+
+    async def remove_study(self, study: dict[str, Any], at: datetime) -> None:
+        """Tombstone (study key, collection, subject, time) first, then delete the series and the study."""
+
+    async def removed_studies_of(self, subject_key: str) -> list[dict[str, Any]]:
+        """The tombstones of this subject's removed studies."""
+
 
 class StudyIndexedPublisher(Protocol):
     async def __call__(self, event: StudyIndexed) -> None: ...
+
+
+class StudyRemovedPublisher(Protocol):
+    async def __call__(self, event: StudyRemoved) -> None: ...

@@ -1,10 +1,18 @@
 """Catalogue documents from de-identified DICOM attributes (pure: Orthanc JSON in, documents out).
 
+The documents follow the EUCAIM common data model's imaging entities: a *subject* (pseudonymous
+key, sex), an *image_study* (subject, collection, age at study, shifted date, coded modalities,
+body parts and manufacturers, counts, contrast) and an *image_series* (modality, body part,
+manufacturer, model, slice thickness, pixel spacing, instance count, contrast). Coded fields hold
+the federation's tokens (``*_code`` / ``*_codes``: RadLex for modality, SNOMED CT for body part and
+sex, BIRNLex for manufacturer) beside the raw value; a value with no code keeps its raw text and
+gets the explicit unknown code (SNOMED CT 261665006), never dropped.
+
 The study document is keyed by the study key, series documents by their (pseudonymised)
 SeriesInstanceUID: writing them again for the same study replaces them, never duplicates.
 Attribute meanings follow PS3.3: Modality (0008,0060), BodyPartExamined (0018,0015),
 PatientSex (0010,0040), PatientAge (0010,1010, "nnnD/W/M/Y"), SliceThickness (0018,0050),
-PixelSpacing (0028,0030), ContrastBolusAgent (0018,0010).
+PixelSpacing (0028,0030), ContrastBolusAgent (0018,0010), ManufacturerModelName (0008,1090).
 """
 
 from __future__ import annotations
@@ -12,7 +20,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from eucaim_node.catalogue.coding import CodingTables
+from eucaim_node.catalogue.config import Condition
+
 UNKNOWN = "UNKNOWN"
+CDM_VERSION = "eucaim-cdm-imaging/1"
 
 
 def age_in_years(patient_age: str | None) -> float | None:
@@ -45,16 +57,26 @@ def _text(value: Any) -> str:
     return text or UNKNOWN
 
 
-def series_document(series: dict[str, Any], tags: dict[str, Any], *, study_key: str) -> dict[str, Any]:
-    """One series: ``series`` is Orthanc's /series/{id}, ``tags`` one instance's simplified tags."""
+def series_document(series: dict[str, Any], tags: dict[str, Any], *, study_key: str, subject_key: str | None = None,
+                    tables: CodingTables | None = None) -> dict[str, Any]:
+    """One image_series: ``series`` is Orthanc's /series/{id}, ``tags`` one instance's simplified tags."""
+    tables = tables or CodingTables.bundled()
     main = series.get("MainDicomTags", {})
+    modality = tables.code("modality", main.get("Modality") or tags.get("Modality"))
+    body_part = tables.code("body_part", main.get("BodyPartExamined") or tags.get("BodyPartExamined"))
+    manufacturer = tables.code("manufacturer", tags.get("Manufacturer"))
     return {
         "_id": main.get("SeriesInstanceUID") or tags.get("SeriesInstanceUID"),
         "study_key": study_key,
+        "subject_key": subject_key,
         "modality": _text(main.get("Modality") or tags.get("Modality")),
+        "modality_code": modality.code,
         "body_part": _text(main.get("BodyPartExamined") or tags.get("BodyPartExamined")),
+        "body_part_code": body_part.code,
         "manufacturer": _text(tags.get("Manufacturer")),
+        "manufacturer_code": manufacturer.code,
         "model": tags.get("ManufacturerModelName") or None,
+        "series_date": main.get("SeriesDate") or tags.get("SeriesDate") or None,  # shifted by de-identification
         "slice_thickness_mm": _number(tags.get("SliceThickness")),
         "pixel_spacing_mm": _numbers(tags.get("PixelSpacing")),
         "contrast": bool(tags.get("ContrastBolusAgent")),
@@ -63,21 +85,47 @@ def series_document(series: dict[str, Any], tags: dict[str, Any], *, study_key: 
 
 
 def study_document(study: dict[str, Any], series_docs: list[dict[str, Any]], first_tags: dict[str, Any], *,
-                   study_key: str, collection_id: str, indexed_at: datetime, source_event_id: str) -> dict[str, Any]:
+                   study_key: str, collection_id: str, indexed_at: datetime, source_event_id: str,
+                   condition: Condition | None = None, tables: CodingTables | None = None) -> dict[str, Any]:
+    """One image_study, with the series' coded values gathered (what the federated search queries)."""
+    tables = tables or CodingTables.bundled()
     main = study.get("MainDicomTags", {})
     patient = study.get("PatientMainDicomTags", {})
+    sex = tables.code("sex", first_tags.get("PatientSex"))
     return {
         "_id": study_key,
+        "cdm": CDM_VERSION,
         "subject_key": patient.get("PatientID") or first_tags.get("PatientID"),
         "collection_id": collection_id,
+        "condition_code": condition.code if condition else tables.unknown.code,
+        "condition_label": condition.label if condition else UNKNOWN,
         "study_date": main.get("StudyDate") or None,  # already shifted by de-identification
-        "sex": _text(first_tags.get("PatientSex")),
+        "sex": sex.value if sex.known else UNKNOWN,
+        "sex_code": sex.code,
         "age_years": age_in_years(first_tags.get("PatientAge")),
         "modalities": sorted({s["modality"] for s in series_docs}),
+        "modality_codes": sorted({s["modality_code"] for s in series_docs}),
         "body_parts": sorted({s["body_part"] for s in series_docs}),
+        "body_part_codes": sorted({s["body_part_code"] for s in series_docs}),
         "manufacturers": sorted({s["manufacturer"] for s in series_docs}),
+        "manufacturer_codes": sorted({s["manufacturer_code"] for s in series_docs}),
+        "contrast": any(s["contrast"] for s in series_docs),
         "series_count": len(series_docs),
         "instance_count": sum(s["instance_count"] for s in series_docs),
         "indexed_at": indexed_at,
         "source_event_id": source_event_id,
+    }
+
+
+def subject_document(subject_key: str, studies: list[dict[str, Any]]) -> dict[str, Any]:
+    """One CDM subject, from all its catalogued studies (recomputed, never incremented)."""
+    ages = [s["age_years"] for s in studies if s.get("age_years") is not None]
+    sexes = sorted({s.get("sex_code") for s in studies if s.get("sex_code")})
+    return {
+        "_id": subject_key,
+        "sex_codes": sexes,
+        "collection_ids": sorted({s["collection_id"] for s in studies}),
+        "study_keys": sorted(s["_id"] for s in studies),
+        "study_count": len(studies),
+        "age_at_first_study_years": min(ages) if ages else None,
     }

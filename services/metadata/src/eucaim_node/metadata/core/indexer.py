@@ -1,14 +1,18 @@
-"""Index one de-identified study from the research Orthanc into the catalogue."""
+"""Index one de-identified study from the research Orthanc into the catalogue; remove withdrawn subjects."""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
-from eucaim_node.events import StudyAnonymised, StudyIndexed
+from eucaim_node.catalogue.coding import CodingTables
+from eucaim_node.catalogue.config import CollectionsConfig
+from eucaim_node.catalogue.rules import StudyFacts, assign_collection
+from eucaim_node.events import Event, StudyAnonymised, StudyIndexed, StudyRemoved, WithdrawalRequested, derive_event_id
 from eucaim_node.orthanc import OrthancNotFound
 
-from ..ports import Catalogue, ResearchArchive, StudyIndexedPublisher
+from ..ports import Catalogue, ResearchArchive, StudyIndexedPublisher, StudyRemovedPublisher
 from .documents import series_document, study_document
 
 log = logging.getLogger("eucaim_node.metadata")
@@ -17,11 +21,16 @@ PRODUCER = "metadata"
 
 class StudyIndexer:
     def __init__(self, research: ResearchArchive, catalogue: Catalogue, publish: StudyIndexedPublisher,
-                 *, default_collection: str) -> None:
+                 *, default_collection: str, config: CollectionsConfig, publish_removed: StudyRemovedPublisher,
+                 tables: CodingTables | None = None) -> None:
+        config.require_default(default_collection)
         self._research = research
         self._catalogue = catalogue
         self._publish = publish
+        self._publish_removed = publish_removed
         self._default_collection = default_collection
+        self._config = config
+        self._tables = tables or CodingTables.bundled()
 
     async def index(self, event: StudyAnonymised) -> None:
         try:
@@ -30,24 +39,69 @@ class StudyIndexer:
             # Removed since (e.g. a withdrawal): the catalogue must not resurrect it.
             log.warning("de-identified study no longer in the research Orthanc", extra={"study_key": event.study_key})
             return
+        subject_key = study.get("PatientMainDicomTags", {}).get("PatientID") or event.subject_key
+        if await self._catalogue.is_withdrawn(subject_key):
+            log.info("study of a withdrawn subject not catalogued", extra={"study_key": event.study_key})
+            return
         series_docs, first_tags = [], {}
         for series_id in study["Series"]:
-            series = await self._research.series(series_id)
+            try:
+                series = await self._research.series(series_id)
+            except OrthancNotFound:
+                continue
             if not series.get("Instances"):
                 continue
             tags = await self._research.instance_tags(series["Instances"][0])
             first_tags = first_tags or tags
-            series_docs.append(series_document(series, tags, study_key=event.study_key))
+            series_docs.append(series_document(series, tags, study_key=event.study_key, subject_key=subject_key,
+                                               tables=self._tables))
+        facts = StudyFacts.of((s["modality"] for s in series_docs), (s["body_part"] for s in series_docs),
+                              study.get("MainDicomTags", {}).get("StudyDescription"), event.calling_aet)
+        collection_id = assign_collection(self._config, facts, self._default_collection)
+        collection = self._config.collection(collection_id)
         study_doc = study_document(
-            study, series_docs, first_tags, study_key=event.study_key, collection_id=self._default_collection,
+            study, series_docs, first_tags, study_key=event.study_key, collection_id=collection_id,
             indexed_at=datetime.now(UTC), source_event_id=str(event.event_id),
+            condition=collection.condition if collection else None, tables=self._tables,
         )
         await self._catalogue.replace_study(study_doc, series_docs)
+        await self._catalogue.refresh_subject(study_doc["subject_key"])
+        # A withdrawal may have been recorded while this study was being written: check again, after the
+        # write, so that whichever of the two ran second removes the study (no interleaving leaves it).
+        if await self._catalogue.is_withdrawn(study_doc["subject_key"]):
+            await self._remove(study_doc, cause=event)
+            return
         await self._publish(StudyIndexed.create(
             cause=event, producer=PRODUCER, study_key=event.study_key,
             collection_id=study_doc["collection_id"], subject_key=study_doc["subject_key"],
             series_count=study_doc["series_count"], instance_count=study_doc["instance_count"],
             modalities=tuple(study_doc["modalities"]), body_parts=tuple(study_doc["body_parts"]),
         ))
-        log.info("study indexed", extra={"study_key": event.study_key, "series": study_doc["series_count"],
-                                         "instances": study_doc["instance_count"]})
+        log.info("study indexed", extra={"study_key": event.study_key, "collection_id": collection_id,
+                                         "series": study_doc["series_count"], "instances": study_doc["instance_count"]})
+
+    async def withdraw(self, event: WithdrawalRequested) -> None:
+        """Remove every catalogued study of the subject; idempotent (tombstones drive the announcements)."""
+        now = datetime.now(UTC)
+        await self._catalogue.record_withdrawal(event.subject_key, now, str(event.event_id))
+        for study in await self._catalogue.studies_of(event.subject_key):
+            await self._catalogue.remove_study(study, now)
+        await self._catalogue.refresh_subject(event.subject_key)
+        removed = await self._catalogue.removed_studies_of(event.subject_key)
+        for tombstone in removed:
+            await self._announce(tombstone, cause=event)
+        log.info("withdrawn subject removed from the catalogue", extra={"studies": len(removed)})
+
+    async def _remove(self, study: dict[str, Any], *, cause: Event) -> None:
+        await self._catalogue.remove_study(study, datetime.now(UTC))
+        await self._catalogue.refresh_subject(study["subject_key"])
+        await self._announce(study, cause=cause)
+
+    async def _announce(self, study: dict[str, Any], *, cause: Event) -> None:
+        # One event per (cause, study): a redelivered cause announces the same removals with the same IDs.
+        await self._publish_removed(StudyRemoved(
+            event_id=derive_event_id("StudyRemoved", cause.event_id, study["_id"]), event_type="StudyRemoved",
+            producer=PRODUCER, causation_id=cause.event_id, study_key=study["_id"], subject_key=study["subject_key"],
+            collection_id=study["collection_id"],
+        ))
+        log.info("study removed from the catalogue", extra={"study_key": study["_id"], "collection_id": study["collection_id"]})
