@@ -159,12 +159,18 @@ def test_node_env_has_exactly_the_services_contract(tmp_path: Path) -> None:
     assert env["EUCAIM_SITE_PREFIX"] == "EUCAIM-LOCAL"
 
 
+OTEL_NAMES = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_BSP_SCHEDULE_DELAY"}
+
+
 def test_service_env_adds_its_health_port(tmp_path: Path) -> None:
     stack = Stack(StackSettings.test_profile(state_dir=tmp_path))
     for offset, service in enumerate(SERVICE_MODULES, start=1):
         env = stack.service_env(service)
-        assert set(env) == NODE_ENV_NAMES | {"EUCAIM_HEALTH_PORT"}
+        assert set(env) == NODE_ENV_NAMES | {"EUCAIM_HEALTH_PORT"} | OTEL_NAMES
         assert env["EUCAIM_HEALTH_PORT"] == str(18100 + offset)
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:14318"
+    local = Stack(StackSettings(state_dir=tmp_path))
+    assert not set(local.service_env("audit")) & OTEL_NAMES  # make up exports no traces unless asked
     with pytest.raises(KeyError):
         stack.service_env("kafka")
 

@@ -130,3 +130,33 @@ def test_the_registry_holds_every_metric_of_the_node():
         "eucaim_events_published": "counter", "eucaim_instances_deidentified": "counter",
         "eucaim_instances_quarantined": "counter", "eucaim_instances_phi_guard_blocked": "counter",
         "eucaim_consumer_lag": "gauge", "eucaim_event_handling_seconds": "histogram"}
+
+
+def test_the_test_receiver_decodes_what_the_otlp_exporter_sends(monkeypatch):
+    """The receiver used by the trace test against the real stack, fed by the real OTLP/HTTP exporter."""
+    import socket
+
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+
+    from eucaim_node.telemetry.testing import OtlpReceiver
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with OtlpReceiver(port) as receiver:
+        provider = TracerProvider(resource=Resource.create({"service.name": "unit"}))
+        provider.add_span_processor(SimpleSpanProcessor(RedactingExporter(
+            OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces"))))
+        tracer = provider.get_tracer("unit")
+        with tracer.start_as_current_span("parent", attributes={"eucaim.study_key": "2.25.9"}) as parent:
+            with pytest.raises(KeyError):
+                with tracer.start_as_current_span("child", kind=SpanKind.CLIENT):
+                    raise KeyError("MRN-123456")
+        spans = receiver.trace(format(parent.get_span_context().trace_id, "032x"))
+    by_name = {s.name: s for s in spans}
+    assert set(by_name) == {"parent", "child"}
+    assert by_name["child"].parent_span_id == by_name["parent"].span_id and by_name["child"].kind == "CLIENT"
+    assert by_name["parent"].service == "unit" and by_name["parent"].attributes == {"eucaim.study_key": "2.25.9"}
+    assert by_name["child"].events[0][1]["exception.message"] == REDACTED
+    assert "MRN-123456" not in repr(spans)

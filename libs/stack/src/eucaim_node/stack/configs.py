@@ -151,7 +151,11 @@ def render_node_env(settings: StackSettings) -> dict[str, str]:
 def render_service_env(settings: StackSettings, service: str) -> dict[str, str]:
     if service not in SERVICE_MODULES:
         raise KeyError(f"unknown service {service!r}; expected one of {', '.join(SERVICE_MODULES)}")
-    return {**render_node_env(settings), "EUCAIM_HEALTH_PORT": str(settings.health_port(service))}
+    env = {**render_node_env(settings), "EUCAIM_HEALTH_PORT": str(settings.health_port(service))}
+    if settings.export_traces:
+        env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{settings.host}:{settings.otlp_port}",
+                    "OTEL_EXPORTER_OTLP_TIMEOUT": "2", "OTEL_BSP_SCHEDULE_DELAY": "1000"})
+    return env
 
 
 def _env_value(value: str) -> str:

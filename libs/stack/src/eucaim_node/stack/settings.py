@@ -23,6 +23,7 @@ PORT_FIELDS: tuple[str, ...] = (
     "metadata_health_port",
     "catalogue_sync_health_port",
     "audit_health_port",
+    "otlp_port",
 )
 
 TEST_PORT_OFFSET = 10000
@@ -89,6 +90,11 @@ class StackSettings(BaseSettings):
     catalogue_sync_health_port: int = 8104
     audit_health_port: int = 8105
 
+    #: With ``export_traces``, the services send spans with OTLP/HTTP to 127.0.0.1:<otlp_port> (standard
+    #: OTEL_* variables); the test profile does, for the trace test's receiver. Off for ``make up``.
+    otlp_port: int = 4318
+    export_traces: bool = False
+
     mongo_database: str = "eucaim_node"
     site_prefix: str = "EUCAIM-LOCAL"
 
@@ -133,6 +139,7 @@ class StackSettings(BaseSettings):
         }
         values["name"] = "test"
         values["stable_age"] = 2
+        values["export_traces"] = True
         values.update(overrides)
         if values.get("state_dir") is None:
             values["state_dir"] = default_state_dir(str(values["name"]))

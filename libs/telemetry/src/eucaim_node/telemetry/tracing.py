@@ -200,7 +200,7 @@ def _instrument() -> None:
 def shutdown_tracing() -> None:
     """Flush and stop the exporters (on service shutdown)."""
     if _PROVIDER is not None:
-        _PROVIDER.force_flush()
+        _PROVIDER.force_flush(timeout_millis=3000)
 
 
 def current_traceparent() -> str | None:
