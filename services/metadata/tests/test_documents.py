@@ -41,7 +41,7 @@ def test_series_and_study_documents_are_cdm_aligned_and_coded():
     assert study["body_parts"] == ["CHEST", UNKNOWN] and study["modalities"] == ["CT", "SEG"]
     assert study["modality_codes"] == ["RID10321", UNKNOWN_CODE]
     assert study["body_part_codes"] == [UNKNOWN_CODE, "SNOMEDCT43799004"]
-    assert study["manufacturer_codes"] == ["birnlex_3066", UNKNOWN_CODE]
+    assert study["manufacturer_codes"] == [UNKNOWN_CODE, "birnlex_3066"]
     assert (study["sex"], study["sex_code"], study["age_years"]) == ("F", "SNOMEDCT248152002", 61.0)
     assert (study["condition_code"], study["contrast"]) == ("SNOMEDCT363358000", True)
 
