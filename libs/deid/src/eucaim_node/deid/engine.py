@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import io
-import warnings
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -77,19 +77,33 @@ class _Quarantine(Exception):
         self.reasons = reasons
 
 
+_QUIET_LOCK = threading.Lock()
+_quiet_depth = 0
+_saved_modes: tuple[int, int] | None = None
+
+
 @contextmanager
 def quiet_pydicom() -> Iterator[None]:
-    """Silence pydicom's value warnings, which quote element values (i.e. PHI)."""
+    """Switch off pydicom's value validation while the engine runs.
+
+    Its warnings and log records quote element values, i.e. PHI. Thread-safe and
+    re-entrant: the first caller in saves the settings, the last one out restores them.
+    """
+    global _quiet_depth, _saved_modes
     settings = pydicom_config.settings
-    saved = (settings.reading_validation_mode, settings.writing_validation_mode)
-    settings.reading_validation_mode = pydicom_config.IGNORE
-    settings.writing_validation_mode = pydicom_config.IGNORE
+    with _QUIET_LOCK:
+        if _quiet_depth == 0:
+            _saved_modes = (settings.reading_validation_mode, settings.writing_validation_mode)
+            settings.reading_validation_mode = pydicom_config.IGNORE
+            settings.writing_validation_mode = pydicom_config.IGNORE
+        _quiet_depth += 1
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
+        yield
     finally:
-        settings.reading_validation_mode, settings.writing_validation_mode = saved
+        with _QUIET_LOCK:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _saved_modes is not None:
+                settings.reading_validation_mode, settings.writing_validation_mode = _saved_modes
 
 
 @dataclass
