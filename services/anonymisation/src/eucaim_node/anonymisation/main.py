@@ -49,7 +49,7 @@ async def on_study_received(event: StudyReceived, anonymiser: Annotated[StudyAno
 @router.subscriber(WithdrawalRequested.TOPIC, group_id=GROUP, ack_policy=CONSUMER_ACK_POLICY,
                    auto_offset_reset="earliest",
                    description="Record a consent withdrawal; delete the subject's studies from the research Orthanc.")
-async def on_withdrawal_requested(event: WithdrawalRequested,
+async def on_withdrawal_purge_research_archive(event: WithdrawalRequested,
                                   anonymiser: Annotated[StudyAnonymiser, Context("anonymiser")]) -> None:
     await anonymiser.withdraw(event)
 

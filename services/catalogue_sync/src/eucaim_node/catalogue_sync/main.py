@@ -1,4 +1,11 @@
-"""Catalogue-sync: consumes ``StudyIndexed``, keeps collection aggregates, publishes ``CollectionUpdated``."""
+"""Catalogue-sync: collection aggregates, HealthDCAT-AP publication (Tier 1) and the federated search (Tier 2).
+
+Consumes ``StudyIndexed`` and ``StudyRemoved``: recomputes the collection's aggregates, publishes
+``CollectionUpdated``, and a new dataset version (``CollectionPublished``) when the published
+description changes; an outbox worker delivers versions to the remote catalogue
+(``CollectionDelivered``). Its HTTP server (the health port) also serves the search endpoint and
+the catalogue (see ``http.py``; decision 0020).
+"""
 
 from __future__ import annotations
 
@@ -8,39 +15,92 @@ from faststream import Context
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaRouter
 
-from eucaim_node.events import CollectionUpdated, StudyIndexed, dead_letter_topic
+from eucaim_node.catalogue.search import QueryCompiler
+from eucaim_node.events import (
+    AccessRecorded,
+    CollectionDelivered,
+    CollectionPublished,
+    CollectionUpdated,
+    Event,
+    StudyIndexed,
+    StudyRemoved,
+    dead_letter_topic,
+)
 from eucaim_node.runtime import CONSUMER_ACK_POLICY, EventPublisher, build_app, create_broker, ensure_topics
 from eucaim_node.store import connect, ping
 
 from .adapters.collection_store import MongoCollectionStore
+from .adapters.versions import MongoVersionStore
 from .config import CatalogueSyncSettings
 from .core.aggregates import CollectionAggregator
+from .core.outbox import OutboxWorker
+from .core.publication import Coarsening, DatasetPublisher
+from .http import FederationApi
 
 NAME = "catalogue-sync"
 GROUP = "catalogue-sync"
 
 router = KafkaRouter()
 publish_collection_updated = EventPublisher(router, CollectionUpdated)
+publish_collection_published = EventPublisher(router, CollectionPublished)
+publish_collection_delivered = EventPublisher(router, CollectionDelivered)
+publish_access = EventPublisher(router, AccessRecorded)
+
+
+async def publish_any(event: Event) -> None:
+    for publisher in (publish_collection_published, publish_collection_delivered, publish_access):
+        if isinstance(event, publisher.event_type):
+            await publisher(event)
+            return
+    raise TypeError(f"catalogue-sync does not publish {type(event).__name__}")
 
 
 @router.subscriber(StudyIndexed.TOPIC, group_id=GROUP, ack_policy=CONSUMER_ACK_POLICY, auto_offset_reset="earliest",
-                   description="Recompute the aggregates of the study's collection.")
+                   description="Recompute the aggregates of the study's collection; republish it if its description changed.")
 async def on_study_indexed(event: StudyIndexed, aggregator: Annotated[CollectionAggregator, Context("aggregator")]) -> None:
     await aggregator.refresh(event)
 
 
+@router.subscriber(StudyRemoved.TOPIC, group_id=GROUP, ack_policy=CONSUMER_ACK_POLICY, auto_offset_reset="earliest",
+                   description="A study left the catalogue (withdrawal): recompute and republish its collection.")
+async def on_study_removed(event: StudyRemoved, aggregator: Annotated[CollectionAggregator, Context("aggregator")]) -> None:
+    await aggregator.refresh(event)
+
+
 def create_app(settings: CatalogueSyncSettings) -> AsgiFastStream:
+    config = settings.collections_config()
     broker = create_broker(settings, service=NAME, dead_letter_topic=dead_letter_topic(GROUP))
     broker.include_router(router)
     mongo, db = connect(settings, app_name=NAME)
-    aggregator = CollectionAggregator(MongoCollectionStore(db), publish_collection_updated)
+    versions = MongoVersionStore(db)
+    publisher = DatasetPublisher(config, versions, publish_any,
+                                 coarse=Coarsening(settings.catalogue_count_granularity, settings.search_min_count),
+                                 push_configured=settings.catalogue_push_url is not None)
+    aggregator = CollectionAggregator(MongoCollectionStore(db), publish_collection_updated, publisher)
+    api = FederationApi(db, config, versions, publish_any, settings.search_tokens(), settings.protection,
+                        QueryCompiler())
+    outbox = None
+    if settings.catalogue_push_url:
+        outbox = OutboxWorker(versions, publish_any, url=settings.catalogue_push_url, token=settings.push_token(),
+                              timeout=settings.catalogue_push_timeout_seconds,
+                              backoff=settings.catalogue_push_backoff_seconds,
+                              backoff_max=settings.catalogue_push_backoff_max_seconds)
 
     async def start() -> None:
         await ensure_topics(settings, (dead_letter_topic(GROUP),))
+        await versions.ensure_indexes()
+
+    async def after_start() -> None:
+        await aggregator.reconcile()
+        if outbox is not None:
+            outbox.start()
 
     async def stop() -> None:
+        if outbox is not None:
+            await outbox.stop()
         await mongo.close()
 
-    app = build_app(broker, checks=[("mongodb", lambda: ping(db))], on_startup=[start], on_shutdown=[stop])
+    app = build_app(broker, checks=[("mongodb", lambda: ping(db))], routes=api.routes(), on_startup=[start],
+                    after_startup=[after_start], on_shutdown=[stop])
     app.context.set_global("aggregator", aggregator)
     return app

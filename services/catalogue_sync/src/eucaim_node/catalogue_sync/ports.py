@@ -1,17 +1,20 @@
 """What the catalogue-sync core needs from the world."""
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from eucaim_node.events import CollectionAggregates, CollectionUpdated
+from eucaim_node.events import CollectionUpdated
 
 
 class CollectionStore(Protocol):
-    async def compute_aggregates(self, collection_id: str) -> tuple[CollectionAggregates, datetime | None]:
-        """Aggregates from the catalogue, and the newest ``indexed_at`` they reflect (the watermark)."""
+    async def compute_aggregates(self, collection_id: str) -> tuple[dict[str, Any], datetime | None]:
+        """Aggregates from the catalogue, and the newest change time they reflect (the watermark)."""
 
-    async def save_aggregates(self, collection_id: str, aggregates: CollectionAggregates, watermark: datetime | None) -> bool:
+    async def save_aggregates(self, collection_id: str, aggregates: dict[str, Any], watermark: datetime | None) -> bool:
         """Store unless a fresher computation (higher watermark) is stored already; True if stored."""
+
+    async def stored(self, collection_id: str) -> dict[str, Any] | None: ...
+    async def collection_ids(self) -> list[str]: ...
 
 
 class CollectionUpdatedPublisher(Protocol):

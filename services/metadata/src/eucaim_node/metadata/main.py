@@ -37,7 +37,7 @@ async def on_study_anonymised(event: StudyAnonymised, indexer: Annotated[StudyIn
 
 @router.subscriber(WithdrawalRequested.TOPIC, group_id=GROUP, ack_policy=CONSUMER_ACK_POLICY,
                    auto_offset_reset="earliest", description="Remove a withdrawn subject's studies from the catalogue.")
-async def on_withdrawal_requested(event: WithdrawalRequested, indexer: Annotated[StudyIndexer, Context("indexer")]) -> None:
+async def on_withdrawal_remove_from_catalogue(event: WithdrawalRequested, indexer: Annotated[StudyIndexer, Context("indexer")]) -> None:
     await indexer.withdraw(event)
 
 

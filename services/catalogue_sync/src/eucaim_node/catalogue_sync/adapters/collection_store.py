@@ -2,51 +2,94 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, datetime
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from eucaim_node.catalogue.store import CATALOGUE_REMOVED_STUDIES
 from eucaim_node.events import CollectionAggregates
 from eucaim_node.store import collections
+
+_FIELDS = {"subject_key": 1, "modalities": 1, "body_parts": 1, "manufacturers": 1, "modality_codes": 1,
+           "body_part_codes": 1, "manufacturer_codes": 1, "sex_code": 1, "age_years": 1, "series_count": 1,
+           "instance_count": 1, "indexed_at": 1}
+
+
+def aggregate(studies: list[dict[str, Any]]) -> dict[str, Any]:
+    """Everything the node keeps about a collection, from its study documents (pure).
+
+    Facet counts are numbers of *subjects* having the value (what small-cell protection needs);
+    ``subject_ages`` is each subject's youngest age, sorted (no keys).
+    """
+    subjects: dict[str, dict[str, Any]] = {}
+    series = instances = 0
+    for doc in studies:
+        subject = subjects.setdefault(str(doc.get("subject_key")), defaultdict(set))
+        subject["sex"].add(doc.get("sex_code"))
+        for raw, code, name in (("modalities", "modality_codes", "modality"), ("body_parts", "body_part_codes", "body_part"),
+                                ("manufacturers", "manufacturer_codes", "manufacturer")):
+            subject[name].update(doc.get(code) or ())
+            subject[name + "_raw"].update(doc.get(raw) or ())
+        age = doc.get("age_years")
+        if age is not None:
+            subject["age"].add(age)
+        series += int(doc.get("series_count", 0))
+        instances += int(doc.get("instance_count", 0))
+
+    def counts(name: str) -> dict[str, int]:
+        result: dict[str, int] = defaultdict(int)
+        for subject in subjects.values():
+            for value in subject[name]:
+                if value is not None:
+                    result[value] += 1
+        return dict(sorted(result.items()))
+
+    ages = sorted(min(s["age"]) for s in subjects.values() if s["age"])
+    return {
+        "subjects": len(subjects), "studies": len(studies), "series": series, "instances": instances,
+        "modalities": sorted(counts("modality_raw")), "body_parts": sorted(counts("body_part_raw")),
+        "manufacturers": sorted(counts("manufacturer_raw")),
+        "age_range": [ages[0], ages[-1]] if ages else None,
+        "sex_counts": counts("sex"), "modality_counts": counts("modality"), "body_part_counts": counts("body_part"),
+        "manufacturer_counts": counts("manufacturer"), "subject_ages": ages,
+    }
 
 
 class MongoCollectionStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self._studies = db[collections.CATALOGUE_STUDIES]
+        self._removed = db[CATALOGUE_REMOVED_STUDIES]
         self._collections = db[collections.CATALOGUE_COLLECTIONS]
 
-    async def compute_aggregates(self, collection_id: str) -> tuple[CollectionAggregates, datetime | None]:
-        # Plain finds and sums: portable between MongoDB and FerretDB, linear in the collection.
-        subjects, modalities, body_parts = set(), set(), set()
-        studies = series = instances = 0
-        watermark: datetime | None = None
-        cursor = self._studies.find(
-            {"collection_id": collection_id},
-            {"subject_key": 1, "modalities": 1, "body_parts": 1, "series_count": 1, "instance_count": 1, "indexed_at": 1},
-        )
-        async for doc in cursor:
-            studies += 1
-            subjects.add(doc.get("subject_key"))
-            modalities.update(doc.get("modalities", ()))
-            body_parts.update(doc.get("body_parts", ()))
-            series += int(doc.get("series_count", 0))
-            instances += int(doc.get("instance_count", 0))
-            at = doc.get("indexed_at")
-            if at is not None and (watermark is None or at > watermark):
-                watermark = at
-        aggregates = CollectionAggregates(
-            subjects=len(subjects), studies=studies, series=series, instances=instances,
-            modalities=tuple(sorted(modalities)), body_parts=tuple(sorted(body_parts)),
-        )
-        return aggregates, watermark
+    async def compute_aggregates(self, collection_id: str) -> tuple[dict[str, Any], datetime | None]:
+        # Plain finds: portable between MongoDB and FerretDB, linear in the collection.
+        studies = await self._studies.find({"collection_id": collection_id}, _FIELDS).to_list(None)
+        stamps = [d["indexed_at"] for d in studies if d.get("indexed_at") is not None]
+        # Removals count as changes too: a tombstone's time moves the watermark forward.
+        async for tombstone in self._removed.find({"collection_id": collection_id}, {"removed_at": 1}):
+            stamps.append(tombstone["removed_at"])
+        return aggregate(studies), max(stamps) if stamps else None
 
-    async def save_aggregates(self, collection_id: str, aggregates: CollectionAggregates, watermark: datetime | None) -> bool:
+    async def save_aggregates(self, collection_id: str, aggregates: dict[str, Any], watermark: datetime | None) -> bool:
         stamp = watermark or datetime.fromtimestamp(0, UTC)
-        update = {"$set": {"aggregates": aggregates.model_dump(), "watermark": stamp, "updated_at": datetime.now(UTC)}}
+        update = {"$set": {"aggregates": aggregates, "watermark": stamp, "updated_at": datetime.now(UTC)}}
         try:
             result = await self._collections.update_one(
                 {"_id": collection_id, "watermark": {"$lte": stamp}}, update, upsert=True)
         except DuplicateKeyError:
             return False  # the document exists with a newer watermark: keep it
         return result.matched_count > 0 or result.upserted_id is not None
+
+    async def stored(self, collection_id: str) -> dict[str, Any] | None:
+        return await self._collections.find_one({"_id": collection_id})
+
+    async def collection_ids(self) -> list[str]:
+        return [d["_id"] async for d in self._collections.find({}, {"_id": 1})]
+
+
+def summary(aggregates: dict[str, Any]) -> CollectionAggregates:
+    return CollectionAggregates(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in aggregates.items()
+                                   if k in CollectionAggregates.model_fields})

@@ -1,0 +1,118 @@
+"""Deliver published dataset versions to the remote catalogue: durable, retried with backoff, restart-safe.
+
+The outbox is the version documents themselves (``delivery`` state). A worker loop claims due
+entries with a lease (so two catalogue-sync replicas never push the same entry at once, and a
+crashed worker's lease simply expires), PUTs the Turtle description to the configured URL, and
+records the outcome. Failures (connection errors, timeouts, any non-2xx answer) are retried with
+exponential backoff and jitter, capped, without limit: a publication survives restarts of
+catalogue-sync and outages of the remote. Only the newest version of a collection is delivered; an
+older pending one is marked ``superseded``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from eucaim_node.events import CollectionDelivered, Event, derive_event_id
+
+from ..adapters.versions import MongoVersionStore
+
+log = logging.getLogger("eucaim_node.catalogue_sync.outbox")
+PRODUCER = "catalogue-sync"
+
+
+class OutboxWorker:
+    def __init__(self, versions: MongoVersionStore, publish: Callable[[Event], Awaitable[None]], *, url: str,
+                 token: str | None, timeout: float, backoff: float, backoff_max: float, lease_seconds: float = 60.0,
+                 poll_seconds: float = 1.0) -> None:
+        self._versions = versions
+        self._publish = publish
+        self._url = url
+        self._token = token
+        self._timeout = timeout
+        self._backoff = backoff
+        self._backoff_max = backoff_max
+        self._lease = timedelta(seconds=max(lease_seconds, timeout * 2))
+        self._poll = poll_seconds
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="catalogue-outbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    def delay(self, attempts: int) -> float:
+        base = min(self._backoff * 2 ** max(attempts - 1, 0), self._backoff_max)
+        return base * random.uniform(0.8, 1.2)
+
+    async def _run(self) -> None:
+        async with httpx.AsyncClient(timeout=self._timeout) as client:
+            while True:
+                try:
+                    await self.deliver_due(client)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # MongoDB or Kafka down: try again at the next tick
+                    log.warning("outbox pass failed", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+                await asyncio.sleep(self._poll)
+
+    async def deliver_due(self, client: httpx.AsyncClient) -> int:
+        delivered = 0
+        now = datetime.now(UTC)
+        for entry in await self._versions.due(now):
+            if await self._versions.newer_than(entry["collection_id"], entry["version"]):
+                await self._versions.settle(entry["_id"], {"status": "superseded"})
+                continue
+            claimed = await self._versions.claim(entry["_id"], now, now + self._lease)
+            if claimed is None:
+                continue
+            delivered += await self._deliver(client, claimed)
+        return delivered
+
+    async def _deliver(self, client: httpx.AsyncClient, entry: dict[str, Any]) -> int:
+        full = await self._versions.get(entry["collection_id"], entry["version"])
+        url = self._url.replace("{collection_id}", entry["collection_id"])
+        attempts = entry["delivery"]["attempts"] + 1
+        headers = {"Content-Type": "text/turtle; charset=utf-8", "Idempotency-Key": entry["_id"],
+                   "X-EUCAIM-Dataset-Version": entry["version_label"]}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        try:
+            response = await client.put(url, content=full["turtle"].encode(), headers=headers)
+            status, error = response.status_code, None if response.is_success else f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            status, error = None, type(exc).__name__
+        now = datetime.now(UTC)
+        host = urlsplit(url).netloc
+        if error is None:
+            await self._versions.settle(entry["_id"], {"status": "delivered", "attempts": attempts, "delivered_at": now,
+                                                       "http_status": status, "last_error": None})
+            await self._publish(CollectionDelivered(
+                event_id=derive_event_id("CollectionDelivered", entry["_id"]), event_type="CollectionDelivered",
+                producer=PRODUCER, collection_id=entry["collection_id"], version=entry["version"], attempts=attempts,
+                http_status=status))
+            log.info("dataset version delivered", extra={"collection_id": entry["collection_id"],
+                                                         "version": entry["version"], "attempts": attempts, "remote": host})
+            return 1
+        wait = self.delay(attempts)
+        await self._versions.settle(entry["_id"], {"attempts": attempts, "last_error": error, "http_status": status,
+                                                   "next_attempt_at": now + timedelta(seconds=wait),
+                                                   "lease_until": datetime.fromtimestamp(0, UTC)})
+        log.warning("dataset version not delivered, will retry",
+                    extra={"collection_id": entry["collection_id"], "version": entry["version"], "attempts": attempts,
+                           "error": error, "retry_in_s": round(wait, 1), "remote": host})
+        return 0
