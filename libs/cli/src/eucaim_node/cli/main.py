@@ -19,5 +19,16 @@ app.command("demo")(node.demo)
 app.command("deid")(deid.deid)
 
 
+def _mount_federation() -> None:
+    from . import catalogue, search, withdraw
+
+    app.command("search")(search.search)
+    app.add_typer(catalogue.app, name="catalogue")
+    app.command("withdraw")(withdraw.withdraw)
+
+
+_mount_federation()
+
+
 def main() -> None:
     app()
