@@ -59,7 +59,9 @@ class SampleStudy:
 
 
 def _ct_slice(patient: SamplePatient, study_uid: str, series_uid: str, series_number: int,
-              instance_number: int, frame_of_reference: str, study_date: str, seed: str) -> Dataset:
+              instance_number: int, frame_of_reference: str, study_date: str, seed: str, *, modality: str = "CT",
+              body_part: str = "CHEST", manufacturer: str = "ACME Medical",
+              study_description: str | None = None) -> Dataset:
     sop_uid = _uid(seed, "sop", series_number, instance_number)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
@@ -76,8 +78,8 @@ def _ct_slice(patient: SamplePatient, study_uid: str, series_uid: str, series_nu
     ds.StudyDate = ds.SeriesDate = ds.ContentDate = ds.AcquisitionDate = study_date
     ds.StudyTime = ds.SeriesTime = ds.ContentTime = ds.AcquisitionTime = "101500"
     ds.AccessionNumber = patient.accession_number
-    ds.Modality = "CT"
-    ds.Manufacturer = "ACME Medical"
+    ds.Modality = modality
+    ds.Manufacturer = manufacturer
     ds.ManufacturerModelName = "Scanner 3000"
     ds.DeviceSerialNumber = "SN-55501"
     ds.InstitutionName = patient.institution
@@ -85,7 +87,8 @@ def _ct_slice(patient: SamplePatient, study_uid: str, series_uid: str, series_nu
     ds.ReferringPhysicianName = patient.referring_physician
     ds.StationName = "CT-ROOM-2"
     # A descriptor that quotes the patient: Clean Descriptors must scrub the name and keep the rest.
-    ds.StudyDescription = f"LOW DOSE CHEST CT screening {patient.name.split('^')[0]}"
+    ds.StudyDescription = (study_description if study_description is not None
+                           else f"LOW DOSE CHEST CT screening {patient.name.split('^')[0]}")
     ds.SeriesDescription = "AXIAL 1.0 LUNG" if series_number == 1 else "AXIAL 3.0 MEDIASTINUM"
     ds.PatientName = patient.name
     ds.PatientID = patient.patient_id
@@ -94,7 +97,7 @@ def _ct_slice(patient: SamplePatient, study_uid: str, series_uid: str, series_nu
     ds.PatientAge = patient.age
     ds.PatientAddress = patient.address
     ds.PatientTelephoneNumbers = patient.telephone
-    ds.BodyPartExamined = "CHEST"
+    ds.BodyPartExamined = body_part
     ds.SliceThickness = "1.0" if series_number == 1 else "3.0"
     ds.KVP = "120"
     ds.PatientPosition = "HFS"
@@ -133,8 +136,13 @@ def _ct_slice(patient: SamplePatient, study_uid: str, series_uid: str, series_nu
 
 def write_sample_study(dest: Path, *, patient: SamplePatient | None = None, series: int = 2,
                        instances_per_series: int = 10, seed: str = "eucaim-node-sample",
-                       study_date: str = "20240315") -> SampleStudy:
-    """Write one CT study as Part-10 files under ``dest``; same arguments, same UIDs and bytes."""
+                       study_date: str = "20240315", modality: str = "CT", body_part: str = "CHEST",
+                       manufacturer: str = "ACME Medical", study_description: str | None = None) -> SampleStudy:
+    """Write one CT study as Part-10 files under ``dest``; same arguments, same UIDs and bytes.
+
+    ``modality``, ``body_part``, ``manufacturer`` and ``study_description`` vary what the catalogue
+    sees (the images stay CT Image Storage); the default description quotes the patient's name.
+    """
     patient = patient or SamplePatient()
     dest.mkdir(parents=True, exist_ok=True)
     study_uid = _uid(seed, "study")
@@ -144,7 +152,9 @@ def write_sample_study(dest: Path, *, patient: SamplePatient | None = None, seri
         series_uid = _uid(seed, "series", s)
         series_uids.append(series_uid)
         for i in range(1, instances_per_series + 1):
-            ds = _ct_slice(patient, study_uid, series_uid, s, i, frame_of_reference, study_date, seed)
+            ds = _ct_slice(patient, study_uid, series_uid, s, i, frame_of_reference, study_date, seed,
+                           modality=modality, body_part=body_part, manufacturer=manufacturer,
+                           study_description=study_description)
             path = dest / f"s{s:02d}_i{i:03d}.dcm"
             ds.save_as(path, enforce_file_format=True)
             sop_uids.append(ds.SOPInstanceUID)
