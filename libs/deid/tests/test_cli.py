@@ -96,3 +96,11 @@ def test_key_never_printed(tree: Path) -> None:
     (tree / "key").write_bytes(b"S3CRETKEY")
     result = _invoke(tree)
     assert "S3CRETKEY" not in result.output
+
+
+def test_profile_file_allows_burned_in(tree: Path) -> None:
+    profile = tree / "site.toml"
+    profile.write_text('base = "eucaim"\n[[allow]]\nmodality = "CT"\nburned_in_annotation_yes = true\n')
+    result = _invoke(tree, "--profile", str(profile))
+    assert result.exit_code == 0, result.output
+    assert len(list((tree / "dst").rglob("*.dcm"))) == 3

@@ -119,3 +119,32 @@ def test_method_code_sequence_lists_profile_and_options() -> None:
 def test_uids_under_every_profile_match_study_key() -> None:
     for profile in (BASIC, EUCAIM_DEFAULT):
         assert released(make_ct(), profile).StudyInstanceUID == pseudonymise_uid("1.2.3.4.5.6.7.1", KEY)
+
+
+def test_profile_file(tmp_path) -> None:
+    from eucaim_node.deid import AllowRule, SafePrivate, load_profile
+
+    path = tmp_path / "site.toml"
+    path.write_text(
+        'base = "eucaim"\nname = "site"\noptions = ["retain-safe-private"]\n'
+        '[[allow]]\nsop_class_uid = "1.2.840.10008.5.1.4.1.1.6.1"\nmanufacturer = "ACME"\n'
+        '[[safe_private]]\ngroup = 0x0019\ncreator = "SIEMENS MR HEADER"\nelement = 0x0C\n'
+    )
+    profile = load_profile(path)
+    assert profile.name == "site"
+    assert profile.has(Option.RETAIN_SAFE_PRIVATE) and profile.has(Option.CLEAN_DESCRIPTORS)
+    assert profile.allow == (AllowRule(sop_class_uid="1.2.840.10008.5.1.4.1.1.6.1", manufacturer="ACME"),)
+    assert profile.safe_private == (SafePrivate(0x0019, "SIEMENS MR HEADER", 0x0C),)
+    assert profile_named(str(path)) == profile
+
+
+def test_bad_profile_file(tmp_path) -> None:
+    from eucaim_node.deid import load_profile
+
+    path = tmp_path / "bad.toml"
+    path.write_text("colour = 'blue'\n")
+    with pytest.raises(ValueError, match="unknown keys"):
+        load_profile(path)
+    path.write_text("[[allow]]\nshoe = 1\n")
+    with pytest.raises(ValueError):
+        load_profile(path)

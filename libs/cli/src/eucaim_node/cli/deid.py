@@ -156,7 +156,9 @@ def deid(
     quarantine: Annotated[
         Path, typer.Option("--quarantine", help="Where inputs not released are copied, with a report.")
     ],
-    profile: Annotated[str, typer.Option("--profile", help="Profile: eucaim (default) or basic.")] = "eucaim",
+    profile: Annotated[
+        str, typer.Option("--profile", help="Profile: eucaim (default), basic, or a profile .toml file.")
+    ] = "eucaim",
     option: Annotated[
         list[str] | None,
         typer.Option("--option", help="PS3.15 option to add, e.g. retain-uids; repeatable."),

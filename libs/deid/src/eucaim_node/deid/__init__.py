@@ -15,6 +15,7 @@ from .options import (
     Option,
     Profile,
     SafePrivate,
+    load_profile,
     profile_named,
 )
 from .pseudonyms import keyed_hash, pseudonymise_patient_id, pseudonymise_uid
@@ -36,6 +37,7 @@ __all__ = [
     "SafePrivate",
     "keyed_hash",
     "load_key",
+    "load_profile",
     "profile_named",
     "pseudonymise_patient_id",
     "pseudonymise_uid",

@@ -4,7 +4,9 @@ and the node's named profiles built from them."""
 from __future__ import annotations
 
 import enum
+import tomllib
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 
 class Option(enum.StrEnum):
@@ -157,9 +159,72 @@ PROFILES: dict[str, Profile] = {"eucaim": EUCAIM_DEFAULT, "basic": BASIC}
 
 
 def profile_named(name: str, extra_options: tuple[str, ...] = ()) -> Profile:
-    """Return the named profile (``eucaim`` or ``basic``) with `extra_options` added."""
-    try:
-        profile = PROFILES[name.strip().lower()]
-    except KeyError:
-        raise ValueError(f"unknown profile {name!r}; choose from: {', '.join(PROFILES)}") from None
+    """Return the named profile (``eucaim``, ``basic``, or the path of a profile TOML file,
+    see :func:`load_profile`) with `extra_options` added."""
+    key = name.strip()
+    if key.lower() in PROFILES:
+        profile = PROFILES[key.lower()]
+    elif key.endswith(".toml") or Path(key).is_file():
+        profile = load_profile(key)
+    else:
+        raise ValueError(
+            f"unknown profile {name!r}; choose from: {', '.join(PROFILES)}, or a profile .toml file"
+        )
     return profile.with_options(*extra_options) if extra_options else profile
+
+
+_PROFILE_KEYS = {"base", "name", "options", "allow", "safe_private", "quarantine_high_risk",
+                 "phi_guard", "patient_name", "ocr"}
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read a profile from TOML: a base profile plus options, allow rules and a safe-list.
+
+    ::
+
+        base = "eucaim"                      # or "basic"
+        name = "eucaim-with-us"
+        options = ["retain-safe-private"]
+        [[allow]]                            # AllowRule fields
+        sop_class_uid = "1.2.840.10008.5.1.4.1.1.6.1"
+        manufacturer = "ACME"
+        [[safe_private]]                     # replaces the default safe-list when present
+        group = 0x0019
+        creator = "SIEMENS MR HEADER"
+        element = 0x0C
+
+    Raises ValueError with the problem (never a value from a dataset).
+    """
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"profile file unreadable: {file} ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"profile file {file} is not valid TOML: {exc}") from None
+    unknown = set(data) - _PROFILE_KEYS
+    if unknown:
+        raise ValueError(f"profile file {file}: unknown keys {sorted(unknown)}")
+    base = PROFILES.get(str(data.get("base", "eucaim")).lower())
+    if base is None:
+        raise ValueError(f"profile file {file}: base must be one of {', '.join(PROFILES)}")
+    try:
+        allow = tuple(AllowRule(**rule) for rule in data.get("allow", []))
+        safe = (
+            tuple(SafePrivate(**entry) for entry in data["safe_private"])
+            if "safe_private" in data
+            else base.safe_private
+        )
+    except TypeError as exc:
+        raise ValueError(f"profile file {file}: {exc}") from None
+    profile = replace(
+        base,
+        name=str(data.get("name", file.stem)),
+        allow=allow,
+        safe_private=safe,
+        quarantine_high_risk=bool(data.get("quarantine_high_risk", base.quarantine_high_risk)),
+        phi_guard=bool(data.get("phi_guard", base.phi_guard)),
+        patient_name=str(data.get("patient_name", base.patient_name)),
+        ocr=bool(data.get("ocr", base.ocr)),
+    )
+    return profile.with_options(*data.get("options", []))
