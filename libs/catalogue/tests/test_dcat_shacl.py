@@ -1,0 +1,103 @@
+"""HealthDCAT-AP rendering and its SHACL conformance (R8 NON_PUBLIC + DCAT-AP 3.0.0, offline)."""
+
+import hashlib
+from datetime import UTC, datetime
+
+import pytest
+from rdflib import Graph, URIRef
+from rdflib.namespace import DCAT, RDF
+
+from eucaim_node.catalogue import dcat
+from eucaim_node.catalogue.config import bundled_config_path, load_config
+from eucaim_node.catalogue.shacl import SH, adapt_pathless_or, load_shapes, shapes_dir, validate
+
+CONFIG = load_config(bundled_config_path("collections.example.yaml"))
+FACTS = dcat.CollectionFacts(
+    studies=120, subjects=100, min_typical_age=50, max_typical_age=80,
+    sexes=(dcat.CodedFacet("SNOMEDCT248152002", "Female"), dcat.CodedFacet("SNOMEDCT248153007", "Male")),
+    modalities=(dcat.CodedFacet("RID10321", "Computed Tomography"),),
+    body_parts=(dcat.CodedFacet("SNOMEDCT43799004", "Chest"),),
+    manufacturers=(dcat.CodedFacet("birnlex_3066", "Siemens Medical Solutions"),))
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def catalogue_graph(config=CONFIG, collections=("lung-screening", "breast-screening", "default")) -> Graph:
+    graph = dcat.new_graph()
+    datasets = [dcat.add_dataset(graph, config, config.resolved(c), FACTS, dcat.VersionInfo(2, NOW, NOW, "n", 1))
+                for c in collections]
+    dcat.add_catalog(graph, config, datasets, NOW)
+    return graph
+
+
+def test_the_catalogue_conforms_with_zero_violations():
+    report = validate(catalogue_graph())
+    assert report.conforms, [f"{v.focus} {v.path} {v.message}" for v in report.violations]
+    assert report.violations == ()
+
+
+def test_the_bundled_default_collections_file_conforms_too():
+    config = load_config(None)
+    assert validate(catalogue_graph(config, ("default",))).conforms
+
+
+@pytest.mark.parametrize(("mutilate", "expected"), [
+    (lambda g, ds: g.remove((ds, URIRef("http://healthdataportal.eu/ns/health#hdab"), None)), "hdab"),
+    (lambda g, ds: g.remove((ds, DCAT.distribution, None)), "distribution"),
+    (lambda g, ds: g.remove((ds, DCAT.keyword, None)), "keyword"),
+    (lambda g, ds: g.set((ds, URIRef("http://purl.org/dc/terms/accessRights"),
+                          URIRef("http://publications.europa.eu/resource/authority/access-right/PUBLIC"))), "accessRights"),
+])
+def test_the_check_fails_when_a_mandatory_property_is_missing(mutilate, expected):
+    graph = catalogue_graph(collections=("lung-screening",))
+    dataset = next(graph.subjects(RDF.type, DCAT.Dataset))
+    mutilate(graph, dataset)
+    report = validate(graph)
+    assert not report.conforms and any(expected in (v.path or "") + v.message for v in report.violations)
+
+
+def test_untyped_vocabulary_concepts_are_violations():
+    """Why the output describes its concepts: the reference example, which does not, fails the class checks."""
+    graph = catalogue_graph(collections=("lung-screening",))
+    concept = URIRef("http://publications.europa.eu/resource/authority/data-theme/HEAL")
+    graph.remove((concept, None, None))
+    assert not validate(graph).conforms
+
+
+def test_the_one_pathless_sh_or_is_adapted_in_memory_and_the_files_are_unchanged():
+    shapes = Graph()
+    shapes.parse(shapes_dir() / "healthdcat-ap-r8" / "non-public-shapes.ttl", format="turtle")
+    assert adapt_pathless_or(shapes) == 1
+    assert adapt_pathless_or(shapes) == 0
+    assert any(shapes.objects(None, SH["or"]))
+    loaded = load_shapes()
+    for owner, prop in loaded.subject_objects(SH.property):
+        assert (prop, SH.path, None) in loaded or (prop, SH["or"], None) not in loaded
+    sums = dict(line.split()[::-1] for line in (shapes_dir() / "SHA256SUMS").read_text().splitlines())
+    for name, digest in sums.items():
+        assert hashlib.sha256((shapes_dir() / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_structured_data_true_without_variables_is_caught_by_the_adapted_constraint():
+    graph = catalogue_graph(collections=("lung-screening",))
+    dataset = next(graph.subjects(RDF.type, DCAT.Dataset))
+    from rdflib import Literal
+
+    graph.set((dataset, URIRef("http://healthdataportal.eu/ns/health#hasStructuredData"), Literal(True)))
+    report = validate(graph)
+    assert any("hasVariables" in v.message for v in report.violations)
+
+
+def test_versions_share_the_content_hash_until_the_content_changes():
+    lung = CONFIG.resolved("lung-screening")
+    first = dcat.content_hash(CONFIG, lung, FACTS)
+    assert first == dcat.content_hash(CONFIG, lung, FACTS)
+    assert first != dcat.content_hash(CONFIG, lung, dcat.CollectionFacts(studies=130, subjects=100))
+
+
+def test_turtle_and_json_ld_carry_the_same_graph():
+    graph = catalogue_graph(collections=("lung-screening",))
+    ttl = Graph().parse(data=dcat.serialise(graph, "ttl"), format="turtle")
+    jsonld = Graph().parse(data=dcat.serialise(graph, "jsonld"), format="json-ld")
+    assert len(ttl) == len(jsonld) == len(graph)
+    version = next(ttl.objects(None, URIRef("http://www.w3.org/ns/dcat#version")))
+    assert str(version) == "1.1.0"
