@@ -115,3 +115,26 @@ def test_deidentify_dataset_leaves_input_alone(engine: Deidentifier) -> None:
 
 def test_repr_hides_key() -> None:
     assert "key" not in repr(Deidentifier(KEY, site_prefix=SITE)).lower().replace("site_prefix", "")
+
+
+def test_huge_text_value_is_handled(engine: Deidentifier) -> None:
+    ds = make_ct()
+    ds.add_new(0x00204000, "LT", ("lesion " * 1_500_000)[:10_000_000])  # Image Comments, 10 MB
+    result = engine.deidentify(to_bytes(ds))
+    assert result.released
+    assert len(result.data) < 20_000_000
+
+
+def test_declared_length_beyond_file_is_corrupt(engine: Deidentifier, ct_bytes: bytes) -> None:
+    # append an element that claims 4 GB - 2 bytes but carries 8
+    tail = b"\x08\x00\x30\x10" + b"LO" + b"\xfe\xff" + b"GARCIA  "
+    data = ct_bytes + tail
+    result = engine.deidentify(data)
+    assert not result.released
+    assert result.reasons[0].code in {"corrupt", "not-dicom"}
+    assert "GARCIA" not in repr(result.reasons)
+
+
+def test_unknown_sop_class_message_does_not_echo_value(engine: Deidentifier) -> None:
+    result = engine.deidentify(to_bytes(make_ct(SOPClassUID="1.2.3.4.5.6.7.8.9.99")))
+    assert "1.2.3.4.5.6.7.8.9.99" not in result.reasons[0].message

@@ -29,11 +29,15 @@ _MAX_LENGTH = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "UT": None, "UC": No
 
 
 def clean_text(value: str, identity: IdentifyingValues, vr: str = "LO") -> str:
-    """Return `value` without identifying values or identifier-like patterns."""
+    """Return `value` without identifying values or identifier-like patterns, within the
+    VR's maximum length (text beyond it, plus a margin for a value cut at the edge, is
+    dropped before cleaning)."""
+    limit = _MAX_LENGTH.get(vr)
+    if limit is not None and len(value) > limit + 256:
+        value = value[: limit + 256]
     cleaned = identity.scrub(value, REDACTED)
     for pattern in _PATTERNS:
         cleaned = pattern.sub(REDACTED, cleaned)
-    limit = _MAX_LENGTH.get(vr)
     if limit is not None and len(cleaned) > limit:
         cleaned = cleaned[:limit]
     return cleaned

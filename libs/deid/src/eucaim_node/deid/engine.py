@@ -179,7 +179,7 @@ class Deidentifier:
         try:
             return self._deidentify(ds)
         except _Quarantine as q:
-            return DeidResult(released=False, reasons=q.reasons, **self._result_ids(ds, q))
+            return DeidResult(released=False, reasons=q.reasons)
         except Exception as exc:  # noqa: BLE001 - never raise; never echo values
             return DeidResult(
                 released=False,
@@ -191,9 +191,6 @@ class Deidentifier:
                     ),
                 ),
             )
-
-    def _result_ids(self, ds: Dataset, q: _Quarantine) -> dict[str, str | None]:
-        return getattr(q, "ids", {})
 
     def _deidentify(self, ds: Dataset) -> DeidResult:
         reason = assess_sop_class(ds)

@@ -78,7 +78,7 @@ def assess_sop_class(ds: Dataset) -> QuarantineReason | None:
     if not is_known_sop_class(sop_class):
         return QuarantineReason(
             code="unknown-sop-class",
-            message=f"SOP Class UID {UID(sop_class)} is not a standard SOP class; no IOD rules apply",
+            message="SOP Class UID is not a standard SOP class (PS3.6 Table A-1); no IOD rules apply",
             tag="(0008,0016)",
             keyword="SOPClassUID",
             rule="sop-class-known",
