@@ -58,6 +58,7 @@ def test_run_completes_with_quarantine(tree: Path) -> None:
     assert report["summary"] == {
         "inputs": 4, "released": 2, "quarantined": 2,
         "by_code": {"burned-in-annotation": 1, "not-dicom": 1}, "studies_released": 1,
+        "duplicate_instances": 0,
     }
     burned = next(i for i in report["items"] if i["reasons"][0]["code"] == "burned-in-annotation")
     assert burned["reasons"][0]["keyword"] == "BurnedInAnnotation"

@@ -43,3 +43,18 @@ def test_replay_of_output_is_stable() -> None:
     data = to_bytes(make_ct())
     outs = {Deidentifier(KEY, site_prefix=SITE).deidentify(data).data for _ in range(3)}
     assert len(outs) == 1
+
+
+def test_threads_give_identical_results_and_restore_pydicom_settings() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pydicom import config
+
+    before = (config.settings.reading_validation_mode, config.settings.writing_validation_mode)
+    engine = Deidentifier(KEY, site_prefix=SITE)
+    inputs = [to_bytes(make_ct(SOPInstanceUID=f"1.2.3.4.5.6.7.8.{i}")) for i in range(12)]
+    expected = [engine.deidentify(d).data for d in inputs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda d: engine.deidentify(d).data, inputs))
+    assert got == expected
+    assert (config.settings.reading_validation_mode, config.settings.writing_validation_mode) == before

@@ -15,6 +15,7 @@ from pydicom.sequence import Sequence
 
 from eucaim_node.deid import BASIC, EUCAIM_DEFAULT, Deidentifier, Option
 from eucaim_node.deid.identity import STOPWORDS
+from eucaim_node.deid.methods import CID_7050
 
 from .conftest import KEY, SITE, make_ct, to_bytes
 
@@ -27,7 +28,13 @@ ENGINES = {
 }
 
 # the engine's own dummy values, and words the guard deliberately does not flag alone
-UNGUARDED = {"ANONYMIZED", "ANONYMOUS"} | {w.upper() for w in STOPWORDS}
+ENGINE_WORDS = {
+    w.upper().strip(";,")
+    for text in [*(m for _, m in CID_7050.values()), "PS3.15 Basic Profile eucaim-node deid",
+                 "MODIFIED UNMODIFIED REMOVED YES DCM"]
+    for w in text.split()
+}
+UNGUARDED = {"ANONYMIZED", "ANONYMOUS"} | {w.upper() for w in STOPWORDS} | ENGINE_WORDS
 letters = st.text(alphabet=string.ascii_uppercase, min_size=4, max_size=10).filter(lambda s: s not in UNGUARDED)
 digits = st.text(alphabet=string.digits, min_size=6, max_size=10)
 dates = st.dates(min_value=datetime.date(1900, 1, 1)).map(lambda d: d.strftime("%Y%m%d"))

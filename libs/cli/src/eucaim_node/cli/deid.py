@@ -49,6 +49,7 @@ class RunSummary:
     total: int = 0
     released: int = 0
     quarantined: int = 0
+    duplicates: int = 0
     by_code: Counter[str] = field(default_factory=Counter)
     studies: set[str] = field(default_factory=set)
     items: list[dict[str, object]] = field(default_factory=list)
@@ -84,14 +85,16 @@ def _relative(path: Path, src: Path) -> Path:
     return Path(path.name) if src.is_file() else path.relative_to(src)
 
 
-def _write_released(dst: Path, result: DeidResult) -> Path:
+def _write_released(dst: Path, result: DeidResult) -> bool:
+    """Write one released instance; False if that SOP Instance UID was already written."""
     target = dst / str(result.study_instance_uid) / str(result.series_instance_uid)
     target.mkdir(parents=True, exist_ok=True)
     out = target / f"{result.sop_instance_uid}.dcm"
+    existed = out.exists()
     tmp = out.with_suffix(".dcm.part")
     tmp.write_bytes(result.data or b"")
     tmp.replace(out)
-    return out
+    return not existed
 
 
 def _quarantine(qdir: Path, source: Path, relative: Path) -> Path | None:
@@ -129,6 +132,7 @@ def _write_report(qdir: Path, summary: RunSummary, profile: Profile, started: fl
             "quarantined": summary.quarantined,
             "by_code": dict(sorted(summary.by_code.items())),
             "studies_released": len(summary.studies),
+            "duplicate_instances": summary.duplicates,
         },
         "items": summary.items,
     }
@@ -142,6 +146,8 @@ def _summary_table(summary: RunSummary, elapsed: float, dst: Path, report: Path)
     table.add_row("inputs", str(summary.total))
     table.add_row("released", f"{summary.released} ({len(summary.studies)} studies) → {dst}")
     table.add_row("quarantined", f"{summary.quarantined} → {report}")
+    if summary.duplicates:
+        table.add_row("duplicates", f"{summary.duplicates} (same SOP Instance UID; written once)")
     for code, count in sorted(summary.by_code.items()):
         table.add_row(f"  {code}", str(count))
     rate = summary.total / elapsed if elapsed > 0 else 0.0
@@ -221,7 +227,8 @@ def _process(engine: Deidentifier, path: Path, src: Path, dst: Path, qdir: Path,
         return
     result = engine.deidentify(data)
     if result.released:
-        _write_released(dst, result)
+        if not _write_released(dst, result):
+            summary.duplicates += 1
         summary.released += 1
         summary.studies.add(str(result.study_instance_uid))
         return
