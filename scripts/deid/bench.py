@@ -28,11 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from eucaim_node.deid import Deidentifier
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-
-from eucaim_node.deid import Deidentifier
 
 KEY = bytes(range(32))
 

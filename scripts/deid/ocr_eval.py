@@ -18,11 +18,10 @@ import sys
 import time
 
 import numpy as np
+from eucaim_node.deid.ocr import ocr_available, pixel_text_reasons
 from PIL import Image, ImageDraw, ImageFont
 from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, generate_uid
-
-from eucaim_node.deid.ocr import ocr_available, pixel_text_reasons
 
 FAMILY = ["GARCIA", "MARTIN", "ROSSI", "MULLER", "DUBOIS", "NOWAK", "SILVA", "JANSEN", "KOWALSKI", "FERRARI"]
 GIVEN = ["MARIA", "JOHN", "ANNA", "LUCA", "SOFIA", "PIERRE", "EVA", "JAN", "ELENA", "TOMAS"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import io
 
 import pydicom
-from pydicom.dataset import Dataset
-
 from eucaim_node.deid import EUCAIM_DEFAULT, Deidentifier, Profile
 from eucaim_node.deid.result import DeidResult
+from pydicom.dataset import Dataset
 
 from .conftest import KEY, SITE, to_bytes
 

@@ -1,9 +1,8 @@
 """One test per Table E.1-1 action code, through the engine (PS3.15 E.1)."""
 
+from eucaim_node.deid import BASIC, EUCAIM_DEFAULT, Option, pseudonymise_uid
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-
-from eucaim_node.deid import BASIC, EUCAIM_DEFAULT, Option, pseudonymise_uid
 
 from .conftest import KEY, make_ct
 from .helpers import released, run

@@ -8,10 +8,9 @@ from pathlib import Path
 import pydicom
 import pytest
 import typer
-from typer.testing import CliRunner
-
 from eucaim_node.cli.deid import REPORT_NAME, deid
 from eucaim_node.deid import pseudonymise_uid
+from typer.testing import CliRunner
 
 from .conftest import KEY, make_ct, to_bytes
 

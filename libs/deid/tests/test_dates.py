@@ -2,11 +2,10 @@
 
 import datetime as dt
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from eucaim_node.deid.dates import shift_da, shift_dt
 from eucaim_node.deid.pseudonyms import date_shift_days
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from .conftest import KEY, OTHER_KEY, make_ct
 from .helpers import released

@@ -11,9 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pydicom.data import get_testdata_file
-
 from eucaim_node.deid import EUCAIM_DEFAULT, Deidentifier, Option
+from pydicom.data import get_testdata_file
 
 from .builders import make_seg, make_sr
 from .conftest import KEY, SITE, make_ct, to_bytes

@@ -3,7 +3,6 @@
 import io
 
 import pydicom
-
 from eucaim_node.deid import Deidentifier, pseudonymise_uid
 
 from .conftest import KEY, OTHER_KEY, SITE, make_ct, to_bytes

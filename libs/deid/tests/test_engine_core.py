@@ -4,7 +4,6 @@ import io
 
 import pydicom
 import pytest
-
 from eucaim_node.deid import Deidentifier, pseudonymise_patient_id, pseudonymise_uid
 
 from .conftest import KEY, SITE, make_ct, to_bytes

@@ -1,12 +1,11 @@
 """The PHI guard and the cleaner that runs before it."""
 
-from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
-
 from eucaim_node.deid import BASIC, EUCAIM_DEFAULT, Option
 from eucaim_node.deid.cleaner import clean_text
 from eucaim_node.deid.guard import check_phi
 from eucaim_node.deid.identity import collect_identifying_values
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 
 from .conftest import make_ct
 from .helpers import released, run

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from eucaim_node.deid import KeyFileError, load_key
 
 

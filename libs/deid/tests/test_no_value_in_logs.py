@@ -3,11 +3,10 @@
 import logging
 import warnings
 
+from eucaim_node.deid import Deidentifier
 from pydicom import config
 from pydicom.dataelem import RawDataElement
 from pydicom.tag import Tag
-
-from eucaim_node.deid import Deidentifier
 
 from .conftest import KEY, SITE, make_ct, to_bytes
 

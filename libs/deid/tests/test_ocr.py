@@ -4,7 +4,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
 from eucaim_node.deid import EUCAIM_DEFAULT
 from eucaim_node.deid.ocr import ocr_available, pixel_text_reasons
 

@@ -1,7 +1,6 @@
 """The ten options of PS3.15 E.3 and the EUCAIM default profile."""
 
 import pytest
-
 from eucaim_node.deid import BASIC, EUCAIM_DEFAULT, Option, Profile, profile_named, pseudonymise_uid
 from eucaim_node.deid.methods import CID_7050
 

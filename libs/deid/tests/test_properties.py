@@ -8,14 +8,13 @@ import re
 import string
 
 import pydicom
+from eucaim_node.deid import BASIC, EUCAIM_DEFAULT, Deidentifier, Option
+from eucaim_node.deid.identity import STOPWORDS
+from eucaim_node.deid.methods import CID_7050
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-
-from eucaim_node.deid import BASIC, EUCAIM_DEFAULT, Deidentifier, Option
-from eucaim_node.deid.identity import STOPWORDS
-from eucaim_node.deid.methods import CID_7050
 
 from .conftest import KEY, SITE, make_ct, to_bytes
 

@@ -1,9 +1,8 @@
 import re
 
 import pytest
-from pydicom.uid import UID
-
 from eucaim_node.deid import keyed_hash, pseudonymise_patient_id, pseudonymise_uid
+from pydicom.uid import UID
 
 from .conftest import KEY, OTHER_KEY
 

@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.data import get_testdata_file
-
 from eucaim_node.deid import Deidentifier
+from pydicom.data import get_testdata_file
 
 from .conftest import KEY, SITE
 

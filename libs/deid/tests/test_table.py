@@ -4,7 +4,6 @@ import json
 from importlib import resources
 
 import pytest
-
 from eucaim_node.deid.compound import resolve_compound
 from eucaim_node.deid.table import choose_action, load_table
 
@@ -65,7 +64,7 @@ def test_basic_column_matches_dicom_anonymizer_2026c() -> None:
         (0x6000, 0x4000, 0xFF00, 0xFFFF): "X",
         (0x6000, 0x3000, 0xFF00, 0xFFFF): "X",
     }
-    for (group, element, gmask, emask), action in patterns.items():
+    for (group, element, _gmask, _emask), action in patterns.items():
         rule = table.rule_for((group << 16) | element)
         assert rule is not None and rule.basic == action
 

@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from eucaim_node.deid import Deidentifier, KeyFileError, Profile, load_key, profile_named
+from eucaim_node.deid.result import DeidResult, QuarantineReason
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-
-from eucaim_node.deid import Deidentifier, KeyFileError, Profile, load_key, profile_named
-from eucaim_node.deid.result import DeidResult, QuarantineReason
 
 EXIT_OK = 0
 EXIT_KEY = 2

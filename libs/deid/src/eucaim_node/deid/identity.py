@@ -10,9 +10,9 @@ accession number, collected from every depth of the *input*.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from pydicom import datadict
 from pydicom.dataset import Dataset
