@@ -1,22 +1,25 @@
-"""Audit: consumes every domain topic and every dead-letter topic; one record per event."""
+"""Audit: consumes every domain topic and every dead-letter topic; one record (one Merkle leaf) per event."""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Annotated
 
 from faststream import Context
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaMessage, KafkaRouter
-from pymongo.asynchronous.collection import AsyncCollection
-from typing import Annotated
 
 from eucaim_node.events import DOMAIN_TOPICS, dead_letter_topic
+from eucaim_node.ledger import load_private_key
+from eucaim_node.ledger.syslog import SyslogTlsSender, client_context
 from eucaim_node.runtime import CONSUMER_ACK_POLICY, build_app, create_broker, ensure_topics
-from eucaim_node.store import collections, connect, insert_once, ping
+from eucaim_node.store import connect, ping
 
+from eucaim_node.ledger.store import LedgerStore
 from .config import AuditSettings
 from .core.records import KafkaPosition, audit_record
+from .tasks import Background, HeadSigner, SyslogForwarder
 
 NAME = "audit"
 GROUP = "audit"
@@ -28,26 +31,48 @@ router = KafkaRouter()
 
 
 @router.subscriber(*DOMAIN_TOPICS, *AUDITED_DEAD_LETTER_TOPICS, group_id=GROUP, ack_policy=CONSUMER_ACK_POLICY,
-                   auto_offset_reset="earliest", description="Append one audit record per event.")
-async def on_any_event(message: KafkaMessage, records: Annotated[AsyncCollection, Context("audit_records")]) -> None:
+                   auto_offset_reset="earliest", description="Append one audit record (one Merkle leaf) per event.")
+async def on_any_event(message: KafkaMessage, ledger: Annotated[LedgerStore, Context("audit_ledger")]) -> None:
     raw = message.raw_message
     headers = {k: v.decode(errors="replace") for k, v in (raw.headers or ())}
     record = audit_record(raw.value or b"", headers, KafkaPosition(raw.topic, raw.partition, raw.offset), datetime.now(UTC))
-    if await insert_once(records, record):
-        log.info("audit record appended", extra={"action": record["action"], "record_id": record["_id"], "entity": record["entity"]})
+    appended = await ledger.append(record)
+    if appended.new:
+        log.info("audit record appended", extra={"action": record["action"], "record_id": record["_id"],
+                                                  "entity": record["entity"], "leaf_index": appended.leaf_index})
 
 
 def create_app(settings: AuditSettings) -> AsgiFastStream:
     broker = create_broker(settings, service=NAME, dead_letter_topic=dead_letter_topic(GROUP))
     broker.include_router(router)
     mongo, db = connect(settings, app_name=NAME)
+    ledger = LedgerStore(db)
+    background = Background()
+    if settings.audit_signing_key_file is not None:
+        key = load_private_key(settings.audit_signing_key_file, generate=settings.audit_signing_key_generate)
+        background.factories.append(HeadSigner(ledger, key, settings.audit_log_origin,
+                                               settings.audit_head_interval_seconds).run)
+    else:
+        log.warning("EUCAIM_AUDIT_SIGNING_KEY_FILE is not set: records are appended to the tree but no tree head is signed")
+    if settings.audit_syslog_host:
+        context = client_context(settings.audit_syslog_ca_file, settings.audit_syslog_cert_file,
+                                 settings.audit_syslog_key_file)
+        sender = SyslogTlsSender(settings.audit_syslog_host, settings.audit_syslog_port, context,
+                                 server_name=settings.audit_syslog_server_name)
+        background.factories.append(SyslogForwarder(ledger, sender, settings.audit_log_origin).run)
 
     async def start() -> None:
         await ensure_topics(settings, (*AUDITED_DEAD_LETTER_TOPICS, dead_letter_topic(GROUP)))
+        await ledger.ensure_indexes()
+
+    async def started() -> None:
+        background.start()
 
     async def stop() -> None:
+        await background.stop()
         await mongo.close()
 
-    app = build_app(broker, checks=[("mongodb", lambda: ping(db))], on_startup=[start], on_shutdown=[stop])
-    app.context.set_global("audit_records", db[collections.AUDIT_RECORDS])
+    app = build_app(broker, checks=[("mongodb", lambda: ping(db))], on_startup=[start], after_startup=[started],
+                    on_shutdown=[stop])
+    app.context.set_global("audit_ledger", ledger)
     return app

@@ -1,0 +1,428 @@
+"""`eucaim-node audit ...`: verify the tamper-evident ledger, prove records, sign and export heads, export records.
+
+Settings come from the environment (``EUCAIM_MONGO_URL``, ``EUCAIM_KAFKA_BOOTSTRAP_SERVERS``,
+``EUCAIM_AUDIT_LOG_ORIGIN``, ``EUCAIM_AUDIT_SIGNING_KEY_FILE``) or from ``--env-file`` (the local
+stack's ``node.env``, used by default when the environment names no database). Every command is
+itself audited: it publishes an ``AccessRecorded`` event (actor ``cli:<user>@<host>``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import getpass
+import json
+import os
+import socket
+import sys
+import uuid
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="The tamper-evident audit ledger: verify, prove, sign heads, export.", no_args_is_help=True)
+
+EnvFile = Annotated[Path | None, typer.Option("--env-file", help="KEY=value settings file (default: the local stack's "
+                                                                 "node.env when EUCAIM_MONGO_URL is not set).")]
+PublicKey = Annotated[Path | None, typer.Option("--public-key", help="Trusted Ed25519 public key (PEM); default: derived "
+                                                                     "from EUCAIM_AUDIT_SIGNING_KEY_FILE.")]
+
+
+class Format(str, Enum):
+    fhir = "fhir"
+    dicom = "dicom"
+
+
+class FhirVersion(str, Enum):
+    R5 = "R5"
+    R4B = "R4B"
+
+
+def _settings(env_file: Path | None):
+    from eucaim_node.ledger.settings import LedgerSettings
+
+    if env_file is None and "EUCAIM_MONGO_URL" not in os.environ:
+        from eucaim_node.stack import Stack, StackSettings
+
+        default = Stack(StackSettings()).node_env_file()
+        env_file = default if default.exists() else None
+    try:
+        return LedgerSettings(_env_file=env_file) if env_file else LedgerSettings()
+    except Exception as exc:  # pydantic ValidationError: one readable line
+        raise _fail(f"configuration: {exc}") from None
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _public_key(settings, public_key: Path | None):
+    from eucaim_node.ledger import SigningKeyError, load_public_key
+
+    path = public_key or settings.audit_signing_key_file
+    if path is None:
+        raise _fail("no trusted key: pass --public-key or set EUCAIM_AUDIT_SIGNING_KEY_FILE")
+    try:
+        return load_public_key(path)
+    except SigningKeyError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"cli:{user}@{socket.gethostname()}"
+
+
+async def _record_access(settings, action: str, outcome: str, detail: dict[str, Any]) -> None:
+    """Publish the AccessRecorded event of this command; a failure is reported, never hidden."""
+    from eucaim_node.events import AccessRecorded
+    from eucaim_node.runtime import publish_events
+
+    event = AccessRecorded.create(cause=f"cli:{uuid.uuid4()}", producer="cli", actor=_actor(), action=action,
+                                  target=settings.audit_log_origin, outcome=outcome, detail=detail)
+    try:
+        await asyncio.wait_for(publish_events(settings, event), 30)
+    except Exception as exc:
+        typer.echo(f"warning: this {action} could not be recorded in the audit log: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(4) from None
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+async def _with_db(settings, work):
+    from eucaim_node.store import connect
+
+    client, db = connect(settings, app_name="cli")
+    try:
+        return await work(db)
+    finally:
+        await client.close()
+
+
+async def _heads(db) -> list[dict[str, Any]]:
+    from eucaim_node.ledger.store import AUDIT_TREE_HEADS
+
+    return [h async for h in db[AUDIT_TREE_HEADS].find({}, sort=[("_id", 1)])]
+
+
+async def _leaf_hashes(db, size: int) -> list[bytes]:
+    from eucaim_node.store import collections
+
+    hashes: list[bytes] = []
+    cursor = db[collections.AUDIT_RECORDS].find({"leaf_index": {"$gte": 0, "$lt": size}}, sort=[("leaf_index", 1)],
+                                                projection={"leaf_index": 1, "leaf_hash": 1}, batch_size=5000)
+    async for doc in cursor:
+        if doc["leaf_index"] != len(hashes):
+            raise _fail(f"leaf {len(hashes)} is missing: run `eucaim-node audit verify`", 1)
+        hashes.append(bytes.fromhex(doc["leaf_hash"]))
+    if len(hashes) != size:
+        raise _fail(f"the ledger has {len(hashes)} leaves, fewer than the head's {size}: run `eucaim-node audit verify`", 1)
+    return hashes
+
+
+# -- verify ---------------------------------------------------------------------------------------------------
+
+async def verify_ledger(db, public_key, origin: str, extra_heads: list[dict[str, Any]] = ()):
+    """Stream every record through the verifier (also used by the benchmark)."""
+    from eucaim_node.ledger.verify import LedgerVerifier
+    from eucaim_node.store import collections
+
+    verifier = LedgerVerifier(public_key, origin, [*await _heads(db), *extra_heads])
+    records = db[collections.AUDIT_RECORDS]
+    async for record in records.find({"leaf_index": {"$exists": True}}, sort=[("leaf_index", 1)], batch_size=2000):
+        verifier.feed(record)
+    outside = [str(d["_id"]) async for d in records.find({"leaf_index": {"$exists": False}}, projection={"_id": 1})]
+    return verifier.finish(outside)
+
+
+@app.command()
+def verify(
+    env_file: EnvFile = None,
+    public_key: PublicKey = None,
+    head: Annotated[list[Path] | None, typer.Option("--head", help="A signed head kept outside the node (e.g. by a "
+                                                                   "witness); repeatable.")] = None,
+) -> None:
+    """Recompute every leaf and the tree, check every signed head; report the first inconsistency and exit 1."""
+    settings = _settings(env_file)
+    key = _public_key(settings, public_key)
+    extra = [{"note": p.read_text()} for p in head or ()]
+    report = _run(_with_db(settings, lambda db: verify_ledger(db, key, settings.audit_log_origin, extra)))
+    detail = {"records": report.records, "heads_verified": report.heads_verified, "findings": len(report.findings)}
+    if report.ok:
+        typer.echo(f"ledger OK: {report.records} records, {report.heads_verified} signed heads verified, "
+                   f"root {report.root}")
+        if report.unsigned_tail:
+            typer.echo(f"note: the last {report.unsigned_tail} records are not yet covered by a signed head")
+    else:
+        typer.echo(f"ledger INCONSISTENT: {len(report.findings)} finding(s); first:", err=True)
+        typer.echo(f"  {report.first()}", err=True)
+        for finding in report.ordered()[1:20]:
+            typer.echo(f"  also: {finding}", err=True)
+    _run(_record_access(settings, "audit-verify", "success" if report.ok else "failure", detail))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+# -- heads ----------------------------------------------------------------------------------------------------
+
+@app.command("head")
+def head_command(
+    env_file: EnvFile = None,
+    sign: Annotated[bool, typer.Option("--sign", help="Sign a new tree head now (needs the signing key).")] = False,
+    all_heads: Annotated[bool, typer.Option("--all", help="Print every signed head (for a witness).")] = False,
+) -> None:
+    """Print the latest signed tree head (a C2SP checkpoint); --sign makes one now; --all prints every head."""
+    from eucaim_node.ledger.store import LedgerInconsistent, LedgerStore
+    from eucaim_node.ledger import SigningKeyError, load_private_key
+
+    settings = _settings(env_file)
+
+    async def work(db):
+        store = LedgerStore(db)
+        if sign:
+            if settings.audit_signing_key_file is None:
+                raise _fail("--sign needs EUCAIM_AUDIT_SIGNING_KEY_FILE")
+            try:
+                key = load_private_key(settings.audit_signing_key_file)
+            except SigningKeyError as exc:
+                raise _fail(str(exc)) from None
+            try:
+                await store.sign_head(key, settings.audit_log_origin, datetime.now(UTC), force=True)
+            except LedgerInconsistent as exc:
+                raise _fail(f"not signed: {exc}", 1) from None
+        return await _heads(db)
+
+    heads = _run(_with_db(settings, work))
+    if not heads:
+        raise _fail("no signed tree head yet", 1)
+    for h in heads if all_heads else heads[-1:]:
+        typer.echo(h["note"], nl=False)
+        if all_heads:
+            typer.echo("")
+    _run(_record_access(settings, "audit-head-sign" if sign else "audit-head", "success", {"tree_size": heads[-1]["_id"]}))
+
+
+@app.command("public-key")
+def public_key_command(env_file: EnvFile = None) -> None:
+    """Print the public key of the signing key (PEM) and its signed-note verifier key."""
+    from eucaim_node.ledger import public_pem, verifier_key
+
+    settings = _settings(env_file)
+    key = _public_key(settings, None)
+    typer.echo(public_pem(key), nl=False)
+    typer.echo(verifier_key(settings.audit_log_origin, key))
+
+
+# -- proofs ---------------------------------------------------------------------------------------------------
+
+def _pick_head(heads: list[dict[str, Any]], size: int | None, above: int) -> dict[str, Any]:
+    if size is not None:
+        chosen = [h for h in heads if h["_id"] == size]
+        if not chosen:
+            raise _fail(f"no signed head of size {size}", 1)
+        return chosen[0]
+    covering = [h for h in heads if h["_id"] > above]
+    if not covering:
+        raise _fail("no signed head covers this record yet (sign one with `eucaim-node audit head --sign`)", 1)
+    return covering[-1]
+
+
+@app.command()
+def prove(
+    record_id: str,
+    env_file: EnvFile = None,
+    size: Annotated[int | None, typer.Option("--size", help="Prove against the head of this size (default: latest).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the proof here instead of stdout.")] = None,
+    public_key: PublicKey = None,
+) -> None:
+    """Print an inclusion proof of RECORD_ID in a signed tree head (JSON), checked before it is printed."""
+    from eucaim_node.ledger import canonical_bytes, inclusion_proof
+    from eucaim_node.store import collections
+
+    settings = _settings(env_file)
+
+    async def work(db):
+        record = await db[collections.AUDIT_RECORDS].find_one({"_id": record_id})
+        if record is None or not isinstance(record.get("leaf_index"), int):
+            raise _fail(f"no record {record_id} in the ledger", 1)
+        head = _pick_head(await _heads(db), size, record["leaf_index"])
+        if head["_id"] <= record["leaf_index"]:
+            raise _fail(f"the head of size {head['_id']} does not cover leaf {record['leaf_index']}", 1)
+        hashes = await _leaf_hashes(db, head["_id"])
+        return record, head, inclusion_proof(record["leaf_index"], hashes)
+
+    record, head, path = _run(_with_db(settings, work))
+    proof = {
+        "type": "inclusion", "origin": settings.audit_log_origin, "record_id": record_id,
+        "leaf_index": record["leaf_index"], "tree_size": head["_id"],
+        "record": base64.b64encode(canonical_bytes(record)).decode(),
+        "leaf_hash": record["leaf_hash"], "audit_path": [p.hex() for p in path], "checkpoint": head["note"],
+    }
+    problem = check_proof(proof, _public_key(settings, public_key), settings.audit_log_origin)
+    text = json.dumps(proof, indent=2) + "\n"
+    if output:
+        output.write_text(text)
+    else:
+        typer.echo(text, nl=False)
+    _run(_record_access(settings, "audit-prove", "failure" if problem else "success",
+                        {"leaf_index": record["leaf_index"], "tree_size": head["_id"]}))
+    if problem:
+        raise _fail(f"the proof does not verify: {problem}", 1)
+    typer.echo(f"inclusion of leaf {record['leaf_index']} in the signed head of size {head['_id']}: verified", err=True)
+
+
+@app.command()
+def consistency(
+    first: int,
+    second: int,
+    env_file: EnvFile = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    public_key: PublicKey = None,
+) -> None:
+    """Print a consistency proof between the signed heads of sizes FIRST and SECOND (JSON), checked first."""
+    from eucaim_node.ledger import consistency_proof
+
+    settings = _settings(env_file)
+
+    async def work(db):
+        heads = await _heads(db)
+        older, newer = _pick_head(heads, first, 0), _pick_head(heads, second, 0)
+        return older, newer, consistency_proof(first, await _leaf_hashes(db, second))
+
+    older, newer, path = _run(_with_db(settings, work))
+    proof = {"type": "consistency", "origin": settings.audit_log_origin, "first": older["note"],
+             "second": newer["note"], "path": [p.hex() for p in path]}
+    problem = check_proof(proof, _public_key(settings, public_key), settings.audit_log_origin)
+    text = json.dumps(proof, indent=2) + "\n"
+    if output:
+        output.write_text(text)
+    else:
+        typer.echo(text, nl=False)
+    _run(_record_access(settings, "audit-consistency", "failure" if problem else "success",
+                        {"first": first, "second": second}))
+    if problem:
+        raise _fail(f"the proof does not verify: {problem}", 1)
+    typer.echo(f"consistency of the signed heads of sizes {first} and {second}: verified", err=True)
+
+
+def check_proof(proof: dict[str, Any], public_key, origin: str) -> str | None:
+    """None if ``proof`` (inclusion or consistency, as printed above) verifies, else what is wrong."""
+    from eucaim_node.ledger import HeadError, ProofError, leaf_hash, open_note, verify_consistency, verify_inclusion
+
+    try:
+        if proof.get("type") == "inclusion":
+            head = open_note(proof["checkpoint"], public_key, origin=origin)
+            leaf = leaf_hash(base64.b64decode(proof["record"]))
+            if leaf.hex() != proof["leaf_hash"]:
+                return "the record does not hash to the leaf hash"
+            if head.size != proof["tree_size"]:
+                return "the checkpoint is for another tree size"
+            verify_inclusion(int(proof["leaf_index"]), head.size, leaf, [bytes.fromhex(p) for p in proof["audit_path"]],
+                             head.root)
+            if json.loads(base64.b64decode(proof["record"])).get("leaf_index") != proof["leaf_index"]:
+                return "the record names another leaf"
+            return None
+        if proof.get("type") == "consistency":
+            a = open_note(proof["first"], public_key, origin=origin)
+            b = open_note(proof["second"], public_key, origin=origin)
+            verify_consistency(a.size, b.size, a.root, b.root, [bytes.fromhex(p) for p in proof["path"]])
+            return None
+        return "unknown proof type"
+    except (HeadError, ProofError) as exc:
+        return str(exc)
+    except (KeyError, ValueError, TypeError) as exc:
+        return f"malformed proof ({type(exc).__name__}: {exc})"
+
+
+@app.command("check-proof")
+def check_proof_command(
+    proof_file: Path,
+    public_key: Annotated[Path, typer.Option("--public-key", help="Trusted Ed25519 public key (PEM).")],
+    origin: Annotated[str, typer.Option("--origin", help="The log's name in its checkpoints.")] = "eucaim-node/audit",
+) -> None:
+    """Check a proof file offline (no database, no Kafka): exit 0 if it verifies, 1 if not."""
+    from eucaim_node.ledger import SigningKeyError, load_public_key
+
+    try:
+        key = load_public_key(public_key)
+        proof = json.loads(proof_file.read_text())
+    except (SigningKeyError, OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    problem = check_proof(proof, key, origin)
+    if problem:
+        raise _fail(f"proof does NOT verify: {problem}", 1)
+    typer.echo(f"{proof.get('type')} proof verified")
+
+
+# -- export ---------------------------------------------------------------------------------------------------
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 date or time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def fhir_validator(version: FhirVersion):
+    if version is FhirVersion.R5:
+        from fhir.resources.auditevent import AuditEvent
+    else:
+        from fhir.resources.R4B.auditevent import AuditEvent
+    return AuditEvent.model_validate
+
+
+@app.command()
+def export(
+    since: Annotated[str, typer.Option("--since", help="ISO 8601 date/time (UTC if no zone): records recorded from then.")],
+    format: Annotated[Format, typer.Option("--format", help="fhir: AuditEvent NDJSON; dicom: PS3.15 A.5 XML, one message per line.")] = Format.fhir,
+    fhir_version: Annotated[FhirVersion, typer.Option("--fhir-version")] = FhirVersion.R5,
+    until: Annotated[str | None, typer.Option("--until", help="ISO 8601: records recorded before then.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Export records as FHIR AuditEvent (R5 or R4B, each validated) or DICOM audit messages."""
+    from eucaim_node.ledger.export import dicom_audit_message, fhir_r4b, fhir_r5
+    from eucaim_node.store import collections
+
+    settings = _settings(env_file)
+    start = _parse_time(since)
+    query: dict[str, Any] = {"recorded_at": {"$gte": start}, "leaf_index": {"$exists": True}}
+    if until:
+        query["recorded_at"]["$lt"] = _parse_time(until)
+    origin = settings.audit_log_origin
+    validate = fhir_validator(fhir_version) if format is Format.fhir else None
+    to_fhir = fhir_r5 if fhir_version is FhirVersion.R5 else fhir_r4b
+
+    async def work(db):
+        lines = []
+        async for record in db[collections.AUDIT_RECORDS].find(query, sort=[("leaf_index", 1)], batch_size=1000):
+            if format is Format.fhir:
+                resource = to_fhir(record, origin=origin)
+                validate(resource)  # a resource that does not validate never leaves the node
+                lines.append(json.dumps(resource, separators=(",", ":")))
+            else:
+                lines.append(dicom_audit_message(record, origin=origin))
+        return lines
+
+    lines = _run(_with_db(settings, work))
+    handle = output.open("w") if output else sys.stdout
+    try:
+        for line in lines:
+            handle.write(line + "\n")
+    finally:
+        if output:
+            handle.close()
+    _run(_record_access(settings, "audit-export", "success",
+                        {"format": format.value if format is Format.dicom else f"fhir-{fhir_version.value}",
+                         "since": since, "records": len(lines)}))
+    typer.echo(f"exported {len(lines)} records", err=True)

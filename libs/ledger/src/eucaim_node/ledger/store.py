@@ -1,0 +1,141 @@
+"""The ledger in MongoDB: records with their Merkle leaf, signed tree heads, the forwarding cursor.
+
+Leaf index assignment (no transactions, no atomic counters: FerretDB 1.24, decision 0002)
+-----------------------------------------------------------------------------------------
+A record and its leaf are *one* document, inserted once: ``{_id: record id, leaf_index: n,
+leaf_hash: …, …}`` with a unique index on ``leaf_index``. The writer keeps the next index in
+memory (read once as max(leaf_index) + 1). The insert is the only write, so:
+
+* a redelivered event collides on ``_id`` → it already has its record and its leaf: nothing new;
+* a second writer that took index ``n`` first makes our insert collide on ``leaf_index`` → we
+  re-read the size and retry with the next free index. Indices stay gap-free and unique because a
+  writer only ever tries ``max + 1`` of what it has seen committed, and the unique index, not a
+  counter, decides who gets it (inserts with a unique key are atomic on MongoDB and FerretDB;
+  ``$inc`` is not on FerretDB).
+
+One writer per tree is the normal case (one audit consumer); a second one is safe, just slower
+(collisions). ``leaf_hash`` is stored for speed and for pinpointing edits; verification always
+recomputes it from the record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from .canonical import record_leaf_hash
+from .checkpoint import make_checkpoint, open_note
+from .merkle import CompactTree
+from eucaim_node.store import collections
+
+log = logging.getLogger("eucaim_node.ledger")
+
+#: Signed tree heads, ``_id`` = tree size.
+AUDIT_TREE_HEADS = "audit_tree_heads"
+#: Small state documents (the syslog forwarding cursor).
+AUDIT_LEDGER_STATE = "audit_ledger_state"
+MAX_APPEND_ATTEMPTS = 50
+
+
+class LedgerInconsistent(RuntimeError):
+    """The stored ledger does not match itself (a record edited since it was appended, a bad head)."""
+
+
+@dataclass(frozen=True)
+class Appended:
+    new: bool
+    leaf_index: int
+
+
+class LedgerStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.records = db[collections.AUDIT_RECORDS]
+        self.heads = db[AUDIT_TREE_HEADS]
+        self.state = db[AUDIT_LEDGER_STATE]
+        self._next: int | None = None
+
+    async def ensure_indexes(self) -> None:
+        # sparse: records written before the ledger existed have no leaf (verify lists them).
+        await self.records.create_index([("leaf_index", ASCENDING)], unique=True, sparse=True, name="leaf_index_unique")
+        await self.records.create_index([("recorded_at", ASCENDING)], name="recorded_at")
+
+    async def size(self) -> int:
+        """Number of leaves (max leaf_index + 1)."""
+        last = await self.records.find_one({"leaf_index": {"$exists": True}}, sort=[("leaf_index", DESCENDING)],
+                                           projection={"leaf_index": 1})
+        return 0 if last is None else int(last["leaf_index"]) + 1
+
+    async def append(self, record: dict[str, Any]) -> Appended:
+        """Insert ``record`` as the next leaf, unless a record with its ``_id`` exists (then nothing is written)."""
+        for _ in range(MAX_APPEND_ATTEMPTS):
+            if self._next is None:
+                self._next = await self.size()
+            document = {**record, "leaf_index": self._next}
+            document["leaf_hash"] = record_leaf_hash(document).hex()
+            try:
+                await self.records.insert_one(document)
+            except DuplicateKeyError:
+                existing = await self.records.find_one({"_id": record["_id"]}, projection={"leaf_index": 1})
+                if existing is not None:
+                    return Appended(False, int(existing.get("leaf_index", -1)))
+                log.info("leaf index taken by another writer, retrying", extra={"leaf_index": self._next})
+                self._next = None
+                continue
+            self._next += 1
+            return Appended(True, document["leaf_index"])
+        raise RuntimeError(f"could not get a leaf index in {MAX_APPEND_ATTEMPTS} attempts (many concurrent writers?)")
+
+    async def records_from(self, start: int, limit: int = 0) -> AsyncIterator[dict[str, Any]]:
+        cursor = self.records.find({"leaf_index": {"$gte": start}}, sort=[("leaf_index", ASCENDING)], limit=limit,
+                                   batch_size=1000)
+        async for document in cursor:
+            yield document
+
+    async def latest_head(self) -> dict[str, Any] | None:
+        return await self.heads.find_one({}, sort=[("_id", DESCENDING)])
+
+    async def sign_head(self, key: Ed25519PrivateKey, origin: str, now: datetime, *, force: bool = False) -> dict[str, Any] | None:
+        """Sign a tree head over every leaf appended so far; None if nothing was appended since the last head
+        (unless ``force``). Leaves are rehashed from their records, so an edit made since the record was
+        appended is refused, not signed."""
+        last = await self.latest_head()
+        tree = CompactTree()
+        if last is not None:
+            tree = CompactTree(int(last["_id"]), [bytes.fromhex(p) for p in last["peaks"]])
+            signed = open_note(last["note"], key.public_key(), origin=origin)
+            if signed.size != tree.size or signed.root != tree.root():
+                raise LedgerInconsistent(f"the latest tree head (size {tree.size}) does not match its stored state")
+        async for record in self.records_from(tree.size):
+            index = int(record["leaf_index"])
+            if index != tree.size:
+                log.error("gap in the ledger: no record at leaf %d", tree.size)
+                break
+            leaf = record_leaf_hash(record)
+            if leaf.hex() != record.get("leaf_hash"):
+                raise LedgerInconsistent(f"record at leaf {index} changed since it was appended")
+            tree.append(leaf)
+        if not force and (tree.size == 0 or (last is not None and tree.size == int(last["_id"]))):
+            return None
+        checkpoint = make_checkpoint(origin, tree.size, tree.root(), now)
+        head = {"_id": tree.size, "root": tree.root().hex(), "peaks": [p.hex() for p in tree.peaks],
+                "timestamp": checkpoint.timestamp, "origin": origin, "note": checkpoint.sign(key)}
+        try:
+            await self.heads.insert_one(head)
+        except DuplicateKeyError:
+            return await self.heads.find_one({"_id": tree.size})  # another signer was first: same size, same root
+        return head
+
+    async def get_cursor(self, name: str) -> int:
+        state = await self.state.find_one({"_id": name})
+        return int(state["next_leaf"]) if state else 0
+
+    async def set_cursor(self, name: str, next_leaf: int) -> None:
+        await self.state.update_one({"_id": name}, {"$set": {"next_leaf": next_leaf}}, upsert=True)
