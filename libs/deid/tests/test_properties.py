@@ -78,6 +78,24 @@ def identifying_instance(draw):
         ds.add_new(0x00081072, "SQ", Sequence([person]))  # OperatorIdentificationSequence
     if draw(st.booleans()):
         ds.add_new(0x00091002, "LO", f"{family} private")
+    if draw(st.booleans()):  # make it a structured report quoting the secrets
+        from .builders import COMPREHENSIVE_SR, code, content_item
+
+        ds.SOPClassUID = COMPREHENSIVE_SR
+        ds.file_meta.MediaStorageSOPClassUID = COMPREHENSIVE_SR
+        ds.Modality = "SR"
+        for keyword in ("PixelData", "Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation",
+                        "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation"):
+            del ds[keyword]
+        ds.ValueType = "CONTAINER"
+        ds.ConceptNameCodeSequence = Sequence([code("18748-4", "LN", "Diagnostic Imaging Report")])
+        ds.ContentSequence = Sequence([
+            content_item("TEXT", code("121071", "DCM", "Finding"),
+                         TextValue=f"seen {draw(st.sampled_from(secrets))} today"),
+            content_item("PNAME", code("121008", "DCM", "Person Observer Name"),
+                         PersonName=f"{physician}^Ana"),
+            content_item("TEXT", code("121022", "DCM", "Accession Number"), TextValue=accession),
+        ])
     return ds, secrets
 
 
