@@ -114,3 +114,16 @@ UNCURATED = "1.2.840.10008.5.1.4.1.1.9.1.1"  # 12-lead ECG: not in the curated s
 )
 def test_compound_resolution(action: str, tag: int, sop_class: str, expected: str) -> None:
     assert resolve_compound(action, tag, sop_class) == expected
+
+
+@pytest.mark.parametrize(
+    ("action", "tag", "sop_class", "expected"),
+    [
+        ("X/D", 0x00080021, "1.2.840.10008.5.1.4.1.1.128", "D"),  # PET Series Date: Type 1
+        ("X/D", 0x00080021, CT, "X"),
+        ("X/Z", 0x00321060, SR, "Z"),
+        ("X/Z", 0x300E0008, "1.2.840.10008.5.1.4.1.1.481.5", "Z"),
+    ],
+)
+def test_more_iod_types(action: str, tag: int, sop_class: str, expected: str) -> None:
+    assert resolve_compound(action, tag, sop_class) == expected

@@ -111,6 +111,10 @@ REQUIRED: dict[int, tuple[tuple[frozenset[str], int], ...]] = {
     0x00100020: ((CURATED_SOP_CLASSES, 2),),  # Patient ID (Patient module C.7.1.1)
     0x00081070: ((RT_SERIES, 2),),  # Operators' Name (RT Series module C.8.8.1)
     0x00081111: ((SR_DOCUMENTS, 2),),  # Referenced Performed Procedure Step Sequence (SR Document Series C.17.1)
+    0x00080021: ((frozenset({PET}), 1),),  # Series Date (PET Series module C.8.9.1)
+    0x00080031: ((frozenset({PET}), 1),),  # Series Time (PET Series module C.8.9.1)
+    0x00321060: ((SR_DOCUMENTS, 2),),  # Requested Procedure Description (Referenced Request macro, C.17.2)
+    0x300E0008: ((RT_SERIES, 2),),  # Reviewer Name (Approval module C.8.8.16, Type 2C)
 }
 
 
