@@ -30,14 +30,5 @@ def _mount_federation() -> None:
 _mount_federation()
 
 
-def _mount_audit() -> None:
-    from . import audit
-
-    app.add_typer(audit.app, name="audit")
-
-
-_mount_audit()
-
-
 def main() -> None:
     app()
