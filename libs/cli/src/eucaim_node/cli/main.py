@@ -30,5 +30,23 @@ def _mount_federation() -> None:
 _mount_federation()
 
 
+def _mount_audit() -> None:
+    from . import audit
+
+    app.add_typer(audit.app, name="audit")
+
+
+_mount_audit()
+
+
+def _mount_dlq() -> None:
+    from . import dlq
+
+    app.add_typer(dlq.app, name="dlq")
+
+
+_mount_dlq()
+
+
 def main() -> None:
     app()
