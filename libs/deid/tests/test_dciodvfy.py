@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from eucaim_node.deid import EUCAIM_DEFAULT, Deidentifier, Option
+from eucaim_node.deid import BASIC, EUCAIM_DEFAULT, Deidentifier, Option
 from pydicom.data import get_testdata_file
 
 from .builders import make_seg, make_sr
@@ -29,6 +29,17 @@ def _released_pydicom_files() -> list[Path]:
 
 
 RELEASED = _released_pydicom_files()
+
+
+def _one_per_sop_class(paths: list[Path]) -> list[Path]:
+    seen: dict[str, Path] = {}
+    for path in paths:
+        result = ENGINE.deidentify(path.read_bytes())
+        seen.setdefault(str(result.sop_class_uid), path)
+    return list(seen.values())
+
+
+ONE_PER_CLASS = _one_per_sop_class(RELEASED)
 
 
 def dciodvfy_errors(path: Path) -> list[str]:
@@ -70,6 +81,14 @@ def test_pydicom_files_not_worse(tmp_path: Path, path: Path) -> None:
     _compare(tmp_path, path.read_bytes())
 
 
+@pytest.mark.parametrize("path", ONE_PER_CLASS, ids=lambda p: p.name)
+def test_basic_profile_not_worse(tmp_path: Path, path: Path) -> None:
+    """Basic removes the most, so it is the strictest test of the compound-code resolution."""
+    from eucaim_node.deid import BASIC
+
+    _compare(tmp_path, path.read_bytes(), BASIC)
+
+
 @pytest.mark.parametrize(
     "options", [(), (Option.RETAIN_UIDS,), (Option.CLEAN_STRUCTURED_CONTENT, Option.RETAIN_SAFE_PRIVATE)]
 )
@@ -83,9 +102,21 @@ def test_synthetic_basic_profile_not_worse(tmp_path: Path) -> None:
     _compare(tmp_path, to_bytes(make_ct()), BASIC)
 
 
-def test_seg_not_worse(tmp_path: Path) -> None:
-    _compare(tmp_path, to_bytes(make_seg()))
+PROFILES = {
+    "default": EUCAIM_DEFAULT,
+    "basic": BASIC,
+    "structured": EUCAIM_DEFAULT.with_options(Option.CLEAN_STRUCTURED_CONTENT),
+}
 
 
-def test_sr_not_worse(tmp_path: Path) -> None:
-    _compare(tmp_path, to_bytes(make_sr()), EUCAIM_DEFAULT.with_options(Option.CLEAN_STRUCTURED_CONTENT))
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_seg_not_worse(tmp_path: Path, profile: str) -> None:
+    seg = make_seg()
+    if profile == "basic":  # without Clean Descriptors the guard would (rightly) block the name
+        seg.ContentDescription = "Nodule"
+    _compare(tmp_path, to_bytes(seg), PROFILES[profile])
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_sr_not_worse(tmp_path: Path, profile: str) -> None:
+    _compare(tmp_path, to_bytes(make_sr()), PROFILES[profile])

@@ -114,6 +114,8 @@ REQUIRED: dict[int, tuple[tuple[frozenset[str], int], ...]] = {
     0x00080021: ((frozenset({PET}), 1),),  # Series Date (PET Series module C.8.9.1)
     0x00080031: ((frozenset({PET}), 1),),  # Series Time (PET Series module C.8.9.1)
     0x00321060: ((SR_DOCUMENTS, 2),),  # Requested Procedure Description (Referenced Request macro, C.17.2)
+    0x300A0006: ((RT_PLANS, 2),),  # RT Plan Date (RT General Plan module C.8.8.9)
+    0x300A0007: ((RT_PLANS, 2),),  # RT Plan Time (RT General Plan module C.8.8.9)
     0x300E0008: ((RT_SERIES, 2),),  # Reviewer Name (Approval module C.8.8.16, Type 2C)
 }
 
