@@ -92,8 +92,9 @@ def version_notes(previous: dict[str, Any] | None, facts: dcat.CollectionFacts, 
 
 
 def _plain(value: Any) -> Any:
+    # Objects, not [code, label] pairs: FerretDB stores no nested arrays.
     if isinstance(value, tuple):
-        return [[f.code, f.label] if isinstance(f, dcat.CodedFacet) else f for f in value]
+        return [{"code": f.code, "label": f.label} if isinstance(f, dcat.CodedFacet) else f for f in value]
     return value
 
 
