@@ -91,7 +91,7 @@ def test_conflicting_options_prefer_modification() -> None:
 CT = "1.2.840.10008.5.1.4.1.1.2"
 ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
 SR = "1.2.840.10008.5.1.4.1.1.88.33"
-UNCURATED = "1.2.840.10008.5.1.4.1.1.9.1.1"  # 12-lead ECG: not in the curated set
+UNCURATED = "1.2.840.10008.5.1.4.1.1.601.1"  # Eddy Current Image (DICONDE): no IOD table shipped
 
 
 @pytest.mark.parametrize(
@@ -121,9 +121,26 @@ def test_compound_resolution(action: str, tag: int, sop_class: str, expected: st
     [
         ("X/D", 0x00080021, "1.2.840.10008.5.1.4.1.1.128", "D"),  # PET Series Date: Type 1
         ("X/D", 0x00080021, CT, "X"),
-        ("X/Z", 0x00321060, SR, "Z"),
+        ("X/Z", 0x00321060, SR, "X"),  # at top level it is not part of the SR IOD
         ("X/Z", 0x300E0008, "1.2.840.10008.5.1.4.1.1.481.5", "Z"),
     ],
 )
 def test_more_iod_types(action: str, tag: int, sop_class: str, expected: str) -> None:
     assert resolve_compound(action, tag, sop_class) == expected
+
+
+def test_types_depend_on_the_enclosing_sequence() -> None:
+    # Requested Procedure Description: Type 2 inside the SR Referenced Request Sequence
+    assert resolve_compound("X/Z", 0x00321060, SR, "ReferencedRequestSequence") == "Z"
+    # Institution Name: Type 1 inside an Operator Identification Sequence item, Type 3 at top level
+    assert resolve_compound("X/Z/D", 0x00080080, CT, "OperatorIdentificationSequence") == "D"
+    assert resolve_compound("X/Z/D", 0x00080080, CT) == "X"
+    # Treatment Machine Name: Type 2 in RT Plan beams
+    assert resolve_compound("X/Z", 0x300A00B2, "1.2.840.10008.5.1.4.1.1.481.5", "BeamSequence") == "Z"
+
+
+def test_iod_types_provenance() -> None:
+    raw = json.loads(resources.files("eucaim_node.deid").joinpath("data/iod_attribute_types.json").read_text())
+    assert raw["source_package"] == "highdicom==0.28.2"
+    assert len(raw["sop_classes"]) >= 150
+    assert raw["generator"] == "scripts/deid/build_iod_types.py"

@@ -133,7 +133,7 @@ class Deidentifier:
         self.table: Table = load_table()
         self._option_keys = frozenset(o.value for o in profile.options)
         self._uids: dict[str, str] = {}
-        self._actions: dict[tuple[int, str], tuple[str | None, Rule | None]] = {}
+        self._actions: dict[tuple[int, str, str], tuple[str | None, Rule | None]] = {}
         self._safe_private = {(s.group, s.creator.strip(), s.element) for s in profile.safe_private}
 
     def __repr__(self) -> str:  # never show the key
@@ -248,7 +248,7 @@ class Deidentifier:
 
     # -- the walk ------------------------------------------------------------------
 
-    def _process_dataset(self, ds: Dataset, state: _Instance) -> None:
+    def _process_dataset(self, ds: Dataset, state: _Instance, parent: str = "") -> None:
         """Apply Table E.1-1 to every element of `ds`, recursing into sequences.
 
         Elements whose value does not change stay raw (unconverted), so they are
@@ -264,7 +264,7 @@ class Deidentifier:
             if tag.group in (0x0000, 0x0002) or tag.element == 0x0000:
                 del ds[tag]  # command set, misplaced file meta, group lengths (PS3.5 7.2)
                 continue
-            action, rule = self._action_for(tag, state.sop_class)
+            action, rule = self._action_for(tag, state.sop_class, parent)
             vr = vr_of(elem)
             if action == "C" and _is_graphic_bitmap(tag, vr):
                 action = "X"  # Clean Graphics: a bitmap cannot be cleaned of text here, so it goes
@@ -277,9 +277,10 @@ class Deidentifier:
         if private_tags:
             self._process_private(ds, private_tags, state)
 
-    def _action_for(self, tag: BaseTag, sop_class: str) -> tuple[str | None, Rule | None]:
-        """The resolved single action for `tag` in this SOP class, or None if not in the table."""
-        key = (int(tag), sop_class)
+    def _action_for(self, tag: BaseTag, sop_class: str, parent: str) -> tuple[str | None, Rule | None]:
+        """The resolved single action for `tag` inside `parent` (a sequence keyword, "" at top
+        level) in this SOP class, or None if the tag is not in the table."""
+        key = (int(tag), sop_class, parent)
         cached = self._actions.get(key)
         if cached is not None:
             return cached
@@ -287,7 +288,7 @@ class Deidentifier:
         action = None
         if rule is not None:
             action = choose_action(rule.basic, rule.options, self._option_keys)
-            action = compound.resolve_compound(action, int(tag), sop_class)
+            action = compound.resolve_compound(action, int(tag), sop_class, parent)
         self._actions[key] = (action, rule)
         return action, rule
 
@@ -386,12 +387,13 @@ class Deidentifier:
 
     def _process_sequence(self, elem: DataElement, state: _Instance) -> None:
         """Apply the table inside every item, dropping SR content items whose rule is X."""
+        parent = keyword_of(int(elem.tag))
         kept = []
         for item in elem.value or ():
             if structured.is_content_item(item):
                 if not structured.clean_content_item(item, self, state):
                     continue  # Table E.3.4-1 says remove this content item
-            self._process_dataset(item, state)
+            self._process_dataset(item, state, parent)
             kept.append(item)
         if len(kept) != len(elem.value or ()):
             elem.value = Sequence(kept)
