@@ -6,6 +6,7 @@ import datetime
 import io
 import re
 import string
+from pathlib import Path
 
 import pydicom
 from eucaim_node.deid import BASIC, EUCAIM_DEFAULT, Deidentifier, Option
@@ -13,6 +14,7 @@ from eucaim_node.deid.identity import STOPWORDS
 from eucaim_node.deid.methods import CID_7050
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
@@ -132,3 +134,16 @@ def test_truncation_never_raises(cut: int) -> None:
     data = to_bytes(make_ct())
     result = ENGINES["default"].deidentify(data[:cut])
     assert cut >= len(data) - 1 or not result.released or result.data
+
+
+CT_SMALL = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(132, len(CT_SMALL) - 1), st.integers(0, 255)), min_size=1, max_size=8))
+def test_mutated_files_never_raise_nor_hit_engine_errors(mutations) -> None:
+    data = bytearray(CT_SMALL)
+    for position, value in mutations:
+        data[position] = value
+    result = ENGINES["default"].deidentify(bytes(data))
+    assert all(r.code != "internal-error" for r in result.reasons), result.reasons

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import io
+import os
 import threading
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -180,16 +182,7 @@ class Deidentifier:
         except _Quarantine as q:
             return DeidResult(released=False, reasons=q.reasons)
         except Exception as exc:  # noqa: BLE001 - never raise; never echo values
-            return DeidResult(
-                released=False,
-                reasons=(
-                    QuarantineReason(
-                        code="internal-error",
-                        message=f"engine error {type(exc).__name__}; instance not released",
-                        rule="engine",
-                    ),
-                ),
-            )
+            return DeidResult(released=False, reasons=(_failure(exc),))
 
     def _deidentify(self, ds: Dataset) -> DeidResult:
         reason = assess_sop_class(ds)
@@ -549,6 +542,24 @@ def write_instance(ds: Dataset) -> bytes:
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def _failure(exc: Exception) -> QuarantineReason:
+    """An exception while processing: raised inside pydicom, it is the data (``corrupt``: an
+    unknown VR, a value that cannot be encoded); raised in this package, it is a bug."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    in_pydicom = bool(frames) and f"{os.sep}pydicom{os.sep}" in frames[-1].filename
+    if in_pydicom:
+        return QuarantineReason(
+            code="corrupt",
+            message=f"could not be decoded or re-encoded ({type(exc).__name__} in pydicom)",
+            rule="parse",
+        )
+    return QuarantineReason(
+        code="internal-error",
+        message=f"engine error {type(exc).__name__}; instance not released",
+        rule="engine",
+    )
 
 
 def _corrupt(exc: Exception) -> QuarantineReason:
