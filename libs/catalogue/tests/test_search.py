@@ -46,7 +46,9 @@ def test_empty_groups_add_no_constraint():
 
 
 @pytest.mark.parametrize(("condition", "expected"), [
-    (cond("RID10311", "NOT_EQUALS", "RID10321"), {"modality_codes": {"$elemMatch": {"$ne": "RID10321"}}}),
+    (cond("RID10311", "NOT_EQUALS", "RID10321"),
+     {"$or": [{"$and": [{"modality_codes": {"$ne": "RID10321"}}, {"modality_codes.0": {"$exists": True}}]},
+              {"modality_codes.1": {"$exists": True}}]}),
     (cond("SNOMEDCT263495000", "NOT_EQUALS", "SNOMEDCT248153007"), {"sex_code": {"$ne": "SNOMEDCT248153007"}}),
     (cond("SNOMEDCT123037004", "IN", ["SNOMEDCT76752008", "SNOMEDCT816092008"]),
      {"body_part_codes": {"$in": ["SNOMEDCT12921003", "SNOMEDCT76752008"]}}),  # the dataset-service pelvis code is an alias

@@ -4,7 +4,8 @@ A query is ``{"ast": <node>, "id": ...}``; a node is an operation ``{"operand": 
 "children": [...]}`` or a condition ``{"key", "type", "value"}`` (extra members such as
 ``system`` or ``nodeType`` are ignored). Every operand and condition type is evaluated; the
 filter uses only what FerretDB 1.24 and MongoDB both implement (``$and``, ``$or``, ``$in``,
-``$nin``, ``$ne``, ``$gte``/``$lt``, ``$elemMatch``, ``$regex``).
+``$ne``, ``$exists``, ``$gte``/``$lt``, ``$regex``); study documents hold the series' values as
+arrays of distinct values.
 
 Semantics (as the reference node, chaimeleon-eu/dataset-service, where it defines them):
 - gender, age, diagnosis are study-level; modality, body part and manufacturer are series-level
@@ -182,7 +183,12 @@ class QueryCompiler:
             return {path: self._code(spec, value, f"{where}.value")}
         if ctype == "NOT_EQUALS":
             code = self._code(spec, value, f"{where}.value")
-            return {path: {"$elemMatch": {"$ne": code}}} if series else {path: {"$ne": code}}
+            if not series:
+                return {path: {"$ne": code}}
+            # "Some series differs": the arrays hold distinct values, so two or more means one differs, and a
+            # single value must itself differ. (FerretDB 1.24 has no $elemMatch with $ne.)
+            return {"$or": [{"$and": [{path: {"$ne": code}}, {f"{path}.0": {"$exists": True}}]},
+                            {f"{path}.1": {"$exists": True}}]}
         if ctype == "IN":
             if not isinstance(value, list) or len(value) > MAX_NODES:
                 raise QueryError(f"IN needs an array of {spec.name} codes", f"{where}.value")
