@@ -104,3 +104,11 @@ def test_profile_file_allows_burned_in(tree: Path) -> None:
     result = _invoke(tree, "--profile", str(profile))
     assert result.exit_code == 0, result.output
     assert len(list((tree / "dst").rglob("*.dcm"))) == 3
+
+
+def test_worker_processes_give_the_same_run(tree: Path) -> None:
+    result = _invoke(tree, "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tree / "q" / REPORT_NAME).read_text())
+    assert report["summary"]["released"] == 2 and report["summary"]["quarantined"] == 2
+    assert len(list((tree / "dst").rglob("*.dcm"))) == 2

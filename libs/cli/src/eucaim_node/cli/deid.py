@@ -11,7 +11,8 @@ the reasons (code, element, rule, message — never the identifying value).
 
 Exit codes: 0 the run completed (even if inputs were quarantined or not DICOM);
 2 the key file is missing, unreadable or shorter than 32 bytes; 3 SRC cannot be
-read; 4 DST or QDIR cannot be written; 5 bad profile or option.
+read; 4 DST or QDIR cannot be written; 5 bad profile or option. ``--jobs N`` spreads
+the files over N worker processes (the report keeps input order).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import os
 import shutil
 import time
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -52,6 +55,19 @@ class RunSummary:
     by_code: Counter[str] = field(default_factory=Counter)
     studies: set[str] = field(default_factory=set)
     items: list[dict[str, object]] = field(default_factory=list)
+
+    def add(self, outcome: Outcome) -> None:
+        self.total += 1
+        if outcome.released:
+            self.released += 1
+            self.duplicates += outcome.duplicate
+            self.studies.add(str(outcome.study))
+            return
+        self.quarantined += 1
+        for code in outcome.codes:
+            self.by_code[code] += 1
+        if outcome.item is not None:
+            self.items.append(outcome.item)
 
 
 def _fail(console: Console, code: int, message: str) -> typer.Exit:
@@ -172,6 +188,7 @@ def deid(
         str,
         typer.Option("--site-prefix", envvar="EUCAIM_SITE_PREFIX", help="Prefix of patient pseudonyms."),
     ] = "SITE",
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Worker processes (default 1).")] = 1,
 ) -> None:
     """De-identify SRC into DST (PS3.15 Annex E); quarantine what must not leave, with reasons."""
     console = Console(stderr=True)
@@ -181,7 +198,7 @@ def deid(
         raise _fail(console, EXIT_KEY, str(error)) from None
     try:
         chosen = profile_named(profile, _parse_options(option or []))
-        engine = Deidentifier(key, site_prefix=site_prefix, profile=chosen)
+        Deidentifier(key, site_prefix=site_prefix, profile=chosen)  # validates prefix and profile
     except ValueError as error:
         raise _fail(console, EXIT_PROFILE, str(error)) from None
     if not src.exists():
@@ -201,38 +218,67 @@ def deid(
     columns = (TextColumn("de-identifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("deid", total=len(files))
-        for path in files:
-            try:
-                _process(engine, path, src, dst, quarantine, summary)
-            except OSError as error:
-                raise _fail(console, EXIT_OUTPUT, f"cannot write output ({error.strerror})") from None
-            progress.advance(task)
+        try:
+            for outcome in _outcomes(files, src, dst, quarantine, key, site_prefix, chosen, jobs):
+                summary.add(outcome)
+                progress.advance(task)
+        except OSError as error:
+            raise _fail(console, EXIT_OUTPUT, f"cannot write output ({error.strerror})") from None
     elapsed = time.time() - started
     report = _write_report(quarantine, summary, chosen, started)
     console.print(_summary_table(summary, elapsed, dst, report))
 
 
-def _process(engine: Deidentifier, path: Path, src: Path, dst: Path, qdir: Path, summary: RunSummary) -> None:
-    """De-identify one file and record the outcome."""
-    summary.total += 1
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one input (small, so workers can send it back)."""
+
+    released: bool
+    duplicate: bool = False
+    study: str | None = None
+    codes: tuple[str, ...] = ()
+    item: dict[str, object] | None = None
+
+
+def _process(engine: Deidentifier, path: Path, src: Path, dst: Path, qdir: Path) -> Outcome:
+    """De-identify one file, write or quarantine it, and say what happened."""
     relative = _relative(path, src)
     try:
         data = path.read_bytes()
     except OSError as error:
         reason = QuarantineReason(code="unreadable", message=f"cannot read input ({error.strerror})", rule="io")
-        summary.quarantined += 1
-        summary.by_code[reason.code] += 1
-        summary.items.append(_report_item(relative, None, qdir, None, (reason,)))
-        return
+        return Outcome(False, codes=(reason.code,), item=_report_item(relative, None, qdir, None, (reason,)))
     result = engine.deidentify(data)
     if result.released:
-        if not _write_released(dst, result):
-            summary.duplicates += 1
-        summary.released += 1
-        summary.studies.add(str(result.study_instance_uid))
-        return
+        fresh = _write_released(dst, result)
+        return Outcome(True, duplicate=not fresh, study=str(result.study_instance_uid))
     copy = _quarantine(qdir, path, relative)
-    summary.quarantined += 1
-    for code in {r.code for r in result.reasons}:
-        summary.by_code[code] += 1
-    summary.items.append(_report_item(relative, copy, qdir, result, result.reasons))
+    codes = tuple(sorted({r.code for r in result.reasons}))
+    return Outcome(False, codes=codes, item=_report_item(relative, copy, qdir, result, result.reasons))
+
+
+def _outcomes(files, src, dst, qdir, key, site_prefix, profile, jobs) -> Iterator[Outcome]:
+    """Outcomes in input order, from this process or from `jobs` worker processes."""
+    if jobs <= 1:
+        engine = Deidentifier(key, site_prefix=site_prefix, profile=profile)
+        for path in files:
+            yield _process(engine, path, src, dst, qdir)
+        return
+    with ProcessPoolExecutor(
+        max_workers=jobs, initializer=_init_worker, initargs=(key, site_prefix, profile, src, dst, qdir)
+    ) as pool:
+        yield from pool.map(_work, files, chunksize=8)
+
+
+_WORKER: dict[str, object] = {}
+
+
+def _init_worker(key: bytes, site_prefix: str, profile: Profile, src: Path, dst: Path, qdir: Path) -> None:
+    _WORKER.update(
+        engine=Deidentifier(key, site_prefix=site_prefix, profile=profile), src=src, dst=dst, qdir=qdir
+    )
+
+
+def _work(path: Path) -> Outcome:
+    w = _WORKER
+    return _process(w["engine"], path, w["src"], w["dst"], w["qdir"])  # type: ignore[arg-type]
