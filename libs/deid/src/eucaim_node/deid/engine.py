@@ -48,9 +48,9 @@ PATIENT_NAME = 0x00100010
 STUDY_UID = 0x0020000D
 SERIES_UID = 0x0020000E
 SOP_UID = 0x00080018
-CONTENT_SEQUENCE = 0x0040A730
 
-_TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
+#: Free-text VRs that Clean Descriptors cleans (CS, AE, PN and the number/date VRs are handled apart).
+_FREE_TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
 _FILE_META_REMOVED = (
     0x00020016,  # Source Application Entity Title
     0x00020017,  # Sending Application Entity Title
@@ -313,7 +313,7 @@ class Deidentifier:
                 self._replace_uids(ds, elem, vr, state)
         elif vr in ("DA", "DT") and self.profile.has(Option.RETAIN_LONGITUDINAL_MODIFIED_DATES):
             self._shift_dates(ds, elem, vr, state)
-        elif vr in _TEXT_VRS and self.profile.has(Option.CLEAN_DESCRIPTORS):
+        elif vr in _FREE_TEXT_VRS and self.profile.has(Option.CLEAN_DESCRIPTORS):
             self._scrub_identity(ds, elem, vr, state)
 
     def _scrub_identity(self, ds: Dataset, elem: Element, vr: str, state: _Instance) -> None:
@@ -344,7 +344,7 @@ class Deidentifier:
             self._shift_dates(ds, elem, vr, state)
         elif vr == "TM":
             return  # whole-day shifts keep the time of day (PS3.15 E.3.6)
-        elif vr in _TEXT_VRS:
+        elif vr in _FREE_TEXT_VRS:
             values = text_values(elem, state.encodings)
             cleaned = [clean_text(v, state.identity, vr) for v in values]
             if cleaned != values:
@@ -448,7 +448,8 @@ class Deidentifier:
 
 
 def read_instance(data: bytes) -> Dataset:
-    """Parse Part 10 bytes completely; raise `_Quarantine` for non-DICOM or corrupt input."""
+    """Parse Part 10 bytes (element headers now, values lazily); raise `_Quarantine` for
+    non-DICOM input, an empty or meta-less file, truncated values or pixel data."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise _Quarantine(
             QuarantineReason(code="not-dicom", message="input is not bytes", rule="parse")
