@@ -230,6 +230,13 @@ def main() -> int:
                 t = best.get((set_name, tool_name))
                 rows.append((set_name, tool_name, len(paths), t, None if t is None else (t[0] / base[0], t[1] / base[1])))
 
+    missing = [name for name, run in runners.items() if run is None]
+    if missing:
+        print(
+            "peers not installed: " + ", ".join(missing) + " — run with "
+            "`uv run --with dicognito==0.19.0 --with deid==0.4.13 python scripts/deid/bench.py`",
+            file=sys.stderr,
+        )
     print()
     print("| file set | tool | files | instances/s (CPU) | CPU time ÷ floor | wall time ÷ floor |")
     print("|---|---|---:|---:|---:|---:|")
