@@ -1,6 +1,7 @@
 # One image for the five services; the container command picks the service:
 #   python -m eucaim_node.<reception|anonymisation|metadata|catalogue_sync|audit>
 # Build:  docker build -t eucaim-node:dev .
+# Runs with a read-only root file system (Helm chart, docker-compose): bytecode is compiled at build time.
 
 FROM python:3.11-slim-bookworm AS build
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
@@ -17,7 +18,10 @@ FROM python:3.11-slim-bookworm AS runtime
 LABEL org.opencontainers.image.title="eucaim-node" \
       org.opencontainers.image.description="EUCAIM node services: reception, anonymisation, metadata, catalogue-sync, audit" \
       org.opencontainers.image.licenses="Apache-2.0"
-RUN groupadd --system --gid 10001 eucaim && useradd --system --uid 10001 --gid eucaim --no-create-home eucaim
+# No build or install tools in the final image: the base image's pip/setuptools/wheel go; the venv has none.
+RUN python -m pip uninstall --yes --quiet pip setuptools wheel \
+ && rm -rf /usr/local/lib/python3.11/ensurepip /root/.cache \
+ && groupadd --system --gid 10001 eucaim && useradd --system --uid 10001 --gid eucaim --no-create-home eucaim
 COPY --from=build /app/.venv /app/.venv
 ENV PATH=/app/.venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     EUCAIM_HEALTH_HOST=0.0.0.0 EUCAIM_HEALTH_PORT=8080

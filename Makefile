@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SYNCED := .venv/.synced
 
-.PHONY: help up demo down status test test-unit asyncapi bench-deid clean
+.PHONY: help up demo down status test test-unit asyncapi bench-deid clean helm-lint
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,3 +43,10 @@ bench-deid: $(SYNCED)  ## De-identification benchmark (ratios to the pydicom rea
 clean:  ## Remove local stack state (data, logs, secrets); keeps the download cache
 	-$(UV) run eucaim-node stack down
 	rm -rf .stack
+
+helm-lint: $(SYNCED)  ## Lint the Helm chart (helm v3.22.0 strict) and validate what it renders (kubernetes-validate strict)
+	@HELM=$$($(UV) run python deploy/helm/helm_tool.py) && \
+	  $$HELM lint --strict deploy/helm/eucaim-node && \
+	  mkdir -p .stack && $$HELM template node deploy/helm/eucaim-node --namespace eucaim > .stack/helm-rendered.yaml && \
+	  $(UV) run kubernetes-validate --strict --quiet .stack/helm-rendered.yaml && \
+	  echo "helm chart: lint and strict validation passed"

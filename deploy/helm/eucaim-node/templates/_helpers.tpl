@@ -1,0 +1,89 @@
+{{/* Names, labels and the pieces every component shares. */}}
+
+{{- define "eucaim-node.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "eucaim-node.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels every object of the release carries. */}}
+{{- define "eucaim-node.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "eucaim-node.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: eucaim-node
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Selector of every pod of the release. */}}
+{{- define "eucaim-node.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "eucaim-node.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Component helpers take (dict "root" $ "name" $name). */}}
+{{- define "eucaim-node.componentName" -}}
+{{- printf "%s-%s" (include "eucaim-node.fullname" .root) .name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "eucaim-node.componentSelector" -}}
+{{ include "eucaim-node.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{- define "eucaim-node.componentLabels" -}}
+{{ include "eucaim-node.labels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{- define "eucaim-node.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
+{{- end -}}
+{{- end -}}
+
+{{- define "eucaim-node.serviceAccountName" -}}
+{{ include "eucaim-node.fullname" . }}
+{{- end -}}
+
+{{/* The secret files of a component: its own list plus the Orthanc password of each Orthanc it uses. */}}
+{{- define "eucaim-node.secretFiles" -}}
+{{- $root := .root -}}
+{{- $files := list -}}
+{{- range .component.secretFiles -}}
+{{- $secretName := .secretName -}}
+{{- $key := .key -}}
+{{- if and (eq .env "EUCAIM_HMAC_KEY_FILE") (not $secretName) -}}
+{{- $secretName = $root.Values.node.hmacKey.secretName -}}
+{{- $key = $root.Values.node.hmacKey.key -}}
+{{- end -}}
+{{- if not (and $secretName $key) -}}
+{{- fail (printf "components: secretFiles entry %s needs secretName and key" .env) -}}
+{{- end -}}
+{{- $files = append $files (dict "env" .env "secretName" $secretName "key" $key) -}}
+{{- end -}}
+{{- if has "clinicalOrthanc" .component.dependencies -}}
+{{- $files = append $files (dict "env" "EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE" "secretName" $root.Values.clinicalOrthanc.passwordSecret.secretName "key" $root.Values.clinicalOrthanc.passwordSecret.key) -}}
+{{- end -}}
+{{- if has "researchOrthanc" .component.dependencies -}}
+{{- $files = append $files (dict "env" "EUCAIM_RESEARCH_ORTHANC_PASSWORD_FILE" "secretName" $root.Values.researchOrthanc.passwordSecret.secretName "key" $root.Values.researchOrthanc.passwordSecret.key) -}}
+{{- end -}}
+{{- toJson $files -}}
+{{- end -}}

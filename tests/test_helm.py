@@ -1,0 +1,303 @@
+"""The Helm chart deploy/helm/eucaim-node, with the real helm (v3.22.0, built on first use) and
+kubernetes-validate (strict, offline), plus assertions over the rendered objects."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from eucaim_node.anonymisation.config import AnonymisationSettings
+from eucaim_node.audit.config import AuditSettings
+from eucaim_node.catalogue_sync.config import CatalogueSyncSettings
+from eucaim_node.metadata.config import MetadataSettings
+from eucaim_node.reception.config import ReceptionSettings
+from eucaim_node.runtime.settings import ENV_PREFIX
+
+ROOT = Path(__file__).resolve().parent.parent
+CHART = ROOT / "deploy" / "helm" / "eucaim-node"
+KUBERNETES_VERSIONS = ("1.27.0", "1.37.0")  # the chart's kubeVersion floor and the newest schemas
+SETTINGS = {"reception": ReceptionSettings, "anonymisation": AnonymisationSettings, "metadata": MetadataSettings,
+            "catalogue-sync": CatalogueSyncSettings, "audit": AuditSettings}
+CONSUMERS = ("anonymisation", "metadata", "catalogue-sync", "audit")
+
+#: Everything optional switched on, with peers that tell the two Orthancs apart.
+FULL = {
+    "tracing": {"enabled": True, "otlpEndpoint": "http://otel-collector.observability.svc:4318",
+                "networkPolicy": {"peers": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}],
+                                  "ports": [4318]}},
+    "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+    "autoscaling": {"keda": {"enabled": True, "authenticationRef": "kafka-auth"}},
+    "kafka": {"networkPolicy": {"peers": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [9093]}},
+    "mongodb": {"networkPolicy": {"peers": [{"ipBlock": {"cidr": "10.30.0.0/24"}}], "ports": [27017]}},
+    "clinicalOrthanc": {"networkPolicy": {"peers": [{"namespaceSelector": {"matchLabels": {"zone": "clinical"}}}],
+                                          "ports": [8042]}},
+    "researchOrthanc": {"networkPolicy": {"peers": [{"namespaceSelector": {"matchLabels": {"zone": "research"}}}],
+                                          "ports": [8042]}},
+    "components": {name: {"autoscaling": {"enabled": True}} for name in CONSUMERS},
+    "image": {"digest": "sha256:" + "a" * 64},
+}
+
+
+def _load_helm_tool():
+    spec = importlib.util.spec_from_file_location("helm_tool", ROOT / "deploy" / "helm" / "helm_tool.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    tool = _load_helm_tool()
+    binary = tool.ensure_helm()
+    assert tool.installed_version(binary) == tool.HELM_VERSION == "v3.22.0"
+    return binary
+
+
+def run_helm(helm: Path, *args: str, values: dict | None = None, tmp_path: Path | None = None) -> subprocess.CompletedProcess:
+    command = [str(helm), *args]
+    if values is not None:
+        path = (tmp_path or Path("/tmp")) / "values.yaml"
+        path.write_text(yaml.safe_dump(values))
+        command += ["-f", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def render(helm: Path, tmp_path: Path, values: dict | None = None, *extra: str) -> list[dict]:
+    done = run_helm(helm, "template", "node", str(CHART), "--namespace", "eucaim", *extra, values=values,
+                    tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def by_kind(objects: list[dict], kind: str) -> dict[str, dict]:
+    return {o["metadata"]["labels"].get("app.kubernetes.io/component", o["metadata"]["name"]): o
+            for o in objects if o["kind"] == kind}
+
+
+def container(deployment: dict) -> dict:
+    [c] = deployment["spec"]["template"]["spec"]["containers"]
+    return c
+
+
+@pytest.mark.parametrize("values", [None, FULL], ids=["defaults", "everything-on"])
+def test_helm_lint_strict_passes(helm, tmp_path, values):
+    done = run_helm(helm, "lint", "--strict", str(CHART), values=values, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 chart(s) failed" in done.stdout
+
+
+@pytest.mark.parametrize("values", [None, FULL], ids=["defaults", "everything-on"])
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_rendered_objects_are_valid_kubernetes_in_strict_mode(helm, tmp_path, values, version):
+    objects = render(helm, tmp_path, values, "--kube-version", version)
+    kinds = sorted({o["kind"] for o in objects})
+    expected = {"Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}
+    assert set(kinds) == (expected | {"ScaledObject", "ServiceMonitor"} if values else expected)
+    for obj in objects:
+        if obj["apiVersion"] in ("keda.sh/v1alpha1", "monitoring.coreos.com/v1"):
+            continue  # custom resources: kubernetes-validate has no schema for them; asserted below
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_a_wrong_object_is_refused_by_the_strict_validation(helm, tmp_path):
+    """The validation above can fail: an unknown field in a container is an error in strict mode."""
+    deployment = by_kind(render(helm, tmp_path), "Deployment")["audit"]
+    container(deployment)["securityContex"] = {"privileged": True}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+@pytest.mark.parametrize("values", [None, FULL], ids=["defaults", "everything-on"])
+def test_every_container_runs_non_root_read_only_without_privileges(helm, tmp_path, values):
+    deployments = by_kind(render(helm, tmp_path, values), "Deployment")
+    assert set(deployments) == set(SETTINGS)
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] >= 1000
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+        c = container(deployment)
+        sc = c["securityContext"]
+        assert (sc["runAsNonRoot"], sc["readOnlyRootFilesystem"], sc["allowPrivilegeEscalation"], sc["privileged"]) == (
+            True, True, False, False), name
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert c["command"] == ["python", "-m", f"eucaim_node.{name.replace('-', '_')}"]
+        assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
+        writable = {m["mountPath"] for m in c["volumeMounts"] if not m.get("readOnly")}
+        assert writable == {"/tmp"}, name  # the only writable path, an emptyDir
+
+
+def test_probes_check_liveness_and_readiness(helm, tmp_path):
+    for name, deployment in by_kind(render(helm, tmp_path), "Deployment").items():
+        c = container(deployment)
+        assert c["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}, name
+        assert c["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}, name
+        assert c["startupProbe"]["httpGet"]["path"] == "/health/live"
+        assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_each_service_gets_exactly_the_settings_it_knows_and_needs(helm, tmp_path, name):
+    deployment = by_kind(render(helm, tmp_path, FULL), "Deployment")[name]
+    c = container(deployment)
+    env = {e["name"]: e for e in c["env"]}
+    settings_cls = SETTINGS[name]
+    known = {ENV_PREFIX + field.upper() for field in settings_cls.model_fields}
+    required = {ENV_PREFIX + f.upper() for f, info in settings_cls.model_fields.items() if info.is_required()}
+    eucaim = {k for k in env if k.startswith(ENV_PREFIX)}
+    assert eucaim <= known, f"unknown variables: {eucaim - known}"
+    assert required <= eucaim, f"missing variables: {required - eucaim}"
+    # Secrets only by reference: the Mongo URL from a Secret, key and passwords as mounted files.
+    assert set(env["EUCAIM_MONGO_URL"]["valueFrom"]) == {"secretKeyRef"}
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    for key, entry in env.items():
+        if key.endswith("_FILE"):
+            path = Path(entry["value"])
+            mount = mounts[str(path.parent)]
+            assert mount["readOnly"] is True
+            items = [i for s in volumes[mount["name"]]["projected"]["sources"] for i in s["secret"]["items"]]
+            assert path.name in {i["path"] for i in items}, key
+    # Least privilege: only reception and anonymisation get the clinical Orthanc.
+    assert ("EUCAIM_CLINICAL_ORTHANC_URL" in env) == (name in ("reception", "anonymisation"))
+    assert ("EUCAIM_RESEARCH_ORTHANC_URL" in env) == (name in ("anonymisation", "metadata"))
+    assert ("EUCAIM_HMAC_KEY_FILE" in env) == (name in ("reception", "anonymisation"))
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == FULL["tracing"]["otlpEndpoint"]
+    assert env["OTEL_SERVICE_NAME"]["value"] == f"eucaim-node-{name}"
+
+
+def test_no_secret_is_rendered_and_no_secret_value_is_in_the_manifests(helm, tmp_path):
+    objects = render(helm, tmp_path, FULL)
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    for deployment in by_kind(objects, "Deployment").values():
+        for entry in container(deployment)["env"]:
+            name = entry["name"]
+            if name.endswith("_FILE"):
+                assert entry["value"].startswith("/run/secrets/eucaim/"), name
+            elif any(word in name for word in ("PASSWORD", "TOKEN", "SECRET", "MONGO_URL", "_KEY")):
+                assert set(entry) == {"name", "valueFrom"} and "secretKeyRef" in entry["valueFrom"], name
+
+
+def test_unknown_or_unsafe_values_are_rejected_by_the_schema(helm, tmp_path):
+    for values, complaint in [
+        ({"kafka": {"bootstrapServer": "kafka:9092"}}, "bootstrapServer"),  # a typo
+        ({"components": {"reception": {"replica": 2}}}, "replica"),
+        ({"components": {"importer": {"enabled": True}}}, "importer"),  # no such service
+        ({"components": {"reception": {"replicas": 2}}}, "replicas"),  # one poller only
+        ({"components": {"reception": {"autoscaling": {"enabled": True}}}}, "enabled"),
+        ({"securityContext": {"readOnlyRootFilesystem": False}}, "readOnlyRootFilesystem"),
+        ({"podSecurityContext": {"runAsNonRoot": False}}, "runAsNonRoot"),
+        ({"clinicalOrthanc": {"url": "http://user:secret@orthanc:8042"}}, "url"),
+        ({"tracing": {"enabled": True}}, "otlpEndpoint"),
+        ({"extraEnv": {"MONGO_PASSWORD": "x"}}, "MONGO_PASSWORD"),
+    ]:
+        done = run_helm(helm, "template", "node", str(CHART), values=values, tmp_path=tmp_path)
+        assert done.returncode != 0, values
+        assert "values don't meet the specifications of the schema" in done.stderr, done.stderr
+        assert complaint in done.stderr, (complaint, done.stderr)
+
+
+def test_network_policies_deny_by_default_and_allow_only_what_each_service_needs(helm, tmp_path):
+    objects = render(helm, tmp_path, FULL)
+    policies = {o["metadata"]["name"]: o for o in objects if o["kind"] == "NetworkPolicy"}
+    deny = policies["node-eucaim-node-default-deny"]["spec"]
+    assert deny["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "eucaim-node", "app.kubernetes.io/instance": "node"}
+    assert deny["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in deny and "egress" not in deny
+    clinical = FULL["clinicalOrthanc"]["networkPolicy"]["peers"][0]
+    research = FULL["researchOrthanc"]["networkPolicy"]["peers"][0]
+    kafka = FULL["kafka"]["networkPolicy"]["peers"][0]
+    collector = FULL["tracing"]["networkPolicy"]["peers"][0]
+    for name in SETTINGS:
+        spec = policies[f"node-eucaim-node-{name}"]["spec"]
+        assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == name
+        egress = spec["egress"]
+        assert egress[0]["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+        peers = [p for rule in egress[1:] for p in rule["to"]]
+        assert all(rule.get("to") for rule in egress), f"{name}: an egress rule open to every destination"
+        assert kafka in peers and collector in peers
+        assert (clinical in peers) == (name in ("reception", "anonymisation")), name
+        assert (research in peers) == (name in ("anonymisation", "metadata")), name
+        ports = {p["port"] for rule in egress[1:] for p in rule["ports"]}
+        assert ports <= {9093, 27017, 8042, 4318}, ports
+        [ingress] = spec["ingress"]
+        assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
+        assert ingress["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+
+
+def test_disruption_budgets_autoscaling_and_service_monitor(helm, tmp_path):
+    objects = render(helm, tmp_path, FULL)
+    budgets = by_kind(objects, "PodDisruptionBudget")
+    assert set(budgets) == set(SETTINGS)
+    assert all(b["spec"]["maxUnavailable"] == 1 for b in budgets.values())
+    deployments = by_kind(objects, "Deployment")
+    scaled = by_kind(objects, "ScaledObject")
+    assert set(scaled) == set(CONSUMERS)  # never reception
+    for name, obj in scaled.items():
+        assert obj["spec"]["scaleTargetRef"]["name"] == deployments[name]["metadata"]["name"]
+        [trigger] = obj["spec"]["triggers"]
+        assert trigger["type"] == "kafka" and trigger["metadata"]["consumerGroup"] == name
+        assert trigger["authenticationRef"] == {"name": "kafka-auth"}
+        assert obj["spec"]["maxReplicaCount"] <= 6
+        assert "replicas" not in deployments[name]["spec"]  # KEDA owns the replica count
+    assert deployments["reception"]["spec"]["replicas"] == 1
+    assert deployments["reception"]["spec"]["strategy"] == {"type": "Recreate"}
+    [monitor] = [o for o in objects if o["kind"] == "ServiceMonitor"]
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["endpoints"][0]["port"] == "http" and monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    services = by_kind(objects, "Service")
+    for service in services.values():
+        labels = service["metadata"]["labels"]
+        assert all(labels[k] == v for k, v in monitor["spec"]["selector"]["matchLabels"].items())
+        assert service["spec"]["ports"][0]["name"] == "http"
+    assert container(deployments["audit"])["image"] == "eucaim-node@sha256:" + "a" * 64
+
+
+def test_autoscaling_beyond_the_partitions_is_refused(helm, tmp_path):
+    values = {"autoscaling": {"keda": {"enabled": True}},
+              "components": {"anonymisation": {"autoscaling": {"enabled": True, "maxReplicas": 12}}}}
+    done = run_helm(helm, "template", "node", str(CHART), values=values, tmp_path=tmp_path)
+    assert done.returncode != 0 and "exceeds kafka.topicPartitions" in done.stderr
+
+
+def test_notes_tell_the_operator_what_to_check(helm, tmp_path):
+    """NOTES.txt, rendered as helm renders it (a copy of the chart where it is an ordinary template)."""
+    import shutil
+
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    notes_source = (chart / "templates" / "NOTES.txt").read_text()
+    (chart / "templates" / "_notes_for_test.tpl").write_text('{{- define "notes-for-test" -}}\n' + notes_source + "{{- end -}}\n")
+    (chart / "templates" / "notes-for-test.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: |-\n"
+        '{{ include "notes-for-test" . | indent 4 }}\n')
+    done = run_helm(helm, "template", "node", str(chart), "--namespace", "eucaim",
+                    "--show-only", "templates/notes-for-test.yaml", values=FULL, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    notes = yaml.safe_load(done.stdout)["data"]["notes"]
+    for expected in ("kubectl -n eucaim get secret eucaim-node-hmac-key", "eucaim-node-audit-signing-key / signing-key.pem",
+                     "/health/ready", "eucaim_(consumer_lag|events_dead_lettered)", "eucaim-node dlq list", "deploy/grafana/eucaim-node.json",
+                     "docs/operations.md", "http://otel-collector.observability.svc:4318",
+                     "A ServiceMonitor (node-eucaim-node)"):
+        assert expected in notes, expected
+    assert "{{" not in notes and "<no value>" not in notes
+
+
+def test_the_image_the_chart_runs_is_non_root_with_no_build_tools():
+    """No Docker engine here: check the Dockerfile's final stage as text (the chart relies on it)."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    stages = dockerfile.split("\nFROM ")
+    assert len(stages) >= 2, "multi-stage build expected"
+    final = stages[-1]
+    assert final.startswith("python:3.11-slim") and " AS runtime" in final.splitlines()[0]
+    assert "uv sync --frozen --no-dev" in stages[-2] and "uv" not in final.replace("/app/.venv", "").split("ENV")[0].split()
+    assert "pip uninstall --yes --quiet pip setuptools wheel" in final
+    assert not any(tool in final for tool in ("apt-get install", "pip install", "gcc", "build-essential"))
+    users = [line.split()[1] for line in final.splitlines() if line.startswith("USER ")]
+    assert users and users[-1].split(":")[0] == "10001"
+    assert "COPY --from=build /app/.venv /app/.venv" in final and "/health/live" in final
