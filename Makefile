@@ -29,16 +29,18 @@ status: $(SYNCED)  ## Each component's endpoint and health
 	$(UV) run eucaim-node status
 
 test: $(SYNCED)  ## All tests: unit, integration and end-to-end (starts the real stack on test ports)
+	$(UV) run eucaim-node stack install
 	$(UV) run pytest
 
-test-unit: $(SYNCED)  ## Only the tests that need no services
+test-unit: $(SYNCED)  ## Only the tests that need no services (dciodvfy and tesseract are still needed)
+	$(UV) run eucaim-node stack install
 	$(UV) run pytest -m "not integration"
 
 asyncapi: $(SYNCED)  ## Regenerate docs/asyncapi.json from the services' code
 	$(UV) run python scripts/asyncapi.py
 
 bench-deid: $(SYNCED)  ## De-identification benchmark (ratios to the pydicom read+write floor)
-	$(UV) run python scripts/deid/bench.py
+	$(UV) run --with dicognito==0.19.0 --with deid==0.4.13 python scripts/deid/bench.py
 
 clean:  ## Remove local stack state (data, logs, secrets); keeps the download cache
 	-$(UV) run eucaim-node stack down

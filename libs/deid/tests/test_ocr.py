@@ -10,7 +10,12 @@ from eucaim_node.deid.ocr import ocr_available, pixel_text_reasons
 from .conftest import make_ct
 from .helpers import run
 
-pytestmark = pytest.mark.skipif(not ocr_available(), reason="tesseract-ocr / pytesseract not installed")
+
+
+@pytest.fixture(autouse=True)
+def _tesseract_installed():
+    # `make test` installs Debian's tesseract-ocr (eucaim-node stack install); missing, these tests fail.
+    assert ocr_available(), "tesseract-ocr / pytesseract not installed: run `uv run eucaim-node stack install`"
 
 
 def _ct_with(pixels: np.ndarray):

@@ -35,7 +35,7 @@ def test_missing_debian_binaries_as_root_run_apt_once(monkeypatch: pytest.Monkey
     assert apt_calls == [
         ["apt-get", "update"],
         ["apt-get", "install", "-y", "--no-install-recommends", "orthanc", "orthanc-dicomweb", "dcmtk",
-         "dicom3tools"],
+         "dicom3tools", "tesseract-ocr"],
     ]
     install.ensure_debian_packages()  # nothing missing any more: no second apt run
     assert len(apt_calls) == 2
@@ -48,7 +48,7 @@ def test_missing_debian_binaries_without_root_name_the_packages(monkeypatch: pyt
         install.ensure_debian_packages("orthanc-clinical")
     message = str(failure.value)
     assert message.startswith("orthanc-clinical:")
-    assert "orthanc orthanc-dicomweb dcmtk dicom3tools" in message
+    assert "orthanc orthanc-dicomweb dcmtk dicom3tools tesseract-ocr" in message
     assert "/usr/sbin/Orthanc" in message
     assert apt_calls == []
 

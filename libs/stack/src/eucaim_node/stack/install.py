@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 ORTHANC_BINARY = Path("/usr/sbin/Orthanc")
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
-DEBIAN_PACKAGES: tuple[str, ...] = ("orthanc", "orthanc-dicomweb", "dcmtk", "dicom3tools")
+DEBIAN_PACKAGES: tuple[str, ...] = ("orthanc", "orthanc-dicomweb", "dcmtk", "dicom3tools", "tesseract-ocr")
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 
 #: How long each install step took in this process (component -> seconds); only steps that did work.
@@ -169,7 +169,7 @@ def ensure_ferretdb(settings: StackSettings) -> Path:
     return binary
 
 
-# -- Debian packages: Orthanc, DICOMweb plugin, dcmtk, dicom3tools -----------------------------------------------
+# -- Debian packages: Orthanc, DICOMweb plugin, dcmtk, dicom3tools, tesseract (OCR) -----------------------------------------------
 
 def _debian_missing() -> list[str]:
     missing = []
@@ -177,14 +177,14 @@ def _debian_missing() -> list[str]:
         missing.append(str(ORTHANC_BINARY))
     if not DICOMWEB_PLUGIN.is_file():
         missing.append(str(DICOMWEB_PLUGIN))
-    for tool in ("storescu", "dciodvfy"):
+    for tool in ("storescu", "dciodvfy", "tesseract"):
         if shutil.which(tool) is None:
             missing.append(tool)
     return missing
 
 
 def ensure_debian_packages(component: str = "orthanc") -> None:
-    """Install Orthanc, its DICOMweb plugin, dcmtk and dicom3tools with apt-get if any binary is missing.
+    """Install Orthanc, its DICOMweb plugin, dcmtk, dicom3tools and tesseract with apt-get if any binary is missing.
 
     Needs root; otherwise fails with a message naming the packages. Debian's orthanc package may start a
     system service of its own: we ignore it and run our own processes (a port clash is reported at start).
