@@ -33,7 +33,11 @@ FULL = {
                                   "ports": [4318]}},
     "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
     "autoscaling": {"keda": {"enabled": True, "authenticationRef": "kafka-auth"}},
-    "kafka": {"networkPolicy": {"peers": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [9093]}},
+    "kafka": {"networkPolicy": {"peers": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [9093]},
+              "securityProtocol": "SASL_SSL",
+              "sasl": {"mechanism": "SCRAM-SHA-512", "username": "eucaim-node",
+                       "passwordSecret": {"secretName": "kafka-user", "key": "password"}},
+              "tls": {"caSecret": {"secretName": "kafka-ca", "key": "ca.crt"}}},
     "mongodb": {"networkPolicy": {"peers": [{"ipBlock": {"cidr": "10.30.0.0/24"}}], "ports": [27017]}},
     "clinicalOrthanc": {"networkPolicy": {"peers": [{"namespaceSelector": {"matchLabels": {"zone": "clinical"}}}],
                                           "ports": [8042]}},
@@ -42,6 +46,18 @@ FULL = {
     "components": {name: {"autoscaling": {"enabled": True}} for name in CONSUMERS},
     "image": {"digest": "sha256:" + "a" * 64},
 }
+
+
+def _ed25519_pem() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption())
+
+
+#: File contents the settings classes accept for the secret files the chart mounts.
+STAND_INS = {"EUCAIM_AUDIT_SIGNING_KEY_FILE": _ed25519_pem(), "EUCAIM_KAFKA_SASL_PASSWORD_FILE": b"s3cret\n"}
 
 
 def _load_helm_tool():
@@ -164,6 +180,19 @@ def test_each_service_gets_exactly_the_settings_it_knows_and_needs(helm, tmp_pat
             assert mount["readOnly"] is True
             items = [i for s in volumes[mount["name"]]["projected"]["sources"] for i in s["secret"]["items"]]
             assert path.name in {i["path"] for i in items}, key
+    # The rendered environment is one the service accepts (secret files replaced by local stand-ins).
+    values = {}
+    for key, entry in env.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        value = entry.get("value", "mongodb://mongo:27017")
+        if key.endswith("_FILE"):
+            stand_in = tmp_path / Path(value).name
+            stand_in.write_bytes(STAND_INS.get(key, b"s" * 32))
+            value = str(stand_in)
+        values[key.removeprefix(ENV_PREFIX).lower()] = value
+    settings_cls.model_validate(values)
+    assert env["EUCAIM_KAFKA_SECURITY_PROTOCOL"]["value"] == "SASL_SSL"
     # Least privilege: only reception and anonymisation get the clinical Orthanc.
     assert ("EUCAIM_CLINICAL_ORTHANC_URL" in env) == (name in ("reception", "anonymisation"))
     assert ("EUCAIM_RESEARCH_ORTHANC_URL" in env) == (name in ("anonymisation", "metadata"))
@@ -196,6 +225,7 @@ def test_unknown_or_unsafe_values_are_rejected_by_the_schema(helm, tmp_path):
         ({"clinicalOrthanc": {"url": "http://user:secret@orthanc:8042"}}, "url"),
         ({"tracing": {"enabled": True}}, "otlpEndpoint"),
         ({"extraEnv": {"MONGO_PASSWORD": "x"}}, "MONGO_PASSWORD"),
+        ({"kafka": {"securityProtocol": "SASL_SSL"}}, "username"),  # SASL without credentials
     ]:
         done = run_helm(helm, "template", "node", str(CHART), values=values, tmp_path=tmp_path)
         assert done.returncode != 0, values

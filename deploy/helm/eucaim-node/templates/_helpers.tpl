@@ -79,6 +79,15 @@ app.kubernetes.io/component: {{ .name }}
 {{- end -}}
 {{- $files = append $files (dict "env" .env "secretName" $secretName "key" $key) -}}
 {{- end -}}
+{{- if has "kafka" .component.dependencies -}}
+{{- $kafka := $root.Values.kafka -}}
+{{- if hasPrefix "SASL_" $kafka.securityProtocol -}}
+{{- $files = append $files (dict "env" "EUCAIM_KAFKA_SASL_PASSWORD_FILE" "secretName" $kafka.sasl.passwordSecret.secretName "key" $kafka.sasl.passwordSecret.key) -}}
+{{- end -}}
+{{- if and (has $kafka.securityProtocol (list "SSL" "SASL_SSL")) $kafka.tls.caSecret.secretName -}}
+{{- $files = append $files (dict "env" "EUCAIM_KAFKA_SSL_CA_FILE" "secretName" $kafka.tls.caSecret.secretName "key" $kafka.tls.caSecret.key) -}}
+{{- end -}}
+{{- end -}}
 {{- if has "clinicalOrthanc" .component.dependencies -}}
 {{- $files = append $files (dict "env" "EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE" "secretName" $root.Values.clinicalOrthanc.passwordSecret.secretName "key" $root.Values.clinicalOrthanc.passwordSecret.key) -}}
 {{- end -}}

@@ -42,7 +42,8 @@ TopicArgument = Annotated[str, typer.Argument(
     help="A dead-letter topic (eucaim.dlq.<group>.v1) or just the consumer group (anonymisation, metadata, "
          "catalogue-sync, audit).")]
 BootstrapOption = Annotated[str | None, typer.Option(
-    "--bootstrap", help="Kafka bootstrap servers (default: EUCAIM_KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092).")]
+    "--bootstrap", help="Kafka bootstrap servers (default: EUCAIM_KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092); "
+                        "TLS/SASL from EUCAIM_KAFKA_SECURITY_PROTOCOL etc., as in the services.")]
 OperatorOption = Annotated[str | None, typer.Option(
     "--operator", help="Who is acting, for the audit log (default: EUCAIM_OPERATOR, else user@host).")]
 
@@ -109,14 +110,16 @@ def _describe(record, replayed: bool) -> DeadLetter:
 class DeadLetterTopic:
     """Reads one dead-letter topic with the replay group's committed offsets (never joins the group)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, settings: KafkaSettings, topic: str) -> None:
+        self.settings = settings
+        self.bootstrap = settings.kafka_bootstrap_servers
         self.topic = topic
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=REPLAY_GROUP, client_id="eucaim-node-cli",
-                                         enable_auto_commit=False, auto_offset_reset="earliest")
+        self.consumer = AIOKafkaConsumer(**settings.kafka_client_options(), group_id=REPLAY_GROUP,
+                                         client_id="eucaim-node-cli", enable_auto_commit=False,
+                                         auto_offset_reset="earliest")
 
     async def __aenter__(self) -> DeadLetterTopic:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="eucaim-node-cli")
+        admin = AIOKafkaAdminClient(**self.settings.kafka_client_options(), client_id="eucaim-node-cli")
         await admin.start()
         try:
             if self.topic not in await admin.list_topics():
@@ -158,18 +161,20 @@ class DeadLetterTopic:
         await self.consumer.commit({tp: OffsetAndMetadata(record.offset + 1, "")})
 
 
-async def _audit(bootstrap: str, operator: str, action: str, topic: str, outcome: str, detail: dict[str, Any]) -> None:
+async def _audit(settings: KafkaSettings, operator: str, action: str, topic: str, outcome: str,
+                 detail: dict[str, Any]) -> None:
     event = AccessRecorded.create(cause=f"{action}:{topic}:{uuid.uuid4()}", producer="cli", actor=f"cli:{operator}",
                                   action=action, target=topic, outcome=outcome, detail=detail)
-    await publish_events(KafkaSettings(kafka_bootstrap_servers=bootstrap), event, client="cli-dlq")
+    await publish_events(settings, event, client="cli-dlq")
 
 
-def _bootstrap(explicit: str | None) -> str:
-    return explicit or KafkaSettings().kafka_bootstrap_servers
+def _settings(bootstrap: str | None) -> KafkaSettings:
+    """Kafka settings from the environment (EUCAIM_KAFKA_*, as in every pod), bootstrap overridable."""
+    return KafkaSettings(**({"kafka_bootstrap_servers": bootstrap} if bootstrap else {}))
 
 
-async def list_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
-    async with DeadLetterTopic(bootstrap, topic) as dlq:
+async def list_dead_letters(settings: KafkaSettings, topic: str) -> list[DeadLetter]:
+    async with DeadLetterTopic(settings, topic) as dlq:
         return [_describe(record, replayed) for record, replayed in await dlq.read()]
 
 
@@ -181,19 +186,20 @@ def _positions(records) -> str:
     return ",".join(f"{p}:{min(o)}-{max(o)}" for p, o in sorted(spans.items()))
 
 
-async def replay_dead_letters(bootstrap: str, topic: str, operator: str, *, dry_run: bool = False) -> dict[str, Any]:
+async def replay_dead_letters(settings: KafkaSettings, topic: str, operator: str, *,
+                              dry_run: bool = False) -> dict[str, Any]:
     """Republish every dead letter not replayed yet to its original topic; returns what was done."""
-    async with DeadLetterTopic(bootstrap, topic) as dlq:
+    async with DeadLetterTopic(settings, topic) as dlq:
         pending = [record for record, replayed in await dlq.read() if not replayed]
         replayable = [r for r in pending if any(k == "x-dlq-original-topic" for k, _ in (r.headers or ()))]
         skipped = [r for r in pending if r not in replayable]
         summary: dict[str, Any] = {"topic": topic, "pending": len(pending), "replayed": 0, "skipped": len(skipped),
                                    "dry_run": dry_run, "positions": _positions(replayable)}
         if dry_run or not pending:
-            await _audit(bootstrap, operator, "dlq-replay", topic, "success",
+            await _audit(settings, operator, "dlq-replay", topic, "success",
                          {k: summary[k] for k in ("pending", "replayed", "skipped", "positions", "dry_run")})
             return summary
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="eucaim-node-cli-dlq",
+        producer = AIOKafkaProducer(**settings.kafka_client_options(), client_id="eucaim-node-cli-dlq",
                                     enable_idempotence=True, acks="all")
         await producer.start()
         outcome, error = "success", None
@@ -214,7 +220,7 @@ async def replay_dead_letters(bootstrap: str, topic: str, operator: str, *, dry_
             detail = {k: summary[k] for k in ("pending", "replayed", "skipped", "positions")}
             if error:
                 detail["error"] = error
-            await _audit(bootstrap, operator, "dlq-replay", topic, outcome, detail)
+            await _audit(settings, operator, "dlq-replay", topic, outcome, detail)
         return summary
 
 
@@ -226,9 +232,9 @@ def list_command(
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object per dead letter.")] = False,
 ) -> None:
     """Show every dead letter of TOPIC: where it came from, why it failed, whether it was replayed."""
-    server, name = _bootstrap(bootstrap), resolve_topic(topic)
-    letters = asyncio.run(list_dead_letters(server, name))
-    asyncio.run(_audit(server, operator_name(operator), "dlq-list", name, "success",
+    settings, name = _settings(bootstrap), resolve_topic(topic)
+    letters = asyncio.run(list_dead_letters(settings, name))
+    asyncio.run(_audit(settings, operator_name(operator), "dlq-list", name, "success",
                        {"messages": len(letters), "pending": sum(not d.replayed for d in letters)}))
     if json_output:
         for letter in letters:
@@ -253,8 +259,8 @@ def replay_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be replayed; change nothing.")] = False,
 ) -> None:
     """Republish TOPIC's dead letters not replayed yet to their original topics (after fixing the cause)."""
-    server, name = _bootstrap(bootstrap), resolve_topic(topic)
-    summary = asyncio.run(replay_dead_letters(server, name, operator_name(operator), dry_run=dry_run))
+    settings, name = _settings(bootstrap), resolve_topic(topic)
+    summary = asyncio.run(replay_dead_letters(settings, name, operator_name(operator), dry_run=dry_run))
     verb = "would replay" if dry_run else "replayed"
     count = summary["pending"] - summary["skipped"] if dry_run else summary["replayed"]
     typer.echo(f"{name}: {verb} {count} dead letter(s)"

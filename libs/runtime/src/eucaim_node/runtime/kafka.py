@@ -48,6 +48,7 @@ def create_broker(settings: KafkaSettings, *, service: str, dead_letter_topic: s
                                                   service=service))
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=settings.kafka_broker_security(),
         client_id=f"eucaim-node-{service}",
         enable_idempotence=True,
         acks="all",
@@ -64,7 +65,7 @@ def create_broker(settings: KafkaSettings, *, service: str, dead_letter_topic: s
 async def ensure_topics(settings: KafkaSettings, extra_topics: tuple[str, ...] = ()) -> None:
     """Create the node's topics if missing (idempotent; safe for every service to call at start)."""
     wanted = set(DOMAIN_TOPICS) | set(extra_topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="eucaim-node-admin")
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), client_id="eucaim-node-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -140,7 +141,7 @@ async def publish_events(settings: KafkaSettings, *events: Event, client: str = 
     from opentelemetry.propagate import inject
 
     await ensure_topics(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, client_id=f"eucaim-node-{client}",
+    producer = AIOKafkaProducer(**settings.kafka_client_options(), client_id=f"eucaim-node-{client}",
                                 enable_idempotence=True, acks="all")
     await producer.start()
     try:

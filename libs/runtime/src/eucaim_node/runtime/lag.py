@@ -72,9 +72,9 @@ class ConsumerLagProbe:
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._consumer is None:
-            bootstrap = self._settings.kafka_bootstrap_servers
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"eucaim-node-{self._service}-lag")
-            consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id=f"eucaim-node-{self._service}-lag",
+            options = self._settings.kafka_client_options()
+            admin = AIOKafkaAdminClient(**options, client_id=f"eucaim-node-{self._service}-lag")
+            consumer = AIOKafkaConsumer(**options, client_id=f"eucaim-node-{self._service}-lag",
                                         group_id=None, enable_auto_commit=False)
             await admin.start()
             await consumer.start()

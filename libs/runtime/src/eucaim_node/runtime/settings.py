@@ -7,11 +7,12 @@ at start with a message naming the variable (see :func:`load_settings`).
 
 from __future__ import annotations
 
+import ssl
 import sys
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "EUCAIM_"
@@ -39,6 +40,57 @@ class KafkaSettings(NodeSettings):
     kafka_transient_backoff_max_seconds: float = Field(
         default=30.0, gt=0, le=240, description="Cap of the wait between retries while a dependency is down."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="How to reach Kafka: TLS (SSL), SASL, both (SASL_SSL) or neither.")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password_file: Path | None = Field(default=None, description="File holding the SASL password.")
+    kafka_ssl_ca_file: Path | None = Field(default=None, description="CA bundle for Kafka's TLS certificates (default: the system's).")
+
+    @field_validator("kafka_sasl_password_file", "kafka_ssl_ca_file")
+    @classmethod
+    def _readable(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            try:
+                v.read_bytes()
+            except OSError as exc:
+                raise ValueError(f"cannot read {v}: {exc.strerror}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password_file):
+            raise ValueError(f"{self.kafka_security_protocol} needs EUCAIM_KAFKA_SASL_USERNAME and "
+                             "EUCAIM_KAFKA_SASL_PASSWORD_FILE")
+        return self
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Connection options for aiokafka clients (producer, consumer, admin): bootstrap and security."""
+        options: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap_servers,
+                                   "security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            cafile = str(self.kafka_ssl_ca_file) if self.kafka_ssl_ca_file else None
+            options["ssl_context"] = ssl.create_default_context(cafile=cafile)
+        if self.kafka_security_protocol.startswith("SASL_"):
+            assert self.kafka_sasl_password_file is not None
+            options.update(sasl_mechanism=self.kafka_sasl_mechanism, sasl_plain_username=self.kafka_sasl_username,
+                           sasl_plain_password=self.kafka_sasl_password_file.read_text().strip())
+        return options
+
+    def kafka_broker_security(self):
+        """The same, as FastStream's security object for ``KafkaBroker(security=...)`` (None: PLAINTEXT)."""
+        from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+        options = self.kafka_client_options()
+        use_ssl = "ssl_context" in options
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return None
+        if self.kafka_security_protocol == "SSL":
+            return BaseSecurity(ssl_context=options["ssl_context"], use_ssl=True)
+        cls = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}[self.kafka_sasl_mechanism]
+        return cls(options["sasl_plain_username"], options["sasl_plain_password"],
+                   ssl_context=options.get("ssl_context"), use_ssl=use_ssl)
 
 
 class PseudonymKeySettings(NodeSettings):
