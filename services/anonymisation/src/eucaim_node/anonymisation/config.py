@@ -1,6 +1,11 @@
 """Settings of the anonymisation service (env prefix ``EUCAIM_``)."""
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from eucaim_node.deid import Profile, profile_named
 
 from eucaim_node.orthanc import ClinicalOrthancSettings, ResearchOrthancSettings
 from eucaim_node.runtime import KafkaSettings, PseudonymKeySettings, ServiceSettings
@@ -11,3 +16,14 @@ class AnonymisationSettings(
     ServiceSettings, KafkaSettings, MongoSettings, ClinicalOrthancSettings, ResearchOrthancSettings, PseudonymKeySettings
 ):
     anonymisation_concurrency: int = Field(default=2, ge=1, le=32, description="Instances de-identified at once (CPU-bound: about the core count).")
+    deid_profile: str = Field(default="eucaim", description="De-identification profile: eucaim, basic, or a profile TOML file (docs/deid.md).")
+    deid_options: Annotated[tuple[str, ...], NoDecode] = Field(default=(), description="Extra PS3.15 options on top of the profile, e.g. clean-graphics.")
+
+    @field_validator("deid_options", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value
+
+    def profile(self) -> Profile:
+        """The configured profile; an unknown name, file or option is a configuration error (ValueError)."""
+        return profile_named(self.deid_profile, self.deid_options)

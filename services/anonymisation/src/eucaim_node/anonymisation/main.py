@@ -60,7 +60,7 @@ def create_app(settings: AnonymisationSettings) -> AsgiFastStream:
     mongo, db = connect(settings, app_name=NAME)
     clinical = ClinicalOrthanc(settings.clinical_orthanc())
     research = ResearchOrthanc(settings.research_orthanc())
-    deidentifier = Deidentifier(settings.hmac_key(), site_prefix=settings.site_prefix)
+    deidentifier = Deidentifier(settings.hmac_key(), site_prefix=settings.site_prefix, profile=settings.profile())
     anonymiser = StudyAnonymiser(clinical, research, deidentifier.deidentify, MongoQuarantineLog(db), _Publishers(),
                                  withdrawals=MongoWithdrawals(db), concurrency=settings.anonymisation_concurrency)
 
