@@ -76,9 +76,8 @@ class LedgerStore:
     async def append(self, record: dict[str, Any]) -> Appended:
         """Insert ``record`` as the next leaf, unless a record with its ``_id`` exists (then nothing is written)."""
         for _ in range(MAX_APPEND_ATTEMPTS):
-            if self._next is None:
-                self._next = await self.size()
-            document = {**record, "leaf_index": self._next}
+            index = self._next if self._next is not None else await self.size()
+            document = {**record, "leaf_index": index}
             document["leaf_hash"] = record_leaf_hash(document).hex()
             try:
                 await self.records.insert_one(document)
@@ -86,11 +85,11 @@ class LedgerStore:
                 existing = await self.records.find_one({"_id": record["_id"]}, projection={"leaf_index": 1})
                 if existing is not None:
                     return Appended(False, int(existing.get("leaf_index", -1)))
-                log.info("leaf index taken by another writer, retrying", extra={"leaf_index": self._next})
+                log.info("leaf index taken by another writer, retrying", extra={"leaf_index": index})
                 self._next = None
                 continue
-            self._next += 1
-            return Appended(True, document["leaf_index"])
+            self._next = index + 1
+            return Appended(True, index)
         raise RuntimeError(f"could not get a leaf index in {MAX_APPEND_ATTEMPTS} attempts (many concurrent writers?)")
 
     async def records_from(self, start: int, limit: int = 0) -> AsyncIterator[dict[str, Any]]:
