@@ -7,4 +7,5 @@ umask 077
 [ -s "$dir/hmac.key" ] || head -c 32 /dev/urandom > "$dir/hmac.key"
 [ -s "$dir/orthanc-password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$dir/orthanc-password"
 [ -s "$dir/orthanc-users.json" ] || printf '{"eucaim": "%s"}\n' "$(cat "$dir/orthanc-password")" > "$dir/orthanc-users.json"
-echo "secrets in $dir (keep hmac.key: pseudonyms depend on it)"
+[ -s "$dir/audit-signing.key" ] || openssl genpkey -algorithm ed25519 -out "$dir/audit-signing.key"
+echo "secrets in $dir (keep hmac.key: pseudonyms depend on it; keep audit-signing.key: signed heads depend on it)"

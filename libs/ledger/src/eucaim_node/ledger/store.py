@@ -38,10 +38,8 @@ from eucaim_node.store import collections
 
 log = logging.getLogger("eucaim_node.ledger")
 
-#: Signed tree heads, ``_id`` = tree size.
-AUDIT_TREE_HEADS = "audit_tree_heads"
-#: Small state documents (the syslog forwarding cursor).
-AUDIT_LEDGER_STATE = "audit_ledger_state"
+AUDIT_TREE_HEADS = collections.AUDIT_TREE_HEADS
+AUDIT_LEDGER_STATE = collections.AUDIT_LEDGER_STATE
 MAX_APPEND_ATTEMPTS = 50
 
 

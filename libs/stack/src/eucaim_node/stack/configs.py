@@ -35,6 +35,10 @@ def hmac_key_file(settings: StackSettings) -> Path:
     return secrets_dir(settings) / "hmac.key"
 
 
+def audit_signing_key_file(settings: StackSettings) -> Path:
+    return secrets_dir(settings) / "audit-signing.key"
+
+
 def orthanc_password_file(settings: StackSettings) -> Path:
     return secrets_dir(settings) / "orthanc-password"
 
@@ -145,6 +149,11 @@ def render_node_env(settings: StackSettings) -> dict[str, str]:
         "EUCAIM_RESEARCH_ORTHANC_PASSWORD_FILE": password_file,
         "EUCAIM_HMAC_KEY_FILE": str(hmac_key_file(settings)),
         "EUCAIM_SITE_PREFIX": settings.site_prefix,
+        # The audit ledger's Ed25519 key: the audit service creates it on first start (locally only;
+        # in production the key is provisioned and generation stays off).
+        "EUCAIM_AUDIT_SIGNING_KEY_FILE": str(audit_signing_key_file(settings)),
+        "EUCAIM_AUDIT_SIGNING_KEY_GENERATE": "true",
+        "EUCAIM_AUDIT_LOG_ORIGIN": f"{settings.name}.eucaim-node/audit",
     }
 
 

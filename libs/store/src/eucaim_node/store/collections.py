@@ -15,5 +15,9 @@ CATALOGUE_STUDIES = "catalogue_studies"
 CATALOGUE_SERIES = "catalogue_series"
 #: catalogue-sync: per-collection aggregates.
 CATALOGUE_COLLECTIONS = "catalogue_collections"
-#: audit: one record per event, keyed by event ID (append-only).
+#: audit: one record per event, keyed by event ID (append-only); each is a leaf of the Merkle tree.
 AUDIT_RECORDS = "audit_records"
+#: audit: signed tree heads of the ledger, ``_id`` = tree size.
+AUDIT_TREE_HEADS = "audit_tree_heads"
+#: audit: small state documents (the syslog forwarding cursor).
+AUDIT_LEDGER_STATE = "audit_ledger_state"
