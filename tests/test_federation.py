@@ -280,6 +280,10 @@ async def test_rules_put_each_study_in_its_collection_with_cdm_coding(federation
     assert series["subject_key"] == federation.subjects["P1"] and series["slice_thickness_mm"] == 1.0
     subject = db["catalogue_subjects"].find_one({"_id": federation.subjects["L1"]})
     assert subject["study_count"] == 2 and subject["collection_ids"] == ["lung-screening"]
+    # The calling AE title (storescu's) reaches the rules through StudyAnonymised, read from the clinical Orthanc.
+    anonymised = [e for e in await federation.kafka.domain_events() if e["event_type"] == "StudyAnonymised"
+                  and e["study_key"] == federation.study_keys["P1"][0]]
+    assert anonymised and {e["calling_aet"] for e in anonymised} == {"MODALITY"}
 
 
 async def test_collection_aggregates_are_current(federation):

@@ -9,6 +9,7 @@ the catalogue (see ``http.py``; decision 0020).
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from faststream import Context
@@ -39,6 +40,7 @@ from .http import FederationApi
 
 NAME = "catalogue-sync"
 GROUP = "catalogue-sync"
+log = logging.getLogger("eucaim_node.catalogue_sync")
 
 router = KafkaRouter()
 publish_collection_updated = EventPublisher(router, CollectionUpdated)
@@ -91,9 +93,12 @@ def create_app(settings: CatalogueSyncSettings) -> AsgiFastStream:
         await versions.ensure_indexes()
 
     async def after_start() -> None:
-        await aggregator.reconcile()
         if outbox is not None:
             outbox.start()
+        try:
+            await aggregator.reconcile()
+        except Exception as exc:  # MongoDB or Kafka not there yet: the next StudyIndexed/StudyRemoved republishes
+            log.warning("startup republication skipped", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
 
     async def stop() -> None:
         if outbox is not None:
