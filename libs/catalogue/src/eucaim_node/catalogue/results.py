@@ -27,8 +27,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .coding import CodingTables
-
 Mode = Literal["suppress", "round", "perturb"]
 SEX_DISPLAY = {"M": "Male", "F": "Female", "O": "Other"}
 
@@ -87,7 +85,7 @@ class SearchAnswer:
 
 
 def build_answer(studies: list[dict[str, Any]], collections: dict[str, tuple[str, str]], protection: Protection,
-                 query_canonical: str, tables: CodingTables | None = None) -> SearchAnswer:
+                 query_canonical: str) -> SearchAnswer:
     """``studies``: the matching study documents (projection of the CDM fields); ``collections``:
     id → (name, description) of the collections the node publishes, in display order."""
     cells: dict[str, _Cell] = defaultdict(_Cell)
