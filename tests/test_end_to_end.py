@@ -184,7 +184,7 @@ async def test_a_poison_message_is_dead_lettered_and_the_flow_goes_on(stack, obs
     assert headers["x-dlq-attempts"] == str(3)
     assert "ValidationError" in headers["x-dlq-error"] or "validation" in headers["x-dlq-error"].lower()
     assert observer.db[collections.AUDIT_RECORDS].count_documents(
-        {"action": "DeadLettered", "detail.topic": StudyReceived.TOPIC}) >= 1
+        {"action": "DeadLettered", "entities": {"$elemMatch": {"kind": "topic", "key": StudyReceived.TOPIC}}}) >= 1
 
     sample = push_sample(stack, tmp_path, patient=patient(unique_seed), seed=unique_seed, series=1, instances_per_series=3)
     key = observer.study_key(sample.study_instance_uid)
