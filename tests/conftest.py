@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from eucaim_node.cli.walkthrough import NodeObserver
 from eucaim_node.events import DOMAIN_TOPICS
@@ -93,7 +94,11 @@ async def wait_until_idle(bootstrap: str, timeout: float = 120.0, settle: float 
     deadline = time.monotonic() + timeout
     quiet_since = None
     while time.monotonic() < deadline:
-        if await total_lag(bootstrap) == 0:
+        try:
+            lag = await total_lag(bootstrap)
+        except GroupCoordinatorNotAvailableError:  # a fresh Kafka still creating __consumer_offsets
+            lag = None
+        if lag == 0:
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since >= settle:
                 return

@@ -183,8 +183,14 @@ async def test_a_poison_message_is_dead_lettered_and_the_flow_goes_on(stack, obs
     assert headers["x-dlq-original-topic"] == StudyReceived.TOPIC
     assert headers["x-dlq-attempts"] == str(3)
     assert "ValidationError" in headers["x-dlq-error"] or "validation" in headers["x-dlq-error"].lower()
-    assert observer.db[collections.AUDIT_RECORDS].count_documents(
-        {"action": "DeadLettered", "entities": {"$elemMatch": {"kind": "topic", "key": StudyReceived.TOPIC}}}) >= 1
+    def dead_letter_audited() -> bool:
+        records = observer.db[collections.AUDIT_RECORDS].find({"action": "DeadLettered"})
+        return any({"kind": "topic", "key": StudyReceived.TOPIC} in r["entities"] for r in records)
+
+    deadline = time.monotonic() + 60
+    while not dead_letter_audited():
+        assert time.monotonic() < deadline, "the dead letter was not audited"
+        time.sleep(0.5)
 
     sample = push_sample(stack, tmp_path, patient=patient(unique_seed), seed=unique_seed, series=1, instances_per_series=3)
     key = observer.study_key(sample.study_instance_uid)
