@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import GroupCoordinatorNotAvailableError
+from aiokafka.errors import KafkaError
 
 from eucaim_node.cli.walkthrough import NodeObserver
 from eucaim_node.events import DOMAIN_TOPICS
@@ -96,7 +96,7 @@ async def wait_until_idle(bootstrap: str, timeout: float = 120.0, settle: float 
     while time.monotonic() < deadline:
         try:
             lag = await total_lag(bootstrap)
-        except GroupCoordinatorNotAvailableError:  # a fresh Kafka still creating __consumer_offsets
+        except KafkaError:  # e.g. a fresh Kafka still electing the group coordinator
             lag = None
         if lag == 0:
             quiet_since = quiet_since or time.monotonic()

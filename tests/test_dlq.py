@@ -8,7 +8,6 @@ catalogue-sync then handles it like any other event. Every CLI use is in the aud
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka.errors import KafkaError
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -58,19 +56,8 @@ def wait_for(condition, what: str, timeout: float = 120.0):
     return found
 
 
-async def settle(kafka, timeout: float = 120.0) -> None:
-    """Wait until the node is idle; on a fresh stack the group coordinator may not be elected yet."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await kafka.wait_until_idle()
-        except KafkaError:
-            assert time.monotonic() < deadline, "Kafka's group coordinator never became available"
-            await asyncio.sleep(1)
-
-
 async def test_a_fixed_poison_message_replays_to_success(stack, observer, kafka, unique_seed):
-    await settle(kafka)
+    await kafka.wait_until_idle()
     collection = f"dlq-{unique_seed}"
     corrupt = {"_id": f"2.25.{uuid.uuid4().int}", "collection_id": collection, "subject_key": "EUCAIM-TEST-1",
                "series_count": "corrupt", "instance_count": 1, "modalities": ["CT"], "body_parts": ["CHEST"]}

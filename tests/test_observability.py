@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pydicom
 import pytest
-from aiokafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
 from eucaim_node.cli.sample import SamplePatient, write_sample_study
@@ -91,17 +90,6 @@ def _wait_for_trace(otlp: OtlpReceiver, study_key: str, timeout: float = 90.0) -
         time.sleep(1)
 
 
-async def settle(kafka, timeout: float = 120.0) -> None:
-    """Wait until the node is idle; on a fresh stack the group coordinator may not be elected yet."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await kafka.wait_until_idle()
-        except KafkaError:
-            assert time.monotonic() < deadline, "Kafka's group coordinator never became available"
-            await asyncio.sleep(1)
-
-
 async def test_one_study_is_one_trace_from_reception_to_audit(stack, observer, kafka, otlp, tmp_path, unique_seed):
     sample = write_sample_study(tmp_path, patient=patient(unique_seed), seed=unique_seed, series=1,
                                 instances_per_series=3)
@@ -171,7 +159,7 @@ async def test_one_study_is_one_trace_from_reception_to_audit(stack, observer, k
 
 async def test_metrics_count_what_one_study_did(stack, observer, kafka, tmp_path, unique_seed):
     """Per service, the counters move by exactly what one study with one quarantined instance causes."""
-    await settle(kafka)
+    await kafka.wait_until_idle()
     before = {s: scrape(stack, s) for s in SERVICES}
     sample = write_sample_study(tmp_path, patient=patient(unique_seed), seed=unique_seed, series=1,
                                 instances_per_series=4)

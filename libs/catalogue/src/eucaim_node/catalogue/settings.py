@@ -6,15 +6,14 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from eucaim_node.settings import NodeSettings, ReadableFile, read_secret
 
 from .config import CollectionsConfig, ConfigError, load_config
 from .results import Protection
 
 
-class CollectionsSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EUCAIM_", extra="ignore", frozen=True)
-
+class CollectionsSettings(NodeSettings):
     collections_file: Path | None = Field(
         default=None, description="YAML file of collections, their rules and metadata (docs/federation.md); "
                                   "unset: one default collection described with placeholders.")
@@ -33,9 +32,7 @@ class CollectionsSettings(BaseSettings):
         return load_config(self.collections_file)
 
 
-class SearchSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EUCAIM_", extra="ignore", frozen=True)
-
+class SearchSettings(NodeSettings):
     search_token_file: Path | None = Field(
         default=None, description="Shared secrets of federated search clients, one per line as 'name:token' or "
                                   "'token' (at least 16 characters); unset: the search endpoint answers 404.")
@@ -82,14 +79,12 @@ def read_tokens(path: Path) -> dict[str, str]:
     return tokens
 
 
-class PublicationSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EUCAIM_", extra="ignore", frozen=True)
-
+class PublicationSettings(NodeSettings):
     catalogue_push_url: str | None = Field(
         default=None, pattern=r"^https?://\S+$",
         description="Remote catalogue endpoint; '{collection_id}' is replaced. Each new dataset version is PUT there "
                     "(text/turtle) through the durable outbox. Unset: nothing is pushed.")
-    catalogue_push_token_file: Path | None = Field(default=None, description="Bearer token for the remote catalogue.")
+    catalogue_push_token_file: ReadableFile | None = Field(default=None, description="Bearer token for the remote catalogue.")
     catalogue_push_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     catalogue_push_backoff_seconds: float = Field(default=2.0, gt=0, le=600, description="First retry delay (doubles).")
     catalogue_push_backoff_max_seconds: float = Field(default=600.0, gt=0, le=86400)
@@ -97,15 +92,5 @@ class PublicationSettings(BaseSettings):
         default=10, ge=1, le=1000, description="Published counts at or above this are rounded down to a multiple of it, "
                                                "so not every new study makes a new dataset version.")
 
-    @field_validator("catalogue_push_token_file")
-    @classmethod
-    def _token_readable(cls, value: Path | None) -> Path | None:
-        if value is not None:
-            try:
-                value.read_text()
-            except OSError as exc:
-                raise ValueError(f"cannot read {value}: {exc.strerror}") from None
-        return value
-
     def push_token(self) -> str | None:
-        return self.catalogue_push_token_file.read_text().strip() if self.catalogue_push_token_file else None
+        return read_secret(self.catalogue_push_token_file)

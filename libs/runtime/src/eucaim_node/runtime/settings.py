@@ -13,15 +13,9 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
-ENV_PREFIX = "EUCAIM_"
-
-
-class NodeSettings(BaseSettings):
-    """Base of every settings class: one prefix, unknown variables ignored."""
-
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+from eucaim_node.settings import ENV_PREFIX, NodeSettings, ReadableFile, read_secret
 
 
 class ServiceSettings(NodeSettings):
@@ -44,18 +38,8 @@ class KafkaSettings(NodeSettings):
         default="PLAINTEXT", description="How to reach Kafka: TLS (SSL), SASL, both (SASL_SSL) or neither.")
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
     kafka_sasl_username: str | None = None
-    kafka_sasl_password_file: Path | None = Field(default=None, description="File holding the SASL password.")
-    kafka_ssl_ca_file: Path | None = Field(default=None, description="CA bundle for Kafka's TLS certificates (default: the system's).")
-
-    @field_validator("kafka_sasl_password_file", "kafka_ssl_ca_file")
-    @classmethod
-    def _readable(cls, v: Path | None) -> Path | None:
-        if v is not None:
-            try:
-                v.read_bytes()
-            except OSError as exc:
-                raise ValueError(f"cannot read {v}: {exc.strerror}") from None
-        return v
+    kafka_sasl_password_file: ReadableFile | None = Field(default=None, description="File holding the SASL password.")
+    kafka_ssl_ca_file: ReadableFile | None = Field(default=None, description="CA bundle for Kafka's TLS certificates (default: the system's).")
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:
@@ -75,7 +59,7 @@ class KafkaSettings(NodeSettings):
         if self.kafka_security_protocol.startswith("SASL_"):
             assert self.kafka_sasl_password_file is not None
             options.update(sasl_mechanism=self.kafka_sasl_mechanism, sasl_plain_username=self.kafka_sasl_username,
-                           sasl_plain_password=self.kafka_sasl_password_file.read_text().strip())
+                           sasl_plain_password=read_secret(self.kafka_sasl_password_file))
         return options
 
     def kafka_broker_security(self):

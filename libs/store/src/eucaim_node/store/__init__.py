@@ -11,18 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from eucaim_node.settings import NodeSettings
+
 __all__ = ["MongoSettings", "connect", "insert_once", "ping"]
 
 
-class MongoSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EUCAIM_", extra="ignore", frozen=True)
-
+class MongoSettings(NodeSettings):
     mongo_url: SecretStr = Field(default=SecretStr("mongodb://127.0.0.1:27017"), description="May hold credentials: a secret.")
     mongo_database: str = Field(default="eucaim_node", pattern=r"^[A-Za-z0-9_-]{1,63}$")
 

@@ -1,0 +1,42 @@
+"""The node's settings conventions, shared by every library that reads configuration.
+
+One environment prefix (``EUCAIM_``) for everything a service reads, and secrets in files
+(``*_FILE`` settings) rather than in the environment: a file named by a setting must be
+readable when the settings are loaded, so a wrong path stops a service at start with the
+variable's name, never later in the middle of handling an event.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "EUCAIM_"
+
+__all__ = ["ENV_PREFIX", "NodeSettings", "ReadableFile", "read_secret"]
+
+
+class NodeSettings(BaseSettings):
+    """Base of every settings class: one prefix, unknown variables ignored, immutable once loaded."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+
+def _readable(path: Path) -> Path:
+    try:
+        path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    return path
+
+
+#: A path setting whose file must be readable when the settings are loaded (a secret, a CA bundle).
+ReadableFile = Annotated[Path, AfterValidator(_readable)]
+
+
+def read_secret(path: Path | None) -> str | None:
+    """The text of a secret file, stripped of surrounding white space; None when no file is set."""
+    return None if path is None else path.read_text().strip()
