@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import deid, node, stack
+from . import audit, catalogue, deid, dlq, node, search, stack, withdraw
 
 app = typer.Typer(
     name="eucaim-node",
@@ -12,40 +12,18 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(stack.app, name="stack")
-app.command("status")(stack.status_command)
+# Running the local node
 app.command("up")(node.up)
 app.command("demo")(node.demo)
+app.command("status")(stack.status_command)
+app.add_typer(stack.app, name="stack")
+# Data managers and operators
 app.command("deid")(deid.deid)
-
-
-def _mount_federation() -> None:
-    from . import catalogue, search, withdraw
-
-    app.command("search")(search.search)
-    app.add_typer(catalogue.app, name="catalogue")
-    app.command("withdraw")(withdraw.withdraw)
-
-
-_mount_federation()
-
-
-def _mount_audit() -> None:
-    from . import audit
-
-    app.add_typer(audit.app, name="audit")
-
-
-_mount_audit()
-
-
-def _mount_dlq() -> None:
-    from . import dlq
-
-    app.add_typer(dlq.app, name="dlq")
-
-
-_mount_dlq()
+app.command("search")(search.search)
+app.add_typer(catalogue.app, name="catalogue")
+app.command("withdraw")(withdraw.withdraw)
+app.add_typer(audit.app, name="audit")
+app.add_typer(dlq.app, name="dlq")
 
 
 def main() -> None:
