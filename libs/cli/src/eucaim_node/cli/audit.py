@@ -267,17 +267,9 @@ def prove(
         "record": base64.b64encode(canonical_bytes(record)).decode(),
         "leaf_hash": record["leaf_hash"], "audit_path": [p.hex() for p in path], "checkpoint": head["note"],
     }
-    problem = check_proof(proof, _public_key(settings, public_key), settings.audit_log_origin)
-    text = json.dumps(proof, indent=2) + "\n"
-    if output:
-        output.write_text(text)
-    else:
-        typer.echo(text, nl=False)
-    _run(_record_access(settings, "audit-prove", "failure" if problem else "success",
-                        {"leaf_index": record["leaf_index"], "tree_size": head["_id"]}))
-    if problem:
-        raise _fail(f"the proof does not verify: {problem}", 1)
-    typer.echo(f"inclusion of leaf {record['leaf_index']} in the signed head of size {head['_id']}: verified", err=True)
+    _emit_proof(settings, proof, output, public_key, "audit-prove",
+                {"leaf_index": record["leaf_index"], "tree_size": head["_id"]},
+                f"inclusion of leaf {record['leaf_index']} in the signed head of size {head['_id']}")
 
 
 @app.command()
@@ -301,17 +293,23 @@ def consistency(
     older, newer, path = _run(_with_db(settings, work))
     proof = {"type": "consistency", "origin": settings.audit_log_origin, "first": older["note"],
              "second": newer["note"], "path": [p.hex() for p in path]}
+    _emit_proof(settings, proof, output, public_key, "audit-consistency", {"first": first, "second": second},
+                f"consistency of the signed heads of sizes {first} and {second}")
+
+
+def _emit_proof(settings, proof: dict[str, Any], output: Path | None, public_key, action: str,
+                detail: dict[str, Any], claim: str) -> None:
+    """Check a proof before anyone relies on it, print or write it, audit the request, fail if it does not verify."""
     problem = check_proof(proof, _public_key(settings, public_key), settings.audit_log_origin)
     text = json.dumps(proof, indent=2) + "\n"
     if output:
         output.write_text(text)
     else:
         typer.echo(text, nl=False)
-    _run(_record_access(settings, "audit-consistency", "failure" if problem else "success",
-                        {"first": first, "second": second}))
+    _run(_record_access(settings, action, "failure" if problem else "success", detail))
     if problem:
         raise _fail(f"the proof does not verify: {problem}", 1)
-    typer.echo(f"consistency of the signed heads of sizes {first} and {second}: verified", err=True)
+    typer.echo(f"{claim}: verified", err=True)
 
 
 def check_proof(proof: dict[str, Any], public_key, origin: str) -> str | None:
