@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 
 import pytest
 from rdflib import Graph, URIRef
-from rdflib.namespace import DCAT, RDF
+from rdflib.namespace import DCAT, RDF, SKOS
 
+from eucaim_node.catalogue import config as dcat_config
 from eucaim_node.catalogue import dcat
 from eucaim_node.catalogue.config import bundled_config_path, load_config
 from eucaim_node.catalogue.shacl import SH, adapt_pathless_or, load_shapes, shapes_dir, validate
@@ -101,3 +102,19 @@ def test_turtle_and_json_ld_carry_the_same_graph():
     assert len(ttl) == len(jsonld) == len(graph)
     version = next(ttl.objects(None, URIRef("http://www.w3.org/ns/dcat#version")))
     assert str(version) == "1.1.0"
+
+
+def test_a_configured_interoperability_level_is_published_as_a_described_concept_and_still_conforms():
+    level = {"iri": "https://example.org/eucaim-tiers/tier-1", "label": "EUCAIM Tier 1"}
+    config = CONFIG.model_copy(update={"defaults": CONFIG.defaults.model_copy(
+        update={"interoperability_level": dcat_config.ConceptRef(**level)})})
+    graph = catalogue_graph(config, ("lung-screening",))
+    dataset = next(graph.subjects(RDF.type, DCAT.Dataset))
+    [node] = graph.objects(dataset, dcat.EUCAIM.interoperabilityLevel)
+    assert str(node) == level["iri"] and (node, RDF.type, SKOS.Concept) in graph
+    assert validate(graph).conforms
+
+
+def test_an_unconfigured_interoperability_level_is_not_guessed():
+    graph = catalogue_graph(collections=("lung-screening",))
+    assert list(graph.objects(None, dcat.EUCAIM.interoperabilityLevel)) == []

@@ -85,6 +85,13 @@ class Rule(_Strict):
         return self
 
 
+class ConceptRef(_Strict):
+    """A concept named by its IRI, published with its label (e.g. a EUCAIM hyper-ontology class)."""
+
+    iri: str = Field(pattern=r"^https?://\S+$")
+    label: str = Field(min_length=1)
+
+
 class Describable(_Strict):
     """What every collection inherits from ``defaults`` and may override."""
 
@@ -103,6 +110,10 @@ class Describable(_Strict):
     country: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     #: Where a researcher applies for access (the distribution's access URL).
     access_url: str | None = Field(default=None, pattern=r"^https?://")
+    #: EUCAIM DCAT-AP v2 ``eucaim:interoperabilityLevel`` (mandatory there): the tier concept of the EUCAIM
+    #: hyper-ontology (a subclass of SPEC1000008), as the node's data steward was given it. Not guessed: unset,
+    #: it is not published (HealthDCAT-AP does not require it).
+    interoperability_level: ConceptRef | None = None
 
 
 class Collection(Describable):
@@ -171,6 +182,7 @@ class ResolvedCollection(BaseModel):
     language: str | None
     country: str | None
     access_url: str | None
+    interoperability_level: ConceptRef | None
 
 
 _NON_WORD = re.compile(r"[^A-Z0-9]+")

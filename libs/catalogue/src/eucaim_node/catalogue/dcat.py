@@ -273,7 +273,10 @@ def add_dataset(graph: Graph, config: CollectionsConfig, collection: ResolvedCol
         g.add((ds, HEALTHDCATAP.minTypicalAge, Literal(facts.min_typical_age, datatype=XSD.nonNegativeInteger)))
         g.add((ds, HEALTHDCATAP.maxTypicalAge, Literal(facts.max_typical_age, datatype=XSD.nonNegativeInteger)))
 
-    # EUCAIM DCAT-AP v2 properties: coded facets of the collection.
+    # EUCAIM DCAT-AP v2 properties: the configured tier, then coded facets of the collection.
+    if collection.interoperability_level:
+        level = collection.interoperability_level
+        g.add((ds, EUCAIM.interoperabilityLevel, b.concept(level.iri, level.label, None)))
     if collection.condition:
         concept_iri, scheme = _concept_iri(collection.condition.code)
         g.add((ds, EUCAIM.hasCondition, b.concept(concept_iri, collection.condition.label, scheme, collection.condition.code)))
