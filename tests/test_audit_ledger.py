@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from xml.etree import ElementTree as ET
 
 import httpx
 import pytest
@@ -32,7 +31,7 @@ from lxml import etree
 from eucaim_node.cli.sample import SamplePatient
 from eucaim_node.cli.walkthrough import push_sample
 from eucaim_node.events import StudyReceived
-from eucaim_node.ledger import load_private_key, make_checkpoint, record_leaf_hash
+from eucaim_node.ledger import make_checkpoint, record_leaf_hash
 from eucaim_node.ledger.store import AUDIT_TREE_HEADS
 from eucaim_node.store import collections
 

@@ -4,7 +4,6 @@ kubernetes-validate (strict, offline), plus assertions over the rendered objects
 from __future__ import annotations
 
 import importlib.util
-import json
 import subprocess
 from pathlib import Path
 

@@ -105,10 +105,10 @@ async def main() -> None:
         print(f"{'query':48} {'matched':>8} {'median ms':>10} {'max ms':>8}")
         for name, ast in QUERIES.items():
             query = compiler.compile(ast)
-            timings, answer = [], None
+            timings = []
             for _ in range(args.repeat):
                 t = time.perf_counter()
-                answer = await run_search(db, query, config, protection)
+                await run_search(db, query, config, protection)
                 timings.append((time.perf_counter() - t) * 1000)
             matched = await studies.count_documents(query.filter or {})
             print(f"{name:48} {matched:>8} {statistics.median(timings):>10.0f} {max(timings):>8.0f}")

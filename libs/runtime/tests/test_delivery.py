@@ -1,6 +1,5 @@
 """The retry/dead-letter policy, driven through the middleware with a stand-in message."""
 
-import asyncio
 from types import SimpleNamespace
 
 import httpx

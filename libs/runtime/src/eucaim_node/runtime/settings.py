@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings
 
 from eucaim_node.settings import ENV_PREFIX, NodeSettings, ReadableFile, read_secret

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import configs, install, probes
 from .install import file_lock
-from .process import ComponentFailed, ManagedProcess
+from .process import ManagedProcess
 from .secrets_files import ensure_secrets, read_orthanc_password
 from .settings import SERVICE_MODULES, StackSettings
 
