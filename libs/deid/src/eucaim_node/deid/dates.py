@@ -23,13 +23,7 @@ def shift_da(value: str, days: int) -> str:
     if "-" in text:
         return "-".join(shift_da(part, days) if part else "" for part in text.split("-", 1))
     match = _DA.match(text)
-    if not match:
-        return ""
-    try:
-        date = _dt.date(int(match[1]), int(match[2]), int(match[3]))
-    except ValueError:
-        return ""
-    return _format_date(date + _dt.timedelta(days=days))
+    return _shifted_date(match, days) if match else ""
 
 
 def shift_dt(value: str, days: int) -> str:
@@ -42,13 +36,17 @@ def shift_dt(value: str, days: int) -> str:
     if not text:
         return ""
     match = _DT.match(text)
-    if not match:
-        return ""
+    date = _shifted_date(match, days) if match else ""
+    return date + match[4] if date else ""
+
+
+def _shifted_date(match: re.Match[str], days: int) -> str:
+    """``YYYYMMDD`` from the first three groups of `match`, moved by `days`; ``""`` if not a real date."""
     try:
         date = _dt.date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
         return ""
-    return _format_date(date + _dt.timedelta(days=days)) + match[4]
+    return _format_date(date + _dt.timedelta(days=days))
 
 
 def _format_date(date: _dt.date) -> str:
