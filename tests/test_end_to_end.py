@@ -44,12 +44,10 @@ def all_values(ds: pydicom.Dataset):
 
 
 def research_files(observer, study_key: str) -> list[pydicom.Dataset]:
-    found = httpx.post(f"{observer.stack.orthanc_url('research')}/tools/lookup", content=study_key,
-                       auth=observer.stack.orthanc_auth(), timeout=30).json()
-    [study_id] = [f["ID"] for f in found if f["Type"] == "Study"]
+    study_id = observer.research_study_id(study_key)
+    assert study_id is not None, "the study is not in the research Orthanc"
     instances = observer.orthanc("research", f"studies/{study_id}/instances")
-    return [pydicom.dcmread(io.BytesIO(observer.orthanc("research", f"instances/{i['ID']}/file")))
-            for i in instances]
+    return [pydicom.dcmread(io.BytesIO(observer.orthanc("research", f"instances/{i['ID']}/file"))) for i in instances]
 
 
 def crash(stack, service: str) -> None:

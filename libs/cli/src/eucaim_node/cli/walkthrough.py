@@ -61,11 +61,15 @@ class NodeObserver:
         response.raise_for_status()
         return response.json() if "json" in response.headers.get("content-type", "") else response.content
 
-    def research_instance_count(self, study_key: str) -> int:
+    def research_study_id(self, study_key: str) -> str | None:
+        """Orthanc ID of the de-identified study whose StudyInstanceUID is ``study_key``, or None."""
         found = httpx.post(f"{self.stack.orthanc_url('research')}/tools/lookup", content=study_key,
                            auth=self._auth, timeout=30).json()
-        study_ids = [f["ID"] for f in found if f["Type"] == "Study"]
-        return len(self.orthanc("research", f"studies/{study_ids[0]}/instances")) if study_ids else 0
+        return next((f["ID"] for f in found if f["Type"] == "Study"), None)
+
+    def research_instance_count(self, study_key: str) -> int:
+        study_id = self.research_study_id(study_key)
+        return len(self.orthanc("research", f"studies/{study_id}/instances")) if study_id else 0
 
     def outcome(self, study_key: str) -> StudyOutcome:
         study = self.db[collections.CATALOGUE_STUDIES].find_one({"_id": study_key})
