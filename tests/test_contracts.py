@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_every_subscriber_commits_after_success_in_a_named_group(router):
     for subscriber in router.subscribers:
         assert subscriber.ack_policy is AckPolicy.NACK_ON_ERROR
-        assert subscriber.ack_policy is not AckPolicy.ACK_FIRST
         assert subscriber.group_id
 
 
