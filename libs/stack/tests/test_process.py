@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import socket
+import signal
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
+from eucaim_node.stack import process as process_module
 from eucaim_node.stack import ComponentFailed, ManagedProcess
 from eucaim_node.stack.process import port_is_open
 
@@ -133,13 +135,18 @@ def test_sigterm_ignored_means_sigkill(tmp_path: Path) -> None:
                  "time.sleep(600)"],
         log_path=tmp_path / "stubborn.log",
         pid_path=tmp_path / "stubborn.pid",
-        ready=lambda: "up" in (tmp_path / "stubborn.log").read_text(),
+        # The child's own line, not the "starting …" header (which quotes the command, 'up' included):
+        # only then has it ignored SIGTERM, so stopping it needs the SIGKILL this test is about.
+        ready=lambda: "\nup\n" in (tmp_path / "stubborn.log").read_text(),
         start_timeout=20,
         stop_timeout=0.5,
     )
     process.start()
+    pid = process.pid()
     assert process.stop() is True
     assert process.pid() is None
+    # It ignored SIGTERM, so only SIGKILL can have ended it (the reaped exit status says which).
+    assert process_module._EXIT_CODES[pid] == -signal.SIGKILL
 
 
 def test_orphan_with_our_exact_command_line_is_adopted(tmp_path: Path) -> None:

@@ -155,7 +155,8 @@ class ManagedProcess:
         _reap(pid)
         alive = _pid_alive(pid)
         cmdline = _proc_cmdline(pid) if alive else None
-        if alive and cmdline == list(record.get("cmdline") or []):  # type: ignore[call-overload]
+        # A child this process spawned is ours even before its exec shows our command line.
+        if alive and (pid in _CHILDREN or cmdline == list(record.get("cmdline") or [])):  # type: ignore[call-overload]
             return pid
         log.info("%s: removing stale pid file %s (pid %d alive=%s cmdline=%s)", self.name, self.pid_path, pid, alive, cmdline)
         self.pid_path.unlink(missing_ok=True)
