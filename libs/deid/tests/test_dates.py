@@ -26,10 +26,13 @@ def test_shift_is_never_zero_and_per_patient() -> None:
 
 def test_shift_formats() -> None:
     assert shift_da("20240301", -1) == "20240229"
-    assert shift_da("20240101-20240131", -1) == "20231231-20240130"
-    assert shift_da("garbage", -5) == ""
     assert shift_dt("20240301120000.5+0100", -1) == "20240229120000.5+0100"
-    assert shift_dt("2024", -1) == ""
+    assert shift_dt("20240301 ", -1) == "20240229"  # trailing SPACE padding (PS3.5 6.2)
+    # not shiftable: None, never a partial or "--" result
+    assert shift_da("20240101-20240131", -1) is None  # a range is query-only (PS3.4 C.2.2.2.5)
+    assert shift_da("garbage", -5) is None
+    assert shift_dt("2024", -1) is None
+    assert shift_da("00010101", -5) is None  # would fall before year 1
 
 
 @settings(max_examples=60, deadline=None)

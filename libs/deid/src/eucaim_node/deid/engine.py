@@ -13,7 +13,7 @@ import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pydicom
 from pydicom import config as pydicom_config
@@ -24,6 +24,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, Tag
 
 from . import compound, dates, structured
+from .dates import TEMPORAL_VRS
 from .cleaner import clean_text
 from .dummies import DUMMY_PERSON, dummy_for
 from .guard import check_phi
@@ -35,7 +36,7 @@ from .pseudonyms import date_shift_days, normalise_uid, pseudonymise_patient_id,
 from .result import DeidResult, QuarantineReason
 from .risk import assess_pixel_risk, assess_sop_class
 from .table import Rule, Table, choose_action, load_table
-from .uids import DEFINITIONAL_UID_TAGS, DICOM_UID_ROOT
+from .uids import DEFINITIONAL_UID_TAGS, DICOM_UID_ROOT, invalid_uid_reason, invalid_uid_reasons, uid_defect
 from .values import TEXT_VRS, Element, encodings_of, first_int, first_text, keyword_of, tag_text, text_values, vr_of
 
 #: Our implementation identity written in the file meta (PS3.7 D.3.3.2).
@@ -115,6 +116,8 @@ class _Instance:
     date_shift: int
     identity: IdentifyingValues
     encodings: list[str]
+    #: values replaced because they could not be kept or shifted (released with the instance)
+    replaced: list[QuarantineReason] = field(default_factory=list)
 
 
 class Deidentifier:
@@ -200,6 +203,7 @@ class Deidentifier:
                 "series_instance_uid": originals[SERIES_UID],
                 "sop_instance_uid": originals[SOP_UID],
             }
+        _check_kept_uids(new_ids)
         patient_key = _patient_key(ds)
         pseudonym = pseudonymise_patient_id(patient_key, self._key, self.site_prefix)
         new_ids["patient_pseudonym"] = pseudonym
@@ -222,19 +226,21 @@ class Deidentifier:
         record_methods(ds, self.profile, self.table.edition)
         self._rewrite_file_meta(ds, sop_class)
 
-        reasons: list[QuarantineReason] = []
-        if self.profile.phi_guard:
+        reasons: list[QuarantineReason] = invalid_uid_reasons(ds)
+        if not reasons and self.profile.phi_guard:
             reasons.extend(check_phi(ds, identity))
         if not reasons and self.profile.ocr:
             from .ocr import pixel_text_reasons  # optional dependency
 
             reasons.extend(pixel_text_reasons(ds))
+        replaced = tuple(state.replaced)
         if reasons:
-            return DeidResult(released=False, reasons=tuple(reasons), **new_ids, **extra)
+            return DeidResult(released=False, reasons=tuple(reasons), replaced=replaced, **new_ids, **extra)
         return DeidResult(
             released=True,
             data=write_instance(ds),
             dataset=ds,
+            replaced=replaced,
             **new_ids,
             **extra,
         )
@@ -261,6 +267,8 @@ class Deidentifier:
             vr = vr_of(elem)
             if action == "C" and _is_graphic_bitmap(tag, vr):
                 action = "X"  # Clean Graphics: a bitmap cannot be cleaned of text here, so it goes
+            if vr in TEMPORAL_VRS and action in (None, "K", "C"):
+                action = self._temporal(ds, elem, vr, action, rule, state, parent)
             if action == "X" and tag.group & 0xFF00 == 0x6000 and tag.element == OVERLAY_DATA:
                 removed_overlays.add(tag.group)
             self._apply(ds, elem, vr, action, state)
@@ -284,6 +292,49 @@ class Deidentifier:
             action = compound.resolve_compound(action, int(tag), sop_class, parent)
         self._actions[key] = (action, rule)
         return action, rule
+
+    def _temporal(
+        self, ds: Dataset, elem: Element, vr: str, action: str | None, rule: Rule | None, state: _Instance, parent: str
+    ) -> str | None:
+        """A DA, DT or TM value the action keeps (K, or not in the table) or cleans (C).
+
+        Every value must parse completely (PS3.5 §6.2, :mod:`.dates`); DA and DT are shifted under
+        C, and under Modified Dates when not in the table (PS3.15 E.3.6); TM and kept values stay as
+        they are. If any value fails, the element gets the Basic Profile action of its row instead
+        (always X, Z or D for temporal rows, compound codes resolved for this IOD; Z for an
+        attribute outside the table) and the reason is recorded, never the value. Returns the
+        action still to apply ("K" once handled here).
+        """
+        values = text_values(elem, state.encodings)
+        if not values:
+            return "K"
+        shift = vr != "TM" and (
+            action == "C" or (action is None and self.profile.has(Option.RETAIN_LONGITUDINAL_MODIFIED_DATES))
+        )
+        if shift:
+            shifted = dates.shift_values(values, vr, state.date_shift)
+            if shifted is not None:
+                _set(ds, elem.tag, vr, shifted)
+                return "K"
+        elif all(dates.is_valid(vr, v) for v in values):
+            return "K"
+        fallback = "Z"
+        if rule is not None:
+            fallback = compound.resolve_compound(rule.basic, int(elem.tag), state.sop_class, parent)
+        valid = all(dates.is_valid(vr, v) for v in values)
+        state.replaced.append(
+            QuarantineReason(
+                code="unshiftable-date" if valid else "malformed-temporal",
+                message=(
+                    f"{vr} value holds no full date to shift" if valid
+                    else f"{vr} value is not a complete, valid {vr} (PS3.5 6.2)"
+                ) + f"; replaced per action {fallback} (value withheld)",
+                tag=tag_text(int(elem.tag)),
+                keyword=(parent + "." if parent else "") + keyword_of(int(elem.tag)),
+                rule=f"temporal:{fallback}",
+            )
+        )
+        return fallback
 
     def _apply(self, ds: Dataset, elem: Element, vr: str, action: str | None, state: _Instance) -> None:
         """Apply one resolved action (PS3.15 Table E.1-1 action codes) to `elem`."""
@@ -311,8 +362,6 @@ class Deidentifier:
         elif vr == "UI":
             if int(elem.tag) not in DEFINITIONAL_UID_TAGS:
                 self._replace_uids(ds, elem, vr, state)
-        elif vr in ("DA", "DT") and self.profile.has(Option.RETAIN_LONGITUDINAL_MODIFIED_DATES):
-            self._shift_dates(ds, elem, vr, state)
         elif vr in _FREE_TEXT_VRS and self.profile.has(Option.CLEAN_DESCRIPTORS):
             self._scrub_identity(ds, elem, vr, state)
 
@@ -340,10 +389,6 @@ class Deidentifier:
         """C: replace with values of similar meaning known not to identify."""
         if vr == "SQ":
             self._process_sequence(ds[elem.tag], state)
-        elif vr in ("DA", "DT"):
-            self._shift_dates(ds, elem, vr, state)
-        elif vr == "TM":
-            return  # whole-day shifts keep the time of day (PS3.15 E.3.6)
         elif vr in _FREE_TEXT_VRS:
             values = text_values(elem, state.encodings)
             cleaned = [clean_text(v, state.identity, vr) for v in values]
@@ -357,11 +402,6 @@ class Deidentifier:
         elif vr in ("PN", "AE"):
             _set(ds, elem.tag, vr, dummy_for(vr))
         # numbers, AS, binary: kept (the option columns keep them meaningful)
-
-    def _shift_dates(self, ds: Dataset, elem: Element, vr: str, state: _Instance) -> None:
-        values = text_values(elem, state.encodings)
-        if values:
-            _set(ds, elem.tag, vr, dates.shift_values(values, vr, state.date_shift))
 
     def _replace_uids(self, ds: Dataset, elem: Element, vr: str, state: _Instance) -> None:
         """U: replace each UID with its keyed pseudonym (``Retain UIDs`` keeps them)."""
@@ -587,6 +627,19 @@ def _required_uids(ds: Dataset) -> dict[int, str]:
             )
         found[tag] = value
     return found
+
+
+def _check_kept_uids(new_ids: dict[str, str]) -> None:
+    """Study, Series and SOP Instance UID name output paths: a kept one (under the DICOM root, or
+    with Retain UIDs) must be a valid UID (PS3.5 §9.1), else the instance is quarantined."""
+    for field_name, tag, keyword in (
+        ("study_instance_uid", STUDY_UID, "StudyInstanceUID"),
+        ("series_instance_uid", SERIES_UID, "SeriesInstanceUID"),
+        ("sop_instance_uid", SOP_UID, "SOPInstanceUID"),
+    ):
+        defect = uid_defect(new_ids[field_name])
+        if defect:
+            raise _Quarantine(invalid_uid_reason(tag, keyword, defect))
 
 
 def _patient_key(ds: Dataset) -> str:

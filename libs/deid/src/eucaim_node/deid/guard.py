@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset
 
 from .identity import IdentifyingValues
 from .result import QuarantineReason
-from .values import OPAQUE_VRS, TEXT_VRS, encodings_of, keyword_of, opaque_text, tag_text, text_values, vr_of
+from .values import OPAQUE_VRS, TEXT_VRS, iter_elements, opaque_text, tag_text, text_values
 
 #: Bulk data that is not text and is checked (if at all) by OCR, not by the guard.
 _BULK_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009, 0x54001010})
@@ -56,20 +56,11 @@ def check_phi(ds: Dataset, identity: IdentifyingValues) -> list[QuarantineReason
 
 
 def _gather(ds: Dataset, path: str, inherited: list[str] | None, out: list[_Value]) -> None:
-    encodings = encodings_of(ds, inherited)
-    for elem in ds.elements():
-        tag = int(elem.tag)
-        if tag in _ENGINE_TAGS:
-            continue
-        vr = vr_of(elem)
-        if vr == "SQ":
-            where = path + keyword_of(tag)
-            for index, item in enumerate(ds[tag].value or ()):
-                _gather(item, f"{where}[{index}].", encodings, out)
-        elif vr in TEXT_VRS:
+    for where, tag, vr, elem, encodings in iter_elements(ds, path, inherited, _ENGINE_TAGS):
+        if vr in TEXT_VRS:
             for text in text_values(elem, encodings):
-                out.append((path + keyword_of(tag), tag, text))
+                out.append((where, tag, text))
         elif vr in OPAQUE_VRS and tag not in _BULK_TAGS:
             text = opaque_text(elem, _MAX_BINARY_SCAN)
             if text:
-                out.append((path + keyword_of(tag), tag, text))
+                out.append((where, tag, text))

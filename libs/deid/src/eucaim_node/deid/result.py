@@ -11,11 +11,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class QuarantineReason:
-    """Why an instance was not released.
+    """Why an instance was not released (or, in :attr:`DeidResult.replaced`, why a value was replaced).
 
     `code` is one of ``not-dicom``, ``corrupt``, ``unknown-sop-class``,
-    ``burned-in-annotation``, ``high-risk-modality``, ``pixel-text``,
-    ``phi-guard`` or ``internal-error``. `tag`/`keyword` name the element
+    ``invalid-uid``, ``burned-in-annotation``, ``high-risk-modality``, ``pixel-text``,
+    ``phi-guard`` or ``internal-error`` (replaced values: ``malformed-temporal``,
+    ``unshiftable-date``). `tag`/`keyword` name the element
     concerned (``"(0010,0010)"``, ``"PatientName"``), `rule` names the rule
     or guard check that fired. `message` describes the problem and never
     contains the identifying value itself.
@@ -52,6 +53,9 @@ class DeidResult:
     data: bytes | None = None
     dataset: Dataset | None = None
     reasons: tuple[QuarantineReason, ...] = field(default_factory=tuple)
+    #: values the engine could not keep or shift and replaced per the Basic Profile action
+    #: (codes ``malformed-temporal``, ``unshiftable-date``): the instance may still be released
+    replaced: tuple[QuarantineReason, ...] = field(default_factory=tuple)
     study_instance_uid: str | None = None
     series_instance_uid: str | None = None
     sop_instance_uid: str | None = None

@@ -9,6 +9,7 @@ dataset's Specific Character Set; PS3.5 6.2: backslash separates values).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 
 from pydicom import datadict
@@ -122,3 +123,23 @@ def first_int(ds: Dataset, tag: int) -> int | None:
         return int(value[0] if isinstance(value, MultiValue | list) else value)
     except (TypeError, ValueError, IndexError):
         return None
+
+
+def iter_elements(
+    ds: Dataset, path: str = "", inherited: list[str] | None = None, skip: frozenset[int] = frozenset()
+) -> Iterator[tuple[str, int, str, Element, list[str]]]:
+    """(path, tag, VR, element, encodings) of every non-sequence element at every depth of
+    `ds`, items first-to-last; `path` names the element (``ContentSequence[2].TextValue``).
+    Tags in `skip` are not visited (nor, for sequences, their items)."""
+    encodings = encodings_of(ds, inherited)
+    for elem in ds.elements():
+        tag = int(elem.tag)
+        if tag in skip:
+            continue
+        vr = vr_of(elem)
+        if vr == "SQ":
+            where = path + keyword_of(tag)
+            for index, item in enumerate(ds[tag].value or ()):
+                yield from iter_elements(item, f"{where}[{index}].", encodings, skip)
+        else:
+            yield path + keyword_of(tag), tag, vr, elem, encodings
