@@ -15,6 +15,15 @@ SITE = "ES01"
 
 
 @pytest.fixture
+def quiet():
+    """Building hostile test data makes pydicom warn, quoting the value; the engine itself is quiet."""
+    from eucaim_node.deid.engine import quiet_pydicom
+
+    with quiet_pydicom():
+        yield
+
+
+@pytest.fixture
 def key() -> bytes:
     return KEY
 

@@ -14,7 +14,6 @@ import pytest
 from eucaim_node.deid import BASIC, EUCAIM_DEFAULT, Deidentifier, Option
 from eucaim_node.deid.dates import is_valid, parse_da
 from eucaim_node.deid.dummies import dummy_for
-from eucaim_node.deid.engine import quiet_pydicom
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
@@ -22,17 +21,12 @@ from pydicom.sequence import Sequence
 
 from .conftest import KEY, SITE, make_ct, to_bytes
 
+pytestmark = pytest.mark.usefixtures("quiet")
+
 ENGINE = Deidentifier(KEY, site_prefix=SITE)
 FULL_DATES = Deidentifier(KEY, site_prefix=SITE, profile=BASIC.with_options(Option.RETAIN_LONGITUDINAL_FULL_DATES))
 
 HOSTILE = ["20200115^Watson^Emma", "2020-13-45", "20201345", "2020011", "1230xyz"]
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    """Building hostile test data makes pydicom warn (quoting the value); the engine is quiet anyway."""
-    with quiet_pydicom():
-        yield
 
 
 def _run(engine: Deidentifier, ds: Dataset):

@@ -185,3 +185,42 @@ async def test_withdrawal_deletes_the_subjects_research_studies_and_announces_ea
     assert research.deleted == [RES]
     withdrawn = [e for e in pubs.events if e.event_type == "StudyWithdrawn"]
     assert len(withdrawn) == 1 and withdrawn[0].study_key == STUDY_KEY and withdrawn[0].causation_id == event.event_id
+
+
+def _ct_with_study_uid(study_uid: str) -> bytes:
+    """A minimal CT instance (the real engine's input) whose StudyInstanceUID is `study_uid`."""
+    import io
+
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+    ds = Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, "1.2.3.4.5.6.7.8.1"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, "1.2.3.4.5.6.7.2"
+    ds.PatientID, ds.Modality = "HOSP-1", "CT"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = CTImageStorage, ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+async def test_an_invalid_kept_uid_is_quarantined_never_stored_in_the_research_orthanc():
+    """Issue 9 item 1, service side: the service's deidentify is the engine's (main.py wires
+    ``Deidentifier.deidentify``), which keeps UIDs under the DICOM root verbatim and so must
+    quarantine one that is not a valid UID (PS3.5 9.1) instead of releasing it."""
+    from eucaim_node.deid import Deidentifier
+    from eucaim_node.deid.engine import quiet_pydicom
+
+    with quiet_pydicom():
+        hostile = _ct_with_study_uid("1.2.840.10008.9/../../x")
+    engine = Deidentifier(bytes(range(32)), site_prefix="ES01")
+    research, log, pubs = Research(), Log(), Pubs()
+    anonymiser = StudyAnonymiser(Clinical({iid(1): hostile}), research, engine.deidentify, log, pubs,
+                                 withdrawals=Withdrawals())
+    await anonymiser.anonymise(received())
+    assert research.stored == []
+    assert [(e.reason, e.element) for e in log.entries] == [("invalid-uid", "StudyInstanceUID")]
+    assert "/.." not in log.entries[0].detail
+    assert [e.event_type for e in pubs.events] == ["StudyQuarantined"]
