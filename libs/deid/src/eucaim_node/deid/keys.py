@@ -8,9 +8,12 @@ printed or included in an exception message.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 MIN_KEY_BYTES = 32
+#: The one text form: hex digits, then at most one line ending (``openssl rand -hex 32 > key``).
+_HEX_TEXT_KEY = re.compile(rb"([0-9A-Fa-f]+)(?:\r?\n)?")
 
 
 class KeyFileError(Exception):
@@ -21,11 +24,19 @@ class KeyFileError(Exception):
 
 
 def load_key(path: str | os.PathLike[str]) -> bytes:
-    """Return the key bytes stored in the file at `path`.
+    """Return the key stored in the file at `path`, read exactly.
 
-    The whole file is the key (a trailing newline, as left by editors and
-    ``openssl rand -hex 32 > key``, is stripped). Raises :class:`KeyFileError`
-    if the file is missing, unreadable, or holds fewer than 32 bytes.
+    Two forms, told apart by the whole file:
+
+    - **hex text**: the file is one or more hex digits (``0-9 a-f A-F``) followed by at most one
+      line ending (LF or CRLF), as ``openssl rand -hex 32 > key`` writes. The key is the hex text
+      without that line ending (its ASCII bytes, not decoded: existing text keys keep their
+      pseudonyms).
+    - **binary**: any other file. The key is every byte of it, including trailing CR and LF
+      bytes (a random binary key ends in one of them about once in 128).
+
+    Raises :class:`KeyFileError` if the file is missing, unreadable, or the key has fewer than
+    32 bytes.
     """
     key_path = Path(path)
     try:
@@ -36,7 +47,8 @@ def load_key(path: str | os.PathLike[str]) -> bytes:
         raise KeyFileError(f"key file is a directory: {key_path}") from None
     except OSError as exc:
         raise KeyFileError(f"key file unreadable: {key_path} ({exc.strerror})") from None
-    key = raw.rstrip(b"\r\n")
+    text = _HEX_TEXT_KEY.fullmatch(raw)
+    key = text[1] if text else raw
     check_key(key, source=str(key_path))
     return key
 
