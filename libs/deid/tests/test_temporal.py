@@ -11,7 +11,7 @@ import string
 
 import pydicom
 import pytest
-from eucaim_node.deid import BASIC, EUCAIM_DEFAULT, Deidentifier, Option
+from eucaim_node.deid import BASIC, Deidentifier, Option
 from eucaim_node.deid.dates import is_valid, parse_da
 from eucaim_node.deid.dummies import dummy_for
 from hypothesis import HealthCheck, given, settings
