@@ -224,3 +224,20 @@ async def test_an_invalid_kept_uid_is_quarantined_never_stored_in_the_research_o
     assert [(e.reason, e.element) for e in log.entries] == [("invalid-uid", "StudyInstanceUID")]
     assert "/.." not in log.entries[0].detail
     assert [e.event_type for e in pubs.events] == ["StudyQuarantined"]
+
+
+async def test_replaced_temporal_values_are_logged_by_code_only(caplog):
+    replaced = (QuarantineReason("malformed-temporal", "DA value is not a complete, valid DA", keyword="StudyDate"),)
+
+    def with_replacement(data: bytes) -> DeidResult:
+        return DeidResult(released=True, data=b"deid-" + data, study_instance_uid=STUDY_KEY,
+                          patient_pseudonym=SUBJECT, replaced=replaced)
+
+    research, log, pubs = Research(), Log(), Pubs()
+    anonymiser = StudyAnonymiser(Clinical({iid(1): b"ok-1"}), research, with_replacement, log, pubs,
+                                 withdrawals=Withdrawals())
+    with caplog.at_level("INFO", logger="eucaim_node.anonymisation"):
+        await anonymiser.anonymise(received())
+    assert research.stored == [b"deid-ok-1"]
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("values replaced")]
+    assert line.codes == "malformed-temporal"

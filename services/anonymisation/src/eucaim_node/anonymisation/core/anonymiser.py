@@ -157,6 +157,10 @@ class StudyAnonymiser:
             except OrthancNotFound:
                 return None  # deleted meanwhile: nothing to release
             result = await asyncio.to_thread(self._deidentify, data)
+            if result.replaced:  # values the engine could not keep or shift (codes only, never values)
+                log.info("values replaced by the Basic Profile action", extra={
+                    "study_key": event.study_key, "orthanc_instance_id": instance_id,
+                    "codes": ",".join(sorted({r.code for r in result.replaced}))})
             if not result.released:
                 return Quarantined(quarantine_entry(instance_id, result))
             if result.study_instance_uid != event.study_key:
