@@ -36,6 +36,21 @@ def test_the_catalogue_conforms_with_zero_violations():
     assert report.violations == ()
 
 
+def test_a_collection_whose_counts_are_small_cells_conforms_without_them():
+    """Counts below the minimum are left out (decision 0071): the counts are recommended, not mandatory."""
+    import dataclasses
+
+    graph = dcat.new_graph()
+    small = dataclasses.replace(FACTS, studies=None, subjects=None)
+    ds = dcat.add_dataset(graph, CONFIG, CONFIG.resolved("lung-screening"), small, dcat.VersionInfo(1, NOW, NOW, "n"))
+    dcat.add_catalog(graph, CONFIG, [ds], NOW)
+    report = validate(graph)
+    assert report.conforms and report.violations == ()
+    health = "http://healthdataportal.eu/ns/health#"
+    assert graph.value(ds, URIRef(health + "numberOfRecords")) is None
+    assert graph.value(ds, URIRef(health + "numberOfUniqueIndividuals")) is None
+
+
 def test_the_bundled_default_collections_file_conforms_too():
     config = load_config(None)
     assert validate(catalogue_graph(config, ("default",))).conforms

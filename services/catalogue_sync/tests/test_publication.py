@@ -33,9 +33,21 @@ def test_public_facts_are_coarsened():
                              Coarsening(granularity=10, min_count=5))
     assert (facts.studies, facts.subjects) == (30, 30)  # 38 rounded down
     assert [f.label for f in facts.sexes] == ["Female"]  # 1 man < 5: not published
-    assert (facts.min_typical_age, facts.max_typical_age) == (50, 90)  # 5th-95th percentile (51, 86) widened; 99 hidden
+    # 5th-95th percentile (51, 86), but never beyond the 5th youngest (54) or 5th oldest (83), widened; 99 hidden
+    assert (facts.min_typical_age, facts.max_typical_age) == (50, 85)
     small = collection_facts(aggregate(studies(3)), Coarsening(granularity=10, min_count=5))
-    assert (small.studies, small.subjects, small.min_typical_age, small.sexes) == (3, 3, None, ())
+    assert (small.studies, small.subjects, small.min_typical_age, small.sexes) == (None, None, None, ())
+
+
+def test_no_published_count_is_below_the_minimum_count_or_the_granularity():
+    """The search suppresses cells under min_count; the public catalogue must not publish them either."""
+    for granularity, min_count in ((1, 3), (10, 10), (10, 5), (5, 20)):
+        coarse = Coarsening(granularity=granularity, min_count=min_count)
+        for n in range(0, 60):
+            facts = collection_facts(aggregate(studies(n)), coarse)
+            for count in (facts.studies, facts.subjects):
+                assert count is None or (count >= min_count and count % granularity == 0 and count <= n), (coarse, n)
+            assert (facts.studies is None) == (n < max(granularity, min_count))
 
 
 class Versions:

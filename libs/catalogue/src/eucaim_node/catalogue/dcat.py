@@ -73,8 +73,8 @@ class CodedFacet:
 class CollectionFacts:
     """What the catalogue knows about a collection (published counts are already coarsened)."""
 
-    studies: int
-    subjects: int
+    studies: int | None  # None: fewer than the minimum count, not published
+    subjects: int | None
     min_typical_age: int | None = None
     max_typical_age: int | None = None
     sexes: tuple[CodedFacet, ...] = ()
@@ -267,8 +267,12 @@ def add_dataset(graph: Graph, config: CollectionsConfig, collection: ResolvedCol
     _legislation(b, distribution, collection.applicable_legislation)
 
     g.add((ds, HEALTHDCATAP.hasStructuredData, Literal(False)))
-    g.add((ds, HEALTHDCATAP.numberOfRecords, Literal(facts.studies, datatype=XSD.nonNegativeInteger)))
-    g.add((ds, HEALTHDCATAP.numberOfUniqueIndividuals, Literal(facts.subjects, datatype=XSD.nonNegativeInteger)))
+    # Counts are recommended, not mandatory (R8 non-public-shapes_recommended.ttl): a small cell is left out
+    # rather than published as a number (decision 0071).
+    if facts.studies is not None:
+        g.add((ds, HEALTHDCATAP.numberOfRecords, Literal(facts.studies, datatype=XSD.nonNegativeInteger)))
+    if facts.subjects is not None:
+        g.add((ds, HEALTHDCATAP.numberOfUniqueIndividuals, Literal(facts.subjects, datatype=XSD.nonNegativeInteger)))
     if facts.min_typical_age is not None and facts.max_typical_age is not None:
         g.add((ds, HEALTHDCATAP.minTypicalAge, Literal(facts.min_typical_age, datatype=XSD.nonNegativeInteger)))
         g.add((ds, HEALTHDCATAP.maxTypicalAge, Literal(facts.max_typical_age, datatype=XSD.nonNegativeInteger)))

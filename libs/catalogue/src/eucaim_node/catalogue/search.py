@@ -30,11 +30,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .canonical import canonical_text
 from .coding import CodingTables, Field
 
 MAX_DEPTH = 16
 MAX_NODES = 512
 MAX_TEXT = 256
+#: Ages are decoded from an Age String (PS3.5 Table 6.2-1, VR AS: at most "999Y"): no age lies outside this.
+AGE_DOMAIN = (0.0, 999.0)
 UNSUPPORTED_KEYS = {
     "SNOMEDCT432213005": "year of diagnosis is not available at this node: de-identification shifts every date",
 }
@@ -84,9 +87,10 @@ def _keys(tables: CodingTables) -> dict[str, SearchKey]:
 @dataclass(frozen=True)
 class CompiledQuery:
     filter: dict[str, Any]
-    canonical: str  # stable text of the evaluated tree (for noise seeding and the audit)
+    canonical: str  # semantic canonical form of the filter (canonical.py): the noise key, equal for equivalent queries
     conditions: int
     keys: tuple[str, ...]
+    text: str = ""  # the tree as sent, without ignored members: what the audit shows a reader
 
 
 class QueryCompiler:
@@ -105,8 +109,9 @@ class QueryCompiler:
     def compile(self, ast: Any) -> CompiledQuery:
         state = {"nodes": 0, "conditions": 0, "keys": set()}
         mongo = self._node(ast, "ast", 0, state)
-        return CompiledQuery(mongo, json.dumps(_canonical(ast), sort_keys=True, separators=(",", ":")),
-                             state["conditions"], tuple(sorted(state["keys"])))
+        domains = {spec.numeric_path: AGE_DOMAIN for spec in self.keys.values() if spec.numeric_path}
+        return CompiledQuery(mongo, canonical_text(mongo, domains), state["conditions"], tuple(sorted(state["keys"])),
+                             json.dumps(_stripped(ast), sort_keys=True, separators=(",", ":")))
 
     # -- tree -------------------------------------------------------------------------------------
 
@@ -233,10 +238,10 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _canonical(node: Any) -> Any:
+def _stripped(node: Any) -> Any:
     """The tree without members the evaluation ignores (``system``, ``nodeType``, ...)."""
     if isinstance(node, dict):
         if "key" in node:
             return {k: node.get(k) for k in ("key", "type", "value")}
-        return {"operand": node.get("operand"), "children": [_canonical(c) for c in node.get("children") or []]}
+        return {"operand": node.get("operand"), "children": [_stripped(c) for c in node.get("children") or []]}
     return node

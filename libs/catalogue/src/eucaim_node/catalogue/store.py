@@ -5,6 +5,7 @@ Collection names the federation adds to ``eucaim_node.store.collections`` (one w
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import Any
 
@@ -54,3 +55,13 @@ async def run_search(db: AsyncDatabase, query: CompiledQuery, config: Collection
         mongo_filter = {"$and": [mongo_filter, query.filter]}
     studies = await db[names.CATALOGUE_STUDIES].find(mongo_filter, SEARCH_PROJECTION).to_list(None)
     return build_answer(studies, published, protection, query.canonical)
+
+
+def search_audit_detail(query: CompiledQuery, answer: SearchAnswer) -> dict[str, Any]:
+    """What the audit records of an answered search: the query as sent and the hash of its canonical form (equal
+    for equivalent queries), what was reported, how many cells were suppressed; never a suppressed count."""
+    return {"query_sha256": hashlib.sha256(query.canonical.encode()).hexdigest(), "query": query.text[:1000],
+            "conditions": query.conditions, "keys": ",".join(query.keys),
+            "collections_reported": answer.reported_collections,
+            "studies_reported": answer.body["total"]["studies_count"],
+            "subjects_reported": answer.body["total"]["subjects_count"], "suppressed_cells": answer.suppressed_cells}

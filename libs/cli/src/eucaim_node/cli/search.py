@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import hashlib
 import json
 import os
 import socket
@@ -79,7 +78,7 @@ async def record_access(settings: KafkaSettings, action: str, target: str | None
 
 async def _search(settings: FederationCliSettings, body: Any) -> dict[str, Any]:
     from eucaim_node.catalogue.search import QueryCompiler, QueryError
-    from eucaim_node.catalogue.store import noise_secret, run_search
+    from eucaim_node.catalogue.store import noise_secret, run_search, search_audit_detail
     from eucaim_node.store import connect
 
     body = body if isinstance(body, dict) and "ast" in body else {"ast": body}
@@ -93,11 +92,7 @@ async def _search(settings: FederationCliSettings, body: Any) -> dict[str, Any]:
         answer = await run_search(db, query, settings.collections_config(), settings.protection(await noise_secret(db)))
     finally:
         await client.close()
-    await record_access(settings, "federated-search", None, "success", {
-        "query_sha256": hashlib.sha256(query.canonical.encode()).hexdigest(), "query": query.canonical[:1000],
-        "conditions": query.conditions, "keys": ",".join(query.keys),
-        "collections_reported": answer.reported_collections, "studies_reported": answer.body["total"]["studies_count"],
-        "subjects_reported": answer.body["total"]["subjects_count"], "suppressed_cells": answer.suppressed_cells})
+    await record_access(settings, "federated-search", None, "success", search_audit_detail(query, answer))
     return answer.body
 
 

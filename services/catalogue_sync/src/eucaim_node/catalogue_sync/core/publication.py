@@ -1,13 +1,14 @@
 """Tier 1: each collection as a versioned HealthDCAT-AP dataset, queued for the remote catalogue.
 
 A new version is made only when the dataset's *content* changes (:func:`content_hash`): a config
-edit, or published counts/facets that moved. Published numbers are coarsened first (counts rounded
-down to ``granularity`` once they reach it; typical ages from the 5th–95th percentile, widened to
+edit, or published counts/facets that moved. Published numbers are coarsened first (counts below the
+search's ``min_count`` or the granularity are left out, others rounded down to ``granularity``; typical
+ages from the 5th–95th percentile but never beyond the ``min_count``-th youngest/oldest, widened to
 5 years; facet values held by fewer than ``min_count`` subjects left out), so not every new study
-makes a version and no single patient shows in the public metadata.
+makes a version and no small cell or single patient shows in the public metadata.
 
-Versions are immutable documents; the newest is the dataset's current description and every
-earlier one stays resolvable (``?version=N``). The version document also carries its delivery
+Versions are immutable documents; the newest is the dataset's current description, public; every
+earlier one stays resolvable (``?version=N``) for authenticated harvesters. The version document also carries its delivery
 state: it *is* the outbox entry (one document, so creating a version and queueing it is atomic).
 Two consumers may try to publish the same collection at once: version numbers are unique ``_id``
 values (the second insert fails and re-reads), and a computation whose aggregates watermark is
@@ -43,11 +44,17 @@ class VersionStore(Protocol):
 
 @dataclass(frozen=True)
 class Coarsening:
+    """How the public description coarsens numbers: the search's minimum count applies to every one of them."""
+
     granularity: int = 10
     min_count: int = 10
 
-    def count(self, n: int) -> int:
-        return n if n < self.granularity else (n // self.granularity) * self.granularity
+    def count(self, n: int) -> int | None:
+        """``n`` rounded down to the granularity; None (not published) below the minimum count or the granularity,
+        so a published count is never a small cell and never a rounded-down zero (decision 0071)."""
+        if n < max(self.min_count, self.granularity):
+            return None
+        return (n // self.granularity) * self.granularity
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -65,9 +72,12 @@ def collection_facts(aggregates: dict[str, Any], coarse: Coarsening, tables: Cod
 
     ages = aggregates.get("subject_ages") or []
     low = high = None
-    if len(ages) >= coarse.min_count:
-        low = int(math.floor(percentile(ages, 0.05) / 5) * 5)
-        high = int(math.ceil(percentile(ages, 0.95) / 5) * 5)
+    k = coarse.min_count
+    if len(ages) >= k:
+        # As the search's age range: never beyond the k-th youngest or k-th oldest subject, so no extreme age shows.
+        low = int(math.floor(max(percentile(ages, 0.05), ages[k - 1]) / 5) * 5)
+        high = int(math.ceil(min(percentile(ages, 0.95), ages[-k]) / 5) * 5)
+        low, high = min(low, high), max(low, high)
     return dcat.CollectionFacts(
         studies=coarse.count(int(aggregates.get("studies", 0))), subjects=coarse.count(int(aggregates.get("subjects", 0))),
         min_typical_age=low, max_typical_age=high,
