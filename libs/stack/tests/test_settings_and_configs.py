@@ -169,7 +169,8 @@ def test_service_env_adds_its_health_port(tmp_path: Path) -> None:
     stack = Stack(StackSettings.test_profile(state_dir=tmp_path))
     for offset, service in enumerate(SERVICE_MODULES, start=1):
         env = stack.service_env(service)
-        assert set(env) == NODE_ENV_NAMES | {"EUCAIM_HEALTH_PORT"} | OTEL_NAMES
+        search = {"EUCAIM_SEARCH_TOKEN_FILE"} if service == "catalogue_sync" else set()
+        assert set(env) == NODE_ENV_NAMES | {"EUCAIM_HEALTH_PORT"} | OTEL_NAMES | search
         assert env["EUCAIM_HEALTH_PORT"] == str(18100 + offset)
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:14318"
     local = Stack(StackSettings(state_dir=tmp_path))
@@ -211,3 +212,20 @@ def test_status_without_anything_running(tmp_path: Path) -> None:
         assert status.endpoints
     assert statuses["orthanc-clinical"].endpoints["dicom"] == "CLINICAL@127.0.0.1:34242"
     assert stack.log_path("audit") == tmp_path / "logs" / "audit.log"
+
+
+def test_the_search_token_is_generated_once_0600_and_given_to_catalogue_sync_only(tmp_path: Path) -> None:
+    from eucaim_node.catalogue.settings import read_tokens
+
+    stack = Stack(StackSettings.test_profile(state_dir=tmp_path))
+    ensure_secrets(stack.settings)
+    path = stack.search_token_file()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    token = stack.search_token()
+    assert read_tokens(path) == {token: "local"} and len(token) >= 32
+    ensure_secrets(stack.settings)
+    assert stack.search_token() == token
+    holders = [s for s in SERVICE_MODULES if "EUCAIM_SEARCH_TOKEN_FILE" in stack.service_env(s)]
+    assert holders == ["catalogue_sync"]
+    assert stack.service_env("catalogue_sync")["EUCAIM_SEARCH_TOKEN_FILE"] == str(path)
+    assert "EUCAIM_SEARCH_TOKEN_FILE" not in configs.render_node_env(stack.settings)  # not in the CLI's node.env

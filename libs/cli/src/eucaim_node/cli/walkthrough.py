@@ -118,6 +118,11 @@ def describe(stack: Stack, outcome: StudyOutcome) -> str:
         f"  MongoDB (catalogue, audit):        {stack.mongo_url()}  database {stack.settings.mongo_database!r}",
         f"  Kafka:                             {stack.kafka_bootstrap()}",
         f"  Logs:                              {stack.state_dir / 'logs'}",
+        f"  Federated search (token in {stack.search_token_file()}):",
+        f"    curl -H \"Authorization: Secret $(cut -d: -f2- {stack.search_token_file()})\" "
+        f"-H 'Content-Type: application/json' -d '{{\"ast\": {{\"operand\": \"OR\", \"children\": []}}}}' "
+        f"{stack.search_url()}",
+        f"  Public catalogue (HealthDCAT-AP):  {stack.search_url().removesuffix('/federation/search')}/catalogue",
         "",
         f"Sample study {outcome.study_key}",
         f"  research Orthanc:  {outcome.research_instances} de-identified instances",

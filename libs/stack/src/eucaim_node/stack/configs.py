@@ -43,6 +43,11 @@ def orthanc_password_file(settings: StackSettings) -> Path:
     return secrets_dir(settings) / "orthanc-password"
 
 
+def search_token_file(settings: StackSettings) -> Path:
+    """Clients of the federated search, ``name:token`` per line (EUCAIM_SEARCH_TOKEN_FILE); catalogue-sync only."""
+    return secrets_dir(settings) / "search-tokens"
+
+
 def logs_dir(settings: StackSettings) -> Path:
     return settings.state / "logs"
 
@@ -157,10 +162,17 @@ def render_node_env(settings: StackSettings) -> dict[str, str]:
     }
 
 
+def search_env(settings: StackSettings) -> dict[str, str]:
+    """catalogue-sync's federated search: on and authenticated, as in production (the token file is generated)."""
+    return {"EUCAIM_SEARCH_TOKEN_FILE": str(search_token_file(settings))}
+
+
 def render_service_env(settings: StackSettings, service: str) -> dict[str, str]:
     if service not in SERVICE_MODULES:
         raise KeyError(f"unknown service {service!r}; expected one of {', '.join(SERVICE_MODULES)}")
     env = {**render_node_env(settings), "EUCAIM_HEALTH_PORT": str(settings.health_port(service))}
+    if service == "catalogue_sync":
+        env.update(search_env(settings))
     if settings.export_traces:
         env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{settings.host}:{settings.otlp_port}",
                     "OTEL_EXPORTER_OTLP_TIMEOUT": "2", "OTEL_BSP_SCHEDULE_DELAY": "1000"})

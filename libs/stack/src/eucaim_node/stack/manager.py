@@ -18,7 +18,7 @@ from typing import Any
 from . import configs, install, probes
 from .install import file_lock
 from .process import ManagedProcess
-from .secrets_files import ensure_secrets, read_orthanc_password
+from .secrets_files import ensure_secrets, read_orthanc_password, read_search_token
 from .settings import SERVICE_MODULES, StackSettings
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,16 @@ class Stack:
 
     def node_env_file(self) -> Path:
         return configs.node_env_file(self.settings)
+
+    def search_token_file(self) -> Path:
+        return configs.search_token_file(self.settings)
+
+    def search_token(self) -> str:
+        """The generated token of the local federated search client (``Authorization: Secret <token>``)."""
+        return read_search_token(self.settings)
+
+    def search_url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.health_port('catalogue_sync')}/federation/search"
 
     def names(self) -> tuple[str, ...]:
         return tuple(self._components)

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from .configs import hmac_key_file, orthanc_password_file, secrets_dir
+from .configs import hmac_key_file, orthanc_password_file, search_token_file, secrets_dir
 from .settings import StackSettings
 
 
@@ -26,12 +26,20 @@ def _create_once(path: Path, make: Callable[[], bytes]) -> bool:
 
 
 def ensure_secrets(settings: StackSettings) -> None:
-    """Generate ``secrets/hmac.key`` (32 random bytes) and ``secrets/orthanc-password`` if absent."""
+    """Generate ``secrets/hmac.key`` (32 random bytes), ``secrets/orthanc-password`` and ``secrets/search-tokens``
+    (one federated search client, ``local:<token>``) if absent."""
     directory = secrets_dir(settings)
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     _create_once(hmac_key_file(settings), lambda: secrets.token_bytes(32))
     _create_once(orthanc_password_file(settings), lambda: secrets.token_urlsafe(24).encode("ascii"))
+    _create_once(search_token_file(settings), lambda: f"local:{secrets.token_urlsafe(32)}\n".encode("ascii"))
+
+
+def read_search_token(settings: StackSettings) -> str:
+    """The local search client's token (the first line's), for the walkthrough and the tests."""
+    first = search_token_file(settings).read_text(encoding="ascii").splitlines()[0]
+    return first.partition(":")[2]
 
 
 def read_orthanc_password(settings: StackSettings) -> str:

@@ -5,9 +5,15 @@
   ``{"ast": ..., "id": ...}``; answers per-collection counts with small-cell protection. Errors are
   ``{"error", "status_code"}``: 400 unreadable JSON, 401 no or wrong secret, 404 search not enabled,
   413 body too large, 415 not JSON, 422 a query this node cannot evaluate, 503 a dependency down.
-- ``GET /catalogue`` and ``GET /catalogue/datasets/<collection>`` (``?version=N`` for an earlier
-  version): the HealthDCAT-AP descriptions (Tier 1), read-only, Turtle or JSON-LD by ``Accept`` or
-  ``?format=ttl|jsonld``.
+- ``GET /catalogue`` and ``GET /catalogue/datasets/<collection>``: the current HealthDCAT-AP descriptions
+  (Tier 1), public, read-only, Turtle or JSON-LD by ``Accept`` or ``?format=ttl|jsonld``; ``?version=N``
+  for an earlier version only with a harvester's token (same header and token file as the search).
+
+Exposure limits (decision 0072), per client address: requests without a valid token share one token
+bucket, and searches without a valid token (or a wrong token anywhere) another, smaller one; an
+exhausted bucket answers 429 with ``Retry-After`` (a login budget is checked before the token, so a
+locked-out address cannot go on guessing). Search bodies are read as a stream up to a bound and
+refused with 413 the moment they exceed it, whatever ``Content-Length`` says.
 
 Every query and every catalogue read is recorded as an ``AccessRecorded`` event (who, what, result
 size; never the raw count of a suppressed cell) before the answer is sent; if it cannot be recorded,
@@ -16,7 +22,6 @@ the request fails (503) rather than going unaudited.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -26,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from faststream.asgi import AsgiResponse, Request, get, post
+from faststream.asgi.request import ClientDisconnectError
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 from rdflib import Graph
@@ -34,14 +40,14 @@ from eucaim_node.catalogue import dcat
 from eucaim_node.catalogue.config import CollectionsConfig
 from eucaim_node.catalogue.results import Protection
 from eucaim_node.catalogue.search import QueryCompiler, QueryError
-from eucaim_node.catalogue.store import noise_secret, run_search
+from eucaim_node.catalogue.store import noise_secret, run_search, search_audit_detail
 from eucaim_node.events import AccessRecorded, Event
 
 from .adapters.versions import MongoVersionStore
+from .core.ratelimit import ClientLimits, Verdict
 
 log = logging.getLogger("eucaim_node.catalogue_sync.http")
 PRODUCER = "catalogue-sync"
-MAX_BODY = 256 * 1024
 SEARCH_PATHS = ("/federation/search", "/api/datasets/eucaimSearch")
 
 
@@ -53,9 +59,9 @@ def _error(status: int, message: str) -> AsgiResponse:
     return _json(status, {"error": message, "status_code": status})
 
 
-def _client(scope: dict[str, Any]) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
+def _too_many(verdict: Verdict, message: str) -> AsgiResponse:
+    return AsgiResponse(json.dumps({"error": message, "status_code": 429}).encode(), 429,
+                        headers={"content-type": "application/json", "retry-after": str(verdict.retry_after)})
 
 
 @dataclass
@@ -67,6 +73,49 @@ class FederationApi:
     tokens: dict[str, str]
     protection_for: Callable[[bytes], Protection]
     compiler: QueryCompiler
+    limits: ClientLimits
+    max_body: int
+    trusted_proxies: frozenset[str] = frozenset()
+
+    def _client(self, scope: dict[str, Any], headers: dict[str, str]) -> str:
+        """The client's address: the TCP peer, or the nearest untrusted hop a trusted proxy forwarded for."""
+        peer = str(scope["client"][0]) if scope.get("client") else "unknown"
+        if peer not in self.trusted_proxies:
+            return peer
+        hops = [h.strip() for h in headers.get("x-forwarded-for", "").split(",") if h.strip()]
+        return next((h for h in reversed(hops) if h not in self.trusted_proxies), peer)
+
+    def _admit(self, client: str, headers: dict[str, str], *, login: bool) -> tuple[str | None, AsgiResponse | None]:
+        """(the token's client name or None, a 429 refusal or None). ``login``: a token is required here, so a
+        request without a valid one is a failed login; elsewhere only a wrong token is."""
+        attempt = login or "authorization" in headers
+        if attempt:
+            blocked = self.limits.failed_logins.check(client)
+            if not blocked.allowed:
+                return None, _too_many(blocked, "too many failed logins from this address; retry later")
+        principal = self._principal(headers)
+        if principal is not None:
+            return principal, None
+        if attempt:
+            self.limits.failed_logins.take(client)
+        verdict = self.limits.anonymous.take(client)
+        if not verdict.allowed:
+            return None, _too_many(verdict, "too many unauthenticated requests from this address; retry later")
+        return None, None
+
+    async def _bounded_body(self, request: Request) -> bytes | None:
+        """The body, or None as soon as it exceeds ``max_body`` (read as a stream: a missing or lying
+        Content-Length changes nothing)."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            return None
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def _audit(self, actor: str, action: str, target: str | None, outcome: str, cause: str,
                      detail: dict[str, Any]) -> None:
@@ -86,13 +135,19 @@ class FederationApi:
 
     async def search(self, scope: dict[str, Any], request: Request) -> AsgiResponse:
         request_id = str(uuid.uuid4())
-        if not self.tokens:
-            return _error(404, "federated search is not enabled on this node (no EUCAIM_SEARCH_TOKEN_FILE)")
         headers = request.headers
-        principal = self._principal(headers)
+        client = self._client(scope, headers)
+        if not self.tokens:
+            verdict = self.limits.anonymous.take(client)
+            if not verdict.allowed:
+                return _too_many(verdict, "too many unauthenticated requests from this address; retry later")
+            return _error(404, "federated search is not enabled on this node (no EUCAIM_SEARCH_TOKEN_FILE)")
+        principal, refusal = self._admit(client, headers, login=True)
+        if refusal is not None:
+            return refusal
         if principal is None:
             try:
-                await self._audit(f"unauthenticated@{_client(scope)}", "federated-search", None, "denied",
+                await self._audit(f"unauthenticated@{client}", "federated-search", None, "denied",
                                   f"search:{request_id}", {"reason": "missing or wrong secret"})
             except Exception:
                 log.exception("could not record a denied search")
@@ -100,9 +155,12 @@ class FederationApi:
         actor = f"search:{principal}"
         if "application/json" not in headers.get("content-type", "").lower():
             return _error(415, "the body must be JSON (Content-Type: application/json)")
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return _error(413, f"the query is larger than {MAX_BODY} bytes")
+        try:
+            body = await self._bounded_body(request)
+        except ClientDisconnectError:
+            return _error(400, "the client went away before the body was complete")
+        if body is None:
+            return _error(413, f"the query is larger than {self.max_body} bytes")
         try:
             payload = json.loads(body)
         except ValueError as exc:
@@ -115,13 +173,8 @@ class FederationApi:
             return _error(422, str(exc))
         try:
             answer = await run_search(self.db, query, self.config, self.protection_for(await noise_secret(self.db)))
-            await self._audit(actor, "federated-search", None, "success", f"search:{request_id}", {
-                "query_sha256": hashlib.sha256(query.canonical.encode()).hexdigest(),
-                "query": query.canonical[:1000], "conditions": query.conditions, "keys": ",".join(query.keys),
-                "collections_reported": answer.reported_collections,
-                "studies_reported": answer.body["total"]["studies_count"],
-                "subjects_reported": answer.body["total"]["subjects_count"],
-                "suppressed_cells": answer.suppressed_cells})
+            await self._audit(actor, "federated-search", None, "success", f"search:{request_id}",
+                              search_audit_detail(query, answer))
         except PyMongoError as exc:
             log.warning("search failed: catalogue unavailable", extra={"error": type(exc).__name__})
             return _error(503, "the catalogue is unavailable; try again later")
@@ -154,10 +207,21 @@ class FederationApi:
         return AsgiResponse(dcat.serialise(graph, fmt).encode(), 200,
                             headers={"content-type": media, "vary": "Accept", "cache-control": "no-cache"})
 
-    async def _read_audit(self, scope: dict[str, Any], target: str, detail: dict[str, Any]) -> None:
-        await self._audit(f"http:{_client(scope)}", "catalogue-read", target, "success", f"read:{uuid.uuid4()}", detail)
+    async def _read_audit(self, actor: str, target: str, detail: dict[str, Any]) -> None:
+        await self._audit(actor, "catalogue-read", target, "success", f"read:{uuid.uuid4()}", detail)
+
+    def _reader(self, scope: dict[str, Any], request: Request) -> tuple[str, str | None, AsgiResponse | None]:
+        """(the audited actor, the harvester's name if it presented a valid token, a refusal or None)."""
+        client = self._client(scope, request.headers)
+        principal, refusal = self._admit(client, request.headers, login=False)
+        if refusal is None and principal is None and "authorization" in request.headers:
+            refusal = _error(401, "wrong 'Authorization: Secret <token>' header")
+        return (f"harvester:{principal}" if principal else f"http:{client}"), principal, refusal
 
     async def catalogue(self, scope: dict[str, Any], request: Request) -> AsgiResponse:
+        actor, _, refusal = self._reader(scope, request)
+        if refusal is not None:
+            return refusal
         fmt = self._format(request)
         if fmt is None:
             return _error(400, "format must be ttl or jsonld")
@@ -172,7 +236,7 @@ class FederationApi:
                 datasets.append(dcat.URIRef(dcat.dataset_iri(self.config, collection.id)))
                 modified = max(modified or latest["created_at"], latest["created_at"])
             dcat.add_catalog(graph, self.config, datasets, modified)
-            await self._read_audit(scope, "catalogue", {"format": fmt, "datasets": len(datasets)})
+            await self._read_audit(actor, "catalogue", {"format": fmt, "datasets": len(datasets)})
         except Exception as exc:
             log.warning("catalogue read failed", extra={"error": type(exc).__name__})
             return _error(503, "the catalogue is unavailable; try again later")
@@ -180,6 +244,9 @@ class FederationApi:
 
     def dataset_handler(self, collection_id: str):
         async def dataset(scope: dict[str, Any], request: Request) -> AsgiResponse:
+            actor, harvester, refusal = self._reader(scope, request)
+            if refusal is not None:
+                return refusal
             fmt = self._format(request)
             if fmt is None:
                 return _error(400, "format must be ttl or jsonld")
@@ -187,14 +254,19 @@ class FederationApi:
             if raw_version and not raw_version.isdigit():
                 return _error(400, "version must be a positive integer")
             try:
-                doc = (await self.versions.get(collection_id, int(raw_version)) if raw_version
-                       else await self.versions.latest(collection_id))
+                doc = await self.versions.latest(collection_id)
+                if raw_version and (doc is None or doc["version"] != int(raw_version)):
+                    # Earlier versions may hold what the current coarsening no longer publishes: harvesters only.
+                    if harvester is None:
+                        return _error(401, "earlier versions are served to authenticated harvesters only "
+                                           "('Authorization: Secret <token>'); the current version is public")
+                    doc = await self.versions.get(collection_id, int(raw_version))
                 if doc is None:
                     return _error(404, f"collection {collection_id!r} has no published version"
                                        + (f" {raw_version}" if raw_version else " yet"))
                 graph = dcat.new_graph()
                 graph.parse(data=doc["turtle"], format="turtle")
-                await self._read_audit(scope, collection_id, {"format": fmt, "version": doc["version"]})
+                await self._read_audit(actor, collection_id, {"format": fmt, "version": doc["version"]})
             except Exception as exc:
                 log.warning("dataset read failed", extra={"error": type(exc).__name__})
                 return _error(503, "the catalogue is unavailable; try again later")

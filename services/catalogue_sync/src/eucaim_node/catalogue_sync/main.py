@@ -80,7 +80,8 @@ def create_app(settings: CatalogueSyncSettings) -> AsgiFastStream:
                                  push_configured=settings.catalogue_push_url is not None)
     aggregator = CollectionAggregator(MongoCollectionStore(db), publish_collection_updated, publisher)
     api = FederationApi(db, config, versions, publish_any, settings.search_tokens(), settings.protection,
-                        QueryCompiler())
+                        QueryCompiler(), settings.client_limits(), settings.federation_max_body_bytes,
+                        settings.trusted_proxies())
     outbox = None
     if settings.catalogue_push_url:
         outbox = OutboxWorker(versions, publish_any, url=settings.catalogue_push_url, token=settings.push_token(),
