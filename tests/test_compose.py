@@ -87,3 +87,11 @@ def test_only_reception_and_anonymisation_are_given_the_clinical_orthanc_and_the
         env = env_of(COMPOSE["services"][name])
         has_key = "EUCAIM_HMAC_KEY_FILE" in env
         assert has_key == (name in ("reception", "anonymisation")), name
+
+
+def test_the_search_is_on_with_a_token_secret_for_catalogue_sync_only():
+    holders = [name for name in SERVICES if "EUCAIM_SEARCH_TOKEN_FILE" in env_of(COMPOSE["services"][name])]
+    assert holders == ["catalogue-sync"]
+    assert "search-tokens" in COMPOSE["services"]["catalogue-sync"]["secrets"]
+    assert COMPOSE["secrets"]["search-tokens"]["file"] == "deploy/compose/secrets/search-tokens"
+    assert "search-tokens" in (ROOT / "deploy" / "compose" / "make-secrets.sh").read_text()

@@ -3,8 +3,8 @@
 consent withdrawal end to end.
 
 A generated multi-patient data set (12 studies of 11 synthetic patients) is pushed once for the module.
-metadata and catalogue-sync are restarted with the example collections file, a search token, exact
-small-cell suppression at 3 and a push URL pointing at a real local HTTP server that fails and delays
+metadata and catalogue-sync are restarted with the example collections file (the search token is the one
+the stack generated, as in `make up`), exact small-cell suppression at 3 and a push URL pointing at a real local HTTP server that fails and delays
 requests; the module restores their environment afterwards.
 """
 
@@ -38,7 +38,7 @@ from eucaim_node.store import collections
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-TOKEN = "fed-test-token-0123456789abcdef"
+STACK_TOKEN = "<the token the stack generated>"  # post()'s default: resolved from the stack's token file
 MINE = ("lung-screening", "prostate-mri", "breast-screening")
 UNKNOWN = "SNOMEDCT261665006"
 HEALTH = "http://healthdataportal.eu/ns/health#"
@@ -168,9 +168,10 @@ class Federation:
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)
 
-    def post(self, body: Any, *, token: str | None = TOKEN, content_type: str = "application/json",
+    def post(self, body: Any, *, token: str | None = STACK_TOKEN, content_type: str = "application/json",
              path: str = "/federation/search") -> httpx.Response:
         headers = {"content-type": content_type}
+        token = self.stack.search_token() if token == STACK_TOKEN else token
         if token is not None:
             headers["authorization"] = f"Secret {token}"
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -207,11 +208,8 @@ async def federation(stack, observer, kafka, tmp_path_factory):
     port = free_port()
     server = ThreadingHTTPServer(("127.0.0.1", port), remote.handler())
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    tokens = tmp / "search-tokens"
-    tokens.write_text(f"# federated search clients\nfocus:{TOKEN}\n")
     env = {
         "EUCAIM_COLLECTIONS_FILE": str(bundled_config_path("collections.example.yaml")),
-        "EUCAIM_SEARCH_TOKEN_FILE": str(tokens),
         "EUCAIM_SEARCH_PROTECTION": "suppress",
         "EUCAIM_SEARCH_MIN_COUNT": "3",
         "EUCAIM_CATALOGUE_COUNT_GRANULARITY": "1",
@@ -381,7 +379,7 @@ async def test_small_cells_are_suppressed_and_the_audit_never_holds_their_counts
     answer = federation.post(small).json()
     assert mine(answer) == {}
     await federation.kafka.wait_until_idle()
-    events = [e for e in await federation.access_events() if e["actor"] == "search:focus"]
+    events = [e for e in await federation.access_events() if e["actor"] == "search:local"]
     query_events = [e for e in events if "LOWER_THAN" in e["detail"].get("query", "")]
     assert query_events, "the query was not audited"
     detail = query_events[-1]["detail"]
@@ -421,9 +419,11 @@ async def test_datasets_are_versioned_and_earlier_versions_stay_resolvable(feder
     assert [str(v) for v in graph.objects(None, URIRef("http://www.w3.org/ns/dcat#version"))] == [latest["version_label"]]
     assert len(list(graph.objects(None, URIRef("http://purl.org/dc/terms/modified")))) == 1
     assert len(list(graph.objects(None, URIRef("http://www.w3.org/ns/adms#versionNotes")))) == 1
-    first = httpx.get(federation.base + "/catalogue/datasets/lung-screening?version=1", timeout=30)
+    harvester = {"authorization": f"Secret {federation.stack.search_token()}"}  # earlier versions: harvesters only
+    first = httpx.get(federation.base + "/catalogue/datasets/lung-screening?version=1", headers=harvester, timeout=30)
     assert first.status_code == 200 and "1.0.0" in first.text
-    assert httpx.get(federation.base + "/catalogue/datasets/lung-screening?version=9999", timeout=30).status_code == 404
+    assert httpx.get(federation.base + "/catalogue/datasets/lung-screening?version=9999", headers=harvester,
+                     timeout=30).status_code == 404
     assert httpx.get(federation.base + "/catalogue/datasets/lung-screening?version=x", timeout=30).status_code == 400
     assert httpx.get(federation.base + "/catalogue?format=xml", timeout=30).status_code == 400
     await federation.kafka.wait_until_idle()

@@ -330,3 +330,13 @@ def test_the_image_the_chart_runs_is_non_root_with_no_build_tools():
     users = [line.split()[1] for line in final.splitlines() if line.startswith("USER ")]
     assert users and users[-1].split(":")[0] == "10001"
     assert "COPY --from=build /app/.venv /app/.venv" in final and "/health/live" in final
+
+
+def test_the_search_token_is_a_secret_file_of_catalogue_sync_only(helm, tmp_path):
+    deployments = by_kind(render(helm, tmp_path), "Deployment")
+    holders = sorted(name for name, d in deployments.items()
+                     if "EUCAIM_SEARCH_TOKEN_FILE" in {e["name"] for e in container(d)["env"]})
+    assert holders == ["catalogue-sync"]
+    volumes = deployments["catalogue-sync"]["spec"]["template"]["spec"]["volumes"]
+    sources = [s["secret"] for v in volumes if "projected" in v for s in v["projected"]["sources"]]
+    assert {"name": "eucaim-node-search-tokens", "items": [{"key": "tokens", "path": "search-token"}]} in sources

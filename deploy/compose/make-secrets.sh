@@ -8,4 +8,5 @@ umask 077
 [ -s "$dir/orthanc-password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$dir/orthanc-password"
 [ -s "$dir/orthanc-users.json" ] || printf '{"eucaim": "%s"}\n' "$(cat "$dir/orthanc-password")" > "$dir/orthanc-users.json"
 [ -s "$dir/audit-signing.key" ] || openssl genpkey -algorithm ed25519 -out "$dir/audit-signing.key"
+[ -s "$dir/search-tokens" ] || printf 'local:%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '/+=')" > "$dir/search-tokens"
 echo "secrets in $dir (keep hmac.key: pseudonyms depend on it; keep audit-signing.key: signed heads depend on it)"
