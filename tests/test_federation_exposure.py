@@ -136,19 +136,16 @@ def restarted(stack, observer, published):
         return versions.find_one({"collection_id": published}, sort=[("version", -1)])["version"]
 
     before = newest()
-    saved = {k: os.environ.get(k) for k in RESTART_ENV}
-    os.environ.update(RESTART_ENV)
-    try:
-        stack.restart("catalogue_sync")
-        after = wait_for(lambda: newest() > before and newest(), 60, "a new version")
-        yield published, before, after
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        stack.restart("catalogue_sync")
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in RESTART_ENV.items():
+            env.setenv(name, value)
+        try:
+            stack.restart("catalogue_sync")
+            after = wait_for(lambda: newest() > before and newest(), 60, "a new version")
+            yield published, before, after
+        finally:
+            env.undo()
+            stack.restart("catalogue_sync")
 
 
 def test_failed_logins_from_one_address_are_refused_with_429(stack, restarted):

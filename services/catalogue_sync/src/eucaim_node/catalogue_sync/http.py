@@ -4,7 +4,8 @@
   the EUCAIM federated search (Tier 2). ``Authorization: Secret <token>`` (or ``Bearer``), JSON body
   ``{"ast": ..., "id": ...}``; answers per-collection counts with small-cell protection. Errors are
   ``{"error", "status_code"}``: 400 unreadable JSON, 401 no or wrong secret, 404 search not enabled,
-  413 body too large, 415 not JSON, 422 a query this node cannot evaluate, 503 a dependency down.
+  413 body too large, 415 not JSON, 422 a query this node cannot evaluate, 429 too many requests from
+  the address (``Retry-After``), 503 a dependency down.
 - ``GET /catalogue`` and ``GET /catalogue/datasets/<collection>``: the current HealthDCAT-AP descriptions
   (Tier 1), public, read-only, Turtle or JSON-LD by ``Accept`` or ``?format=ttl|jsonld``; ``?version=N``
   for an earlier version only with a harvester's token (same header and token file as the search).
@@ -98,10 +99,14 @@ class FederationApi:
             return principal, None
         if attempt:
             self.limits.failed_logins.take(client)
+        return None, self._anonymous(client)
+
+    def _anonymous(self, client: str) -> AsgiResponse | None:
+        """Spend one unauthenticated request of ``client``'s budget; a 429 if none is left."""
         verdict = self.limits.anonymous.take(client)
         if not verdict.allowed:
-            return None, _too_many(verdict, "too many unauthenticated requests from this address; retry later")
-        return None, None
+            return _too_many(verdict, "too many unauthenticated requests from this address; retry later")
+        return None
 
     async def _bounded_body(self, request: Request) -> bytes | None:
         """The body, or None as soon as it exceeds ``max_body`` (read as a stream: a missing or lying
@@ -138,10 +143,8 @@ class FederationApi:
         headers = request.headers
         client = self._client(scope, headers)
         if not self.tokens:
-            verdict = self.limits.anonymous.take(client)
-            if not verdict.allowed:
-                return _too_many(verdict, "too many unauthenticated requests from this address; retry later")
-            return _error(404, "federated search is not enabled on this node (no EUCAIM_SEARCH_TOKEN_FILE)")
+            return self._anonymous(client) or _error(
+                404, "federated search is not enabled on this node (no EUCAIM_SEARCH_TOKEN_FILE)")
         principal, refusal = self._admit(client, headers, login=True)
         if refusal is not None:
             return refusal
