@@ -204,7 +204,7 @@ async def test_burned_in_annotation_is_quarantined_and_never_released(stack, obs
     flagged.save_as(sample.files[0])
     for path in sample.files:  # DICOMweb/REST upload, as a modality gateway would
         httpx.post(f"{stack.orthanc_url('clinical')}/instances", content=Path(path).read_bytes(),
-                   auth=stack.orthanc_auth(), timeout=30).raise_for_status()
+                   auth=stack.orthanc_auth("clinical"), timeout=30).raise_for_status()
     key = observer.study_key(sample.study_instance_uid)
     deadline = time.monotonic() + 120
     while observer.db[collections.ANONYMISATION_QUARANTINE].count_documents({"study_key": key}) == 0:

@@ -43,7 +43,7 @@ def send(stack, files) -> None:
     """Upload Part-10 files to the clinical Orthanc over REST (as a modality gateway would)."""
     for path in files:
         httpx.post(f"{stack.orthanc_url('clinical')}/instances", content=Path(path).read_bytes(),
-                   auth=stack.orthanc_auth(), timeout=30).raise_for_status()
+                   auth=stack.orthanc_auth("clinical"), timeout=30).raise_for_status()
 
 
 def identifying(sample) -> list[str]:

@@ -76,13 +76,14 @@ def test_up_is_idempotent(stack: Stack) -> None:
 def test_state_files(stack: Stack) -> None:
     assert stat.S_IMODE(stack.hmac_key_file().stat().st_mode) == 0o600
     assert len(stack.hmac_key_file().read_bytes()) == 32
-    assert stat.S_IMODE(stack.orthanc_password_file().stat().st_mode) == 0o600
     env = parse_env_file(stack.node_env_file().read_text())
     assert env == stack.node_env()
     assert env["EUCAIM_KAFKA_BOOTSTRAP_SERVERS"] == stack.kafka_bootstrap() == f"127.0.0.1:{stack.settings.kafka_port}"
-    password = stack.orthanc_auth()[1]
-    assert password not in stack.node_env_file().read_text()
-    assert password not in json.dumps({name: s.to_dict() for name, s in stack.status().items()})
+    for instance in ("clinical", "research"):
+        assert stat.S_IMODE(stack.orthanc_password_file(instance).stat().st_mode) == 0o600
+        password = stack.orthanc_auth(instance)[1]
+        assert password not in stack.node_env_file().read_text()
+        assert password not in json.dumps({name: s.to_dict() for name, s in stack.status().items()})
 
 
 def test_restart_one_component(stack: Stack) -> None:
@@ -216,15 +217,15 @@ async def test_ferretdb_supports_what_the_node_uses(stack: Stack) -> None:
 @pytest.mark.parametrize("instance,aet", [("clinical", "CLINICAL"), ("research", "RESEARCH")])
 def test_orthanc_requires_auth(stack: Stack, instance: str, aet: str) -> None:
     url = stack.orthanc_url(instance)
-    ok = httpx.get(f"{url}/system", auth=stack.orthanc_auth(), timeout=10)
+    ok = httpx.get(f"{url}/system", auth=stack.orthanc_auth(instance), timeout=10)
     assert ok.status_code == 200
     assert ok.json()["DicomAet"] == aet
     assert ok.json()["Version"] == "1.10.1"
     assert httpx.get(f"{url}/system", timeout=10).status_code == 401
-    assert httpx.get(f"{url}/system", auth=(stack.settings.orthanc_username, "wrong"), timeout=10).status_code == 401
-    plugins = httpx.get(f"{url}/plugins", auth=stack.orthanc_auth(), timeout=10).json()
+    assert httpx.get(f"{url}/system", auth=(stack.orthanc_auth(instance)[0], "wrong"), timeout=10).status_code == 401
+    plugins = httpx.get(f"{url}/plugins", auth=stack.orthanc_auth(instance), timeout=10).json()
     assert "dicom-web" in plugins
-    assert httpx.get(f"{url}/dicom-web/studies", auth=stack.orthanc_auth(), timeout=10).status_code == 200
+    assert httpx.get(f"{url}/dicom-web/studies", auth=stack.orthanc_auth(instance), timeout=10).status_code == 200
 
 
 # -- DICOM tools --------------------------------------------------------------------------------------------
@@ -236,7 +237,7 @@ def test_storescu_directory_into_clinical_orthanc(stack: Stack, tmp_path: Path) 
     storescu(tmp_path / "study", host, port, aet)
     for ds in (first, second):
         found = httpx.post(f"{stack.orthanc_url('clinical')}/tools/lookup", content=str(ds.SOPInstanceUID),
-                           auth=stack.orthanc_auth(), timeout=10).json()
+                           auth=stack.orthanc_auth("clinical"), timeout=10).json()
         assert [entry["Type"] for entry in found] == ["Instance"]
 
 

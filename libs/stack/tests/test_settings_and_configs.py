@@ -14,16 +14,11 @@ from eucaim_node.stack import configs
 from eucaim_node.stack.secrets_files import ensure_secrets, read_orthanc_password
 from eucaim_node.stack.settings import find_repo_root
 
+#: The operator CLI's settings (node.env): Kafka, MongoDB, the HMAC key (withdraw), the ledger (audit verify).
 NODE_ENV_NAMES = {
     "EUCAIM_KAFKA_BOOTSTRAP_SERVERS",
     "EUCAIM_MONGO_URL",
     "EUCAIM_MONGO_DATABASE",
-    "EUCAIM_CLINICAL_ORTHANC_URL",
-    "EUCAIM_CLINICAL_ORTHANC_USERNAME",
-    "EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE",
-    "EUCAIM_RESEARCH_ORTHANC_URL",
-    "EUCAIM_RESEARCH_ORTHANC_USERNAME",
-    "EUCAIM_RESEARCH_ORTHANC_PASSWORD_FILE",
     "EUCAIM_HMAC_KEY_FILE",
     "EUCAIM_SITE_PREFIX",
     "EUCAIM_AUDIT_SIGNING_KEY_FILE",
@@ -48,7 +43,7 @@ def test_defaults_are_the_make_up_ports() -> None:
     assert (s.clinical_http_port, s.clinical_dicom_port) == (8042, 4242)
     assert (s.research_http_port, s.research_dicom_port) == (8043, 4243)
     assert [s.health_port(m) for m in SERVICE_MODULES] == [8101, 8102, 8103, 8104, 8105]
-    assert s.orthanc_username == "eucaim"
+    assert (s.clinical_orthanc_username, s.research_orthanc_username) == ("eucaim-clinical", "eucaim-research")
     assert s.stable_age == 5
     assert s.kafka_version == "4.2.0"
     assert s.mongo_database == "eucaim_node"
@@ -79,13 +74,13 @@ def test_test_profile_shifts_every_port_by_10000() -> None:
 def test_test_profile_ignores_port_and_state_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("EUCAIM_STACK_KAFKA_PORT", "9999")
     monkeypatch.setenv("EUCAIM_STACK_STATE_DIR", str(tmp_path / "make-up-state"))
-    monkeypatch.setenv("EUCAIM_STACK_ORTHANC_USERNAME", "alice")
+    monkeypatch.setenv("EUCAIM_STACK_CLINICAL_ORTHANC_USERNAME", "alice")
     assert StackSettings().kafka_port == 9999
     assert StackSettings().state == tmp_path / "make-up-state"
     test = StackSettings.test_profile()
     assert test.kafka_port == 19092
     assert test.state != tmp_path / "make-up-state"
-    assert test.orthanc_username == "alice"  # non-port settings still come from the environment
+    assert test.clinical_orthanc_username == "alice"  # non-port settings still come from the environment
     assert StackSettings.test_profile(stable_age=7, state_dir=tmp_path).stable_age == 7
 
 
@@ -134,10 +129,9 @@ def test_orthanc_config(tmp_path: Path, instance: str, aet: str, http: int, dico
     assert config["DicomAet"] == aet
     assert (config["HttpPort"], config["DicomPort"]) == (http, dicom)
     assert config["AuthenticationEnabled"] is True
-    assert config["RegisteredUsers"] == {"eucaim": "s3cret"}
+    assert config["RegisteredUsers"] == {f"eucaim-{instance}": "s3cret"}
     assert config["StableAge"] == 2
     assert config["UnknownSopClassAccepted"] is True
-    assert config["DicomCheckCalledAet"] is False
     assert config["OverwriteInstances"] is True
     assert config["RemoteAccessAllowed"] is False
     assert config["DicomWeb"]["Enable"] is True
@@ -147,17 +141,41 @@ def test_orthanc_config(tmp_path: Path, instance: str, aet: str, http: int, dico
     json.dumps(config)  # serialisable
 
 
-def test_node_env_has_exactly_the_services_contract(tmp_path: Path) -> None:
+def test_only_the_clinical_orthanc_accepts_dicom_and_only_from_listed_modalities(tmp_path: Path) -> None:
+    s = StackSettings.test_profile(state_dir=tmp_path, clinical_modalities="MODALITY@127.0.0.1,CT_ROOM_2@10.0.0.7:11112")
+    clinical = configs.render_orthanc_config(s, "clinical", "x")
+    research = configs.render_orthanc_config(s, "research", "x")
+    assert clinical["DicomServerEnabled"] is True and research["DicomServerEnabled"] is False
+    for config in (clinical, research):
+        assert config["DicomCheckCalledAet"] is True and config["DicomCheckModalityHost"] is True
+        assert not any(config[f"DicomAlwaysAllow{command}"] for command in ("Echo", "Store", "Find", "Get", "Move"))
+    assert research["DicomModalities"] == {}
+    assert [(m["AET"], m["Host"], m["Port"]) for m in clinical["DicomModalities"].values()] == [
+        ("MODALITY", "127.0.0.1", 104), ("CT_ROOM_2", "10.0.0.7", 11112)]
+    for modality in clinical["DicomModalities"].values():
+        assert modality["AllowStore"] is modality["AllowEcho"] is True
+        assert not any(modality[f"Allow{c}"] for c in ("Find", "Move", "Get", "StorageCommitment"))
+
+
+def test_modalities_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert [str(m) for m in StackSettings().clinical_modalities] == ["MODALITY@127.0.0.1:104"]
+    monkeypatch.setenv("EUCAIM_STACK_CLINICAL_MODALITIES", "CT_ROOM_2@10.1.2.3:11112, MR@[fe80::1]")
+    assert [str(m) for m in StackSettings().clinical_modalities] == ["CT_ROOM_2@10.1.2.3:11112", "MR@[fe80::1]:104"]
+    for wrong, complaint in [("CT@pacs.example", "not an IP address"), ("A\\B@10.0.0.1", "not an AE title"),
+                             ("SEVENTEEN_CHARS_X@10.0.0.1", "not an AE title"), ("CT", "expected AET@IP"),
+                             ("CT@10.0.0.1:0", "greater than or equal to 1")]:
+        monkeypatch.setenv("EUCAIM_STACK_CLINICAL_MODALITIES", wrong)
+        with pytest.raises(ValueError, match=complaint):
+            StackSettings()
+
+
+def test_node_env_is_the_operator_clis_and_holds_no_orthanc_credentials(tmp_path: Path) -> None:
     s = StackSettings.test_profile(state_dir=tmp_path)
     env = configs.render_node_env(s)
     assert set(env) == NODE_ENV_NAMES
     assert env["EUCAIM_KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:19092"
     assert env["EUCAIM_MONGO_URL"] == "mongodb://127.0.0.1:37017/"
     assert env["EUCAIM_MONGO_DATABASE"] == "eucaim_node"
-    assert env["EUCAIM_CLINICAL_ORTHANC_URL"] == "http://127.0.0.1:18042"
-    assert env["EUCAIM_RESEARCH_ORTHANC_URL"] == "http://127.0.0.1:18043"
-    assert env["EUCAIM_CLINICAL_ORTHANC_USERNAME"] == env["EUCAIM_RESEARCH_ORTHANC_USERNAME"] == "eucaim"
-    assert env["EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE"] == str(tmp_path / "secrets" / "orthanc-password")
     assert env["EUCAIM_HMAC_KEY_FILE"] == str(tmp_path / "secrets" / "hmac.key")
     assert env["EUCAIM_SITE_PREFIX"] == "EUCAIM-LOCAL"
 
@@ -165,16 +183,34 @@ def test_node_env_has_exactly_the_services_contract(tmp_path: Path) -> None:
 OTEL_NAMES = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_BSP_SCHEDULE_DELAY"}
 
 
-def test_service_env_adds_its_health_port(tmp_path: Path) -> None:
+def test_each_orthanc_credential_goes_only_to_its_clients(tmp_path: Path) -> None:
+    stack = Stack(StackSettings.test_profile(state_dir=tmp_path))
+    for service in SERVICE_MODULES:
+        env = stack.service_env(service)
+        clinical = {k: v for k, v in env.items() if k.startswith("EUCAIM_CLINICAL_ORTHANC_")}
+        research = {k: v for k, v in env.items() if k.startswith("EUCAIM_RESEARCH_ORTHANC_")}
+        assert bool(clinical) == (service in ("reception", "anonymisation")), service
+        assert bool(research) == (service in ("anonymisation", "metadata")), service
+        if clinical:
+            assert clinical == {"EUCAIM_CLINICAL_ORTHANC_URL": "http://127.0.0.1:18042",
+                                "EUCAIM_CLINICAL_ORTHANC_USERNAME": "eucaim-clinical",
+                                "EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE": str(tmp_path / "secrets" / "orthanc-clinical-password")}
+        if research:
+            assert research == {"EUCAIM_RESEARCH_ORTHANC_URL": "http://127.0.0.1:18043",
+                                "EUCAIM_RESEARCH_ORTHANC_USERNAME": "eucaim-research",
+                                "EUCAIM_RESEARCH_ORTHANC_PASSWORD_FILE": str(tmp_path / "secrets" / "orthanc-research-password")}
+
+
+def test_service_env_adds_its_health_port_and_traces(tmp_path: Path) -> None:
     stack = Stack(StackSettings.test_profile(state_dir=tmp_path))
     for offset, service in enumerate(SERVICE_MODULES, start=1):
         env = stack.service_env(service)
-        search = {"EUCAIM_SEARCH_TOKEN_FILE"} if service == "catalogue_sync" else set()
-        assert set(env) == NODE_ENV_NAMES | {"EUCAIM_HEALTH_PORT"} | OTEL_NAMES | search
         assert env["EUCAIM_HEALTH_PORT"] == str(18100 + offset)
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:14318"
+        assert OTEL_NAMES <= set(env)
     local = Stack(StackSettings(state_dir=tmp_path))
     assert not set(local.service_env("audit")) & OTEL_NAMES  # make up exports no traces unless asked
+    assert not set(stack.node_env()) & (OTEL_NAMES | {"EUCAIM_HEALTH_PORT"})
     with pytest.raises(KeyError):
         stack.service_env("kafka")
 
@@ -190,15 +226,19 @@ def test_env_file_round_trip() -> None:
 def test_secrets_are_generated_once_with_mode_0600(tmp_path: Path) -> None:
     s = StackSettings.test_profile(state_dir=tmp_path)
     ensure_secrets(s)
-    key_file, password_file = configs.hmac_key_file(s), configs.orthanc_password_file(s)
-    key, password = key_file.read_bytes(), read_orthanc_password(s)
+    key_file = configs.hmac_key_file(s)
+    password_files = [configs.orthanc_password_file(s, instance) for instance in ("clinical", "research")]
+    key = key_file.read_bytes()
+    passwords = [read_orthanc_password(s, instance) for instance in ("clinical", "research")]
     assert len(key) == 32
-    assert len(password) >= 24
-    for path in (key_file, password_file):
+    assert all(len(password) >= 24 for password in passwords)
+    assert passwords[0] != passwords[1]  # each Orthanc its own password
+    for path in (key_file, *password_files):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
     ensure_secrets(s)
-    assert key_file.read_bytes() == key and read_orthanc_password(s) == password
+    assert key_file.read_bytes() == key
+    assert [read_orthanc_password(s, instance) for instance in ("clinical", "research")] == passwords
 
 
 def test_status_without_anything_running(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ class NodeObserver:
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self._auth = stack.orthanc_auth()
+        self._auth = {instance: stack.orthanc_auth(instance) for instance in ("clinical", "research")}
         self._mongo: MongoClient = MongoClient(stack.mongo_url(), serverSelectionTimeoutMS=5000, tz_aware=True)
         self.db = self._mongo[stack.settings.mongo_database]
 
@@ -57,14 +57,14 @@ class NodeObserver:
         return pseudonymise_uid(original_study_uid, load_key(self.stack.hmac_key_file()))
 
     def orthanc(self, instance: str, path: str) -> Any:
-        response = httpx.get(f"{self.stack.orthanc_url(instance)}/{path}", auth=self._auth, timeout=30)
+        response = httpx.get(f"{self.stack.orthanc_url(instance)}/{path}", auth=self._auth[instance], timeout=30)
         response.raise_for_status()
         return response.json() if "json" in response.headers.get("content-type", "") else response.content
 
     def research_study_id(self, study_key: str) -> str | None:
         """Orthanc ID of the de-identified study whose StudyInstanceUID is ``study_key``, or None."""
         found = httpx.post(f"{self.stack.orthanc_url('research')}/tools/lookup", content=study_key,
-                           auth=self._auth, timeout=30).json()
+                           auth=self._auth["research"], timeout=30).json()
         return next((f["ID"] for f in found if f["Type"] == "Study"), None)
 
     def research_instance_count(self, study_key: str) -> int:
@@ -96,16 +96,16 @@ class NodeObserver:
 
 
 def push_sample(stack: Stack, dest: Path, **kwargs: Any) -> SampleStudy:
-    """Generate the synthetic study under ``dest`` and send it to the clinical Orthanc with storescu."""
+    """Generate the synthetic study under ``dest`` and send it to the clinical Orthanc with storescu, as the
+    modality the allow-list admits from this machine (by default ``MODALITY`` from 127.0.0.1)."""
     sample = write_sample_study(dest, **kwargs)
     host, port, aet = stack.orthanc_dicom("clinical")
-    storescu(dest, host, port, aet)
+    storescu(dest, host, port, aet, calling_aet=stack.local_modality_aet())
     return sample
 
 
 def describe(stack: Stack, outcome: StudyOutcome) -> str:
     """What a newcomer needs after ``make up``: where to look, and what arrived."""
-    user, _ = stack.orthanc_auth()
     study = outcome.catalogue_study or {}
     aggregates = (outcome.collection or {}).get("aggregates", {})
     lines = [
@@ -113,8 +113,10 @@ def describe(stack: Stack, outcome: StudyOutcome) -> str:
         "eucaim-node is running.",
         f"  Clinical Orthanc (identifiable):   {stack.orthanc_url('clinical')}/app/explorer.html",
         f"  Research Orthanc (de-identified):  {stack.orthanc_url('research')}/app/explorer.html",
-        f"      user {user!r}, password in {stack.orthanc_password_file()}",
+        *(f"      {instance}: user {stack.orthanc_auth(instance)[0]!r}, password in {stack.orthanc_password_file(instance)}"
+          for instance in ("clinical", "research")),
         f"  Send DICOM to:                     {'{2}@{0}:{1}'.format(*stack.orthanc_dicom('clinical'))}  (e.g. storescu)",
+        f"      from an allowed modality:      {', '.join(map(str, stack.settings.clinical_modalities))}",
         f"  MongoDB (catalogue, audit):        {stack.mongo_url()}  database {stack.settings.mongo_database!r}",
         f"  Kafka:                             {stack.kafka_bootstrap()}",
         f"  Logs:                              {stack.state_dir / 'logs'}",

@@ -1,4 +1,4 @@
-"""Pure rendering of every generated file: Kafka properties, Orthanc JSON, the services' node.env.
+"""Pure rendering of every generated file: Kafka properties, Orthanc JSON, each service's environment.
 
 No I/O except reading the templates in ``deploy/local`` (and, in the writers at the bottom, writing files).
 """
@@ -13,9 +13,14 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from .settings import SERVICE_MODULES, StackSettings, find_repo_root
+from .settings import SERVICE_MODULES, Modality, StackSettings, find_repo_root
 
 ORTHANC_INSTANCES: tuple[str, ...] = ("clinical", "research")
+
+#: The operator's ``eucaim-node`` CLI: it gets an environment of its own (``node.env``), like a service.
+OPERATOR_CLI = "cli"
+#: Everything the stack renders an environment for.
+ENV_SUBJECTS: tuple[str, ...] = (*SERVICE_MODULES, OPERATOR_CLI)
 
 
 def deploy_dir() -> Path:
@@ -39,8 +44,11 @@ def audit_signing_key_file(settings: StackSettings) -> Path:
     return secrets_dir(settings) / "audit-signing.key"
 
 
-def orthanc_password_file(settings: StackSettings) -> Path:
-    return secrets_dir(settings) / "orthanc-password"
+def orthanc_password_file(settings: StackSettings, instance: str) -> Path:
+    """Each Orthanc's own password: the research one never opens the clinical Orthanc, nor the reverse."""
+    if instance not in ORTHANC_INSTANCES:
+        raise ValueError(f"unknown Orthanc instance {instance!r}")
+    return secrets_dir(settings) / f"orthanc-{instance}-password"
 
 
 def search_token_file(settings: StackSettings) -> Path:
@@ -112,6 +120,45 @@ def orthanc_dir(settings: StackSettings, instance: str) -> Path:
     return settings.state / f"orthanc-{instance}"
 
 
+def orthanc_username(settings: StackSettings, instance: str) -> str:
+    return str(getattr(settings, f"{instance}_orthanc_username"))
+
+
+def orthanc_modalities(modalities: tuple[Modality, ...]) -> dict[str, dict[str, Any]]:
+    """Orthanc's ``DicomModalities``: each allowed modality may C-ECHO and C-STORE, nothing else (no C-FIND,
+    C-MOVE, C-GET or storage commitment: a modality sends images, it does not query the clinical archive)."""
+    return {
+        f"allowed-{number}": {"AET": m.aet, "Host": m.host, "Port": m.port, "AllowEcho": True, "AllowStore": True,
+                              "AllowFind": False, "AllowMove": False, "AllowGet": False,
+                              "AllowStorageCommitment": False}
+        for number, m in enumerate(modalities, 1)
+    }
+
+
+def orthanc_dicom_security(instance: str, modalities: tuple[Modality, ...]) -> dict[str, Any]:
+    """The DICOM part of an Orthanc's configuration (Orthanc Book, "Security" FAQ; checked with Orthanc 1.10.1).
+
+    The research Orthanc runs no DICOM server: only anonymisation writes there, over HTTP. The clinical Orthanc
+    rejects the association of a calling AE title that is not listed (``DicomAlwaysAllowEcho`` and
+    ``DicomAlwaysAllowStore`` false), of a listed one from another address (``DicomCheckModalityHost``) and of
+    a called AE title other than its own (``DicomCheckCalledAet``). Orthanc 1.10 listens on every interface
+    (it has no bind option): these checks, not the address, protect the DICOM port.
+    """
+    if instance not in ORTHANC_INSTANCES:
+        raise ValueError(f"unknown Orthanc instance {instance!r}")
+    return {
+        "DicomServerEnabled": instance == "clinical",
+        "DicomCheckCalledAet": True,
+        "DicomAlwaysAllowEcho": False,
+        "DicomAlwaysAllowStore": False,
+        "DicomAlwaysAllowFind": False,
+        "DicomAlwaysAllowGet": False,
+        "DicomAlwaysAllowMove": False,
+        "DicomCheckModalityHost": True,
+        "DicomModalities": orthanc_modalities(modalities) if instance == "clinical" else {},
+    }
+
+
 def render_orthanc_config(settings: StackSettings, instance: str, password: str) -> dict[str, Any]:
     """The JSON configuration of one Orthanc instance ('clinical' or 'research')."""
     if instance not in ORTHANC_INSTANCES:
@@ -128,55 +175,114 @@ def render_orthanc_config(settings: StackSettings, instance: str, password: str)
             "DicomAet": orthanc_aet(settings, instance),
             "StableAge": settings.stable_age,
             "AuthenticationEnabled": True,
-            "RegisteredUsers": {settings.orthanc_username: password},
+            "RegisteredUsers": {orthanc_username(settings, instance): password},
             "UnknownSopClassAccepted": True,
-            "DicomCheckCalledAet": False,
             "OverwriteInstances": True,
+            **orthanc_dicom_security(instance, settings.clinical_modalities),
         }
     )
     return config
 
 
-# -- the services' environment ----------------------------------------------------------------------------------
+# -- each service's environment ---------------------------------------------------------------------------------
+# A service gets only what its settings class declares and needs: the environment is the merge of the small
+# functions below, each one concern, each deciding who gets it (tests/test_stack_env derive the expectation from
+# the settings classes). Add a concern as one more function in SERVICE_ENV_PARTS.
 
-def render_node_env(settings: StackSettings) -> dict[str, str]:
-    """The settings contract of the five services (without EUCAIM_HEALTH_PORT, which is per service)."""
-    password_file = str(orthanc_password_file(settings))
-    return {
-        "EUCAIM_KAFKA_BOOTSTRAP_SERVERS": f"{settings.host}:{settings.kafka_port}",
-        "EUCAIM_MONGO_URL": f"mongodb://{settings.host}:{settings.ferretdb_port}/",
-        "EUCAIM_MONGO_DATABASE": settings.mongo_database,
-        "EUCAIM_CLINICAL_ORTHANC_URL": orthanc_url(settings, "clinical"),
-        "EUCAIM_CLINICAL_ORTHANC_USERNAME": settings.orthanc_username,
-        "EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE": password_file,
-        "EUCAIM_RESEARCH_ORTHANC_URL": orthanc_url(settings, "research"),
-        "EUCAIM_RESEARCH_ORTHANC_USERNAME": settings.orthanc_username,
-        "EUCAIM_RESEARCH_ORTHANC_PASSWORD_FILE": password_file,
-        "EUCAIM_HMAC_KEY_FILE": str(hmac_key_file(settings)),
-        "EUCAIM_SITE_PREFIX": settings.site_prefix,
-        # The audit ledger's Ed25519 key: the audit service creates it on first start (locally only;
-        # in production the key is provisioned and generation stays off).
-        "EUCAIM_AUDIT_SIGNING_KEY_FILE": str(audit_signing_key_file(settings)),
-        "EUCAIM_AUDIT_SIGNING_KEY_GENERATE": "true",
-        "EUCAIM_AUDIT_LOG_ORIGIN": f"{settings.name}.eucaim-node/audit",
-    }
+#: Who reaches which Orthanc: only these receive its URL and credentials (docs/security.md).
+CLINICAL_ORTHANC_CLIENTS: tuple[str, ...] = ("reception", "anonymisation")
+RESEARCH_ORTHANC_CLIENTS: tuple[str, ...] = ("anonymisation", "metadata")
+#: Who holds the node's HMAC key: the services that make pseudonyms, and the CLI (``withdraw --patient-id``).
+PSEUDONYM_KEY_HOLDERS: tuple[str, ...] = ("reception", "anonymisation", OPERATOR_CLI)
+#: Who reads the audit ledger's settings: the audit service (signs) and the CLI (``audit verify|prove|export``).
+LEDGER_CLIENTS: tuple[str, ...] = ("audit", OPERATOR_CLI)
 
 
-def search_env(settings: StackSettings) -> dict[str, str]:
-    """catalogue-sync's federated search: on and authenticated, as in production (the token file is generated)."""
-    return {"EUCAIM_SEARCH_TOKEN_FILE": str(search_token_file(settings))}
+def kafka_env(settings: StackSettings, service: str) -> dict[str, str]:
+    return {"EUCAIM_KAFKA_BOOTSTRAP_SERVERS": f"{settings.host}:{settings.kafka_port}"}
+
+
+def mongo_env(settings: StackSettings, service: str) -> dict[str, str]:
+    return {"EUCAIM_MONGO_URL": f"mongodb://{settings.host}:{settings.ferretdb_port}/",
+            "EUCAIM_MONGO_DATABASE": settings.mongo_database}
+
+
+def orthanc_env(settings: StackSettings, instance: str) -> dict[str, str]:
+    """URL, user and password file of one Orthanc, as ``Clinical|ResearchOrthancSettings`` read them."""
+    prefix = f"EUCAIM_{instance.upper()}_ORTHANC"
+    return {f"{prefix}_URL": orthanc_url(settings, instance),
+            f"{prefix}_USERNAME": orthanc_username(settings, instance),
+            f"{prefix}_PASSWORD_FILE": str(orthanc_password_file(settings, instance))}
+
+
+def clinical_orthanc_env(settings: StackSettings, service: str) -> dict[str, str]:
+    return orthanc_env(settings, "clinical") if service in CLINICAL_ORTHANC_CLIENTS else {}
+
+
+def research_orthanc_env(settings: StackSettings, service: str) -> dict[str, str]:
+    return orthanc_env(settings, "research") if service in RESEARCH_ORTHANC_CLIENTS else {}
+
+
+def pseudonym_env(settings: StackSettings, service: str) -> dict[str, str]:
+    if service not in PSEUDONYM_KEY_HOLDERS:
+        return {}
+    return {"EUCAIM_HMAC_KEY_FILE": str(hmac_key_file(settings)), "EUCAIM_SITE_PREFIX": settings.site_prefix}
+
+
+def ledger_env(settings: StackSettings, service: str) -> dict[str, str]:
+    if service not in LEDGER_CLIENTS:
+        return {}
+    # The audit ledger's Ed25519 key: the audit service creates it on first start (locally only;
+    # in production the key is provisioned and generation stays off).
+    return {"EUCAIM_AUDIT_SIGNING_KEY_FILE": str(audit_signing_key_file(settings)),
+            "EUCAIM_AUDIT_SIGNING_KEY_GENERATE": "true",
+            "EUCAIM_AUDIT_LOG_ORIGIN": f"{settings.name}.eucaim-node/audit"}
+
+
+def search_env(settings: StackSettings, service: str) -> dict[str, str]:
+    """catalogue-sync's federated search: on and authenticated, as in production (the token file is generated).
+    Not the CLI's: ``eucaim-node search`` reads the database directly; the token is for remote clients."""
+    return {"EUCAIM_SEARCH_TOKEN_FILE": str(search_token_file(settings))} if service == "catalogue_sync" else {}
+
+
+def health_env(settings: StackSettings, service: str) -> dict[str, str]:
+    return {} if service == OPERATOR_CLI else {"EUCAIM_HEALTH_PORT": str(settings.health_port(service))}
+
+
+def tracing_env(settings: StackSettings, service: str) -> dict[str, str]:
+    if service == OPERATOR_CLI or not settings.export_traces:
+        return {}
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{settings.host}:{settings.otlp_port}",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "2", "OTEL_BSP_SCHEDULE_DELAY": "1000"}
+
+
+#: The parts of every environment, merged in this order.
+SERVICE_ENV_PARTS = (
+    kafka_env,
+    mongo_env,
+    clinical_orthanc_env,
+    research_orthanc_env,
+    pseudonym_env,
+    ledger_env,
+    search_env,
+    health_env,
+    tracing_env,
+)
 
 
 def render_service_env(settings: StackSettings, service: str) -> dict[str, str]:
-    if service not in SERVICE_MODULES:
-        raise KeyError(f"unknown service {service!r}; expected one of {', '.join(SERVICE_MODULES)}")
-    env = {**render_node_env(settings), "EUCAIM_HEALTH_PORT": str(settings.health_port(service))}
-    if service == "catalogue_sync":
-        env.update(search_env(settings))
-    if settings.export_traces:
-        env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{settings.host}:{settings.otlp_port}",
-                    "OTEL_EXPORTER_OTLP_TIMEOUT": "2", "OTEL_BSP_SCHEDULE_DELAY": "1000"})
+    """The environment of one service (or of the operator's CLI, :data:`OPERATOR_CLI`): only what it needs."""
+    if service not in ENV_SUBJECTS:
+        raise KeyError(f"unknown service {service!r}; expected one of {', '.join(ENV_SUBJECTS)}")
+    env: dict[str, str] = {}
+    for part in SERVICE_ENV_PARTS:
+        env.update(part(settings, service))
     return env
+
+
+def render_node_env(settings: StackSettings) -> dict[str, str]:
+    """The operator CLI's environment, written to ``node.env`` (``--env-file``): no Orthanc credentials."""
+    return render_service_env(settings, OPERATOR_CLI)
 
 
 def _env_value(value: str) -> str:

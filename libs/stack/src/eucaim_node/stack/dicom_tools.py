@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .install import find_tool
+from .settings import LOCAL_MODALITY_AET
 
 PathLike = str | os.PathLike[str]
 
@@ -34,7 +35,7 @@ def storescu(
     host: str,
     port: int,
     called_aet: str,
-    calling_aet: str = "MODALITY",
+    calling_aet: str = LOCAL_MODALITY_AET,
     *,
     timeout: float = 300.0,
 ) -> None:

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from .configs import hmac_key_file, orthanc_password_file, search_token_file, secrets_dir
+from .configs import ORTHANC_INSTANCES, hmac_key_file, orthanc_password_file, search_token_file, secrets_dir
 from .settings import StackSettings
 
 
@@ -26,13 +26,14 @@ def _create_once(path: Path, make: Callable[[], bytes]) -> bool:
 
 
 def ensure_secrets(settings: StackSettings) -> None:
-    """Generate ``secrets/hmac.key`` (32 random bytes), ``secrets/orthanc-password`` and ``secrets/search-tokens``
+    """Generate ``secrets/hmac.key`` (32 random bytes), one password per Orthanc and ``secrets/search-tokens``
     (one federated search client, ``local:<token>``) if absent."""
     directory = secrets_dir(settings)
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     _create_once(hmac_key_file(settings), lambda: secrets.token_bytes(32))
-    _create_once(orthanc_password_file(settings), lambda: secrets.token_urlsafe(24).encode("ascii"))
+    for instance in ORTHANC_INSTANCES:
+        _create_once(orthanc_password_file(settings, instance), lambda: secrets.token_urlsafe(24).encode("ascii"))
     _create_once(search_token_file(settings), lambda: f"local:{secrets.token_urlsafe(32)}\n".encode("ascii"))
 
 
@@ -42,5 +43,5 @@ def read_search_token(settings: StackSettings) -> str:
     return first.partition(":")[2]
 
 
-def read_orthanc_password(settings: StackSettings) -> str:
-    return orthanc_password_file(settings).read_text(encoding="ascii").strip()
+def read_orthanc_password(settings: StackSettings, instance: str) -> str:
+    return orthanc_password_file(settings, instance).read_text(encoding="ascii").strip()

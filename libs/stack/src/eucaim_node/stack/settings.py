@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Every field that is a TCP port; the test profile shifts all of them by :data:`TEST_PORT_OFFSET`.
 PORT_FIELDS: tuple[str, ...] = (
@@ -30,6 +32,61 @@ TEST_PORT_OFFSET = 10000
 
 #: The five node services, in start order; each runs as ``python -m eucaim_node.<module>``.
 SERVICE_MODULES: tuple[str, ...] = ("reception", "anonymisation", "metadata", "catalogue_sync", "audit")
+
+
+#: The calling AE title of the sample push (``make up``) and of the tests' storescu: the default allow-list entry.
+LOCAL_MODALITY_AET = "MODALITY"
+
+#: PS3.5 §6.2, VR AE: at most 16 characters of the default repertoire, no backslash, no control characters;
+#: leading and trailing spaces are not significant, so an AE title of spaces only is none.
+_AE_TITLE = re.compile(r"[\x20-\x5b\x5d-\x7e]{1,16}")
+_MODALITY = re.compile(r"^(?P<aet>.+)@(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:@\[\]]+))(?::(?P<port>\d{1,5}))?$")
+
+
+class Modality(BaseModel):
+    """A DICOM modality allowed to C-STORE into the clinical Orthanc: its AE title and the IP address it sends from.
+
+    Orthanc checks both (``DicomCheckModalityHost``); with that check on, its ``Host`` must be an IP address,
+    not a name. ``port`` is where the modality itself listens (Orthanc needs one; only C-MOVE would use it).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    aet: str
+    host: str
+    port: int = Field(default=104, ge=1, le=65535)
+
+    @field_validator("aet")
+    @classmethod
+    def _ae_title(cls, value: str) -> str:
+        if not _AE_TITLE.fullmatch(value) or not value.strip():
+            raise ValueError(f"{value!r} is not an AE title (PS3.5 §6.2: 1 to 16 characters, no backslash, "
+                             "no control characters, not only spaces)")
+        return value.strip()
+
+    @field_validator("host")
+    @classmethod
+    def _ip_address(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address (Orthanc checks the sender's address, "
+                             "so a modality is listed by IP, not by name)") from None
+
+    @classmethod
+    def parse(cls, text: str) -> Modality:
+        """``AET@IP`` or ``AET@IP:PORT`` (IPv6 in brackets: ``AET@[::1]:104``)."""
+        match = _MODALITY.match(text.strip())
+        if not match:
+            raise ValueError(f"{text!r}: expected AET@IP or AET@IP:PORT")
+        values: dict[str, Any] = {"aet": match["aet"], "host": match["ipv6"] or match["host"]}
+        if match["port"]:
+            values["port"] = int(match["port"])
+        return cls(**values)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.aet}@{host}:{self.port}"
 
 
 def find_repo_root(start: Path | None = None) -> Path | None:
@@ -77,10 +134,17 @@ class StackSettings(BaseSettings):
     clinical_http_port: int = 8042
     clinical_dicom_port: int = 4242
     clinical_aet: str = "CLINICAL"
+    #: Who may C-STORE into the clinical Orthanc (comma-separated ``AET@IP[:PORT]``); nobody else can associate.
+    clinical_modalities: Annotated[tuple[Modality, ...], NoDecode] = (
+        Modality(aet=LOCAL_MODALITY_AET, host="127.0.0.1"),)
     research_http_port: int = 8043
+    #: The research Orthanc's DICOM server is off (only anonymisation writes there, over HTTP): nothing listens
+    #: on this port. It stays configured so that the port Orthanc reports is this profile's, never a default.
     research_dicom_port: int = 4243
     research_aet: str = "RESEARCH"
-    orthanc_username: str = "eucaim"
+    #: Each Orthanc has its own user and password (``secrets/orthanc-<instance>-password``).
+    clinical_orthanc_username: str = Field(default="eucaim-clinical", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    research_orthanc_username: str = Field(default="eucaim-research", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     #: Seconds without a new instance before Orthanc calls a study stable.
     stable_age: int = 5
 
@@ -104,6 +168,13 @@ class StackSettings(BaseSettings):
     orthanc_start_timeout: float = 30.0
     service_start_timeout: float = 60.0
     stop_timeout: float = 30.0
+
+    @field_validator("clinical_modalities", mode="before")
+    @classmethod
+    def _modalities(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(Modality.parse(item) for item in value.split(",") if item.strip())
+        return value
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> StackSettings:
