@@ -186,8 +186,8 @@ def render_orthanc_config(settings: StackSettings, instance: str, password: str)
 
 # -- each service's environment ---------------------------------------------------------------------------------
 # A service gets only what its settings class declares and needs: the environment is the merge of the small
-# functions below, each one concern, each deciding who gets it (tests/test_stack_env derive the expectation from
-# the settings classes). Add a concern as one more function in SERVICE_ENV_PARTS.
+# functions below, each one concern, each deciding who gets it (tests/test_service_env.py derives the expectation
+# from the settings classes). Add a concern as one more function in SERVICE_ENV_PARTS.
 
 #: Who reaches which Orthanc: only these receive its URL and credentials (docs/security.md).
 CLINICAL_ORTHANC_CLIENTS: tuple[str, ...] = ("reception", "anonymisation")
