@@ -1,12 +1,16 @@
 """docker-compose.yml cannot run here (no Docker engine); check it against the code instead.
 
 Every service in the compose file must run an existing service module, set only variables
-its settings class knows, provide every variable it requires, and mount every secret file
-it points to. Infrastructure must be the real products (Kafka in KRaft mode, MongoDB, Orthanc).
+its settings class knows, provide every variable it requires, mount every secret file it
+points to and no other secret. Only reception and anonymisation get the clinical Orthanc's
+credential. Infrastructure must be the real products (Kafka in KRaft mode, MongoDB, Orthanc);
+the research Orthanc runs no DICOM server, the clinical one admits only listed modalities.
 """
 
 import importlib
 import importlib.util
+import ipaddress
+import json
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,8 @@ from eucaim_node.catalogue_sync.config import CatalogueSyncSettings
 from eucaim_node.metadata.config import MetadataSettings
 from eucaim_node.reception.config import ReceptionSettings
 from eucaim_node.runtime.settings import ENV_PREFIX
+from eucaim_node.stack.configs import orthanc_dicom_security
+from eucaim_node.stack.settings import Modality
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -60,16 +66,72 @@ def test_service_environment_matches_its_settings_class(name, tmp_path):
     settings_cls.model_validate(values)
 
 
+def mounted_secrets(service: dict) -> dict[str, str]:
+    """Path under /run/secrets → the compose secret mounted there."""
+    mounts = {}
+    for entry in service.get("secrets", []):
+        source = entry if isinstance(entry, str) else entry["source"]
+        target = entry if isinstance(entry, str) else entry.get("target", source)
+        mounts[target] = source
+    return mounts
+
+
 @pytest.mark.parametrize("name", SERVICES)
-def test_secret_files_are_mounted_secrets(name):
+def test_each_service_mounts_exactly_the_secrets_its_settings_point_to(name):
     service = COMPOSE["services"][name]
-    mounted = {s if isinstance(s, str) else s.get("target", s["source"]) for s in service.get("secrets", [])}
+    mounted = mounted_secrets(service)
+    referenced = set()
     for key, value in env_of(service).items():
         if key.endswith("_FILE"):
             assert value.startswith("/run/secrets/") and value.removeprefix("/run/secrets/") in mounted, key
-    for secret in mounted:
-        assert secret in COMPOSE["secrets"] or any(
-            isinstance(s, dict) and s.get("target") == secret for s in service["secrets"])
+            referenced.add(value.removeprefix("/run/secrets/"))
+    assert set(mounted) == referenced, f"{name} mounts secrets no setting uses: {set(mounted) - referenced}"
+    assert all(source in COMPOSE["secrets"] for source in mounted.values())
+
+
+@pytest.mark.parametrize("name", ["metadata", "catalogue-sync", "audit"])
+def test_no_clinical_credential_outside_reception_and_anonymisation(name):
+    service = COMPOSE["services"][name]
+    assert not [k for k in env_of(service) if k.startswith("EUCAIM_CLINICAL_ORTHANC")], name
+    clinical_files = {s["file"] for n, s in COMPOSE["secrets"].items() if "clinical" in n}
+    assert clinical_files and not {COMPOSE["secrets"][source]["file"] for source in mounted_secrets(service).values()} & clinical_files
+
+
+def test_each_orthanc_has_its_own_users_and_its_clients_their_own_password():
+    services = COMPOSE["services"]
+    users = {orthanc: COMPOSE["secrets"][mounted_secrets(services[f"orthanc-{orthanc}"])["ORTHANC__REGISTERED_USERS"]]["file"]
+             for orthanc in ("clinical", "research")}
+    assert users["clinical"] != users["research"]
+    anonymisation = env_of(services["anonymisation"])
+    assert anonymisation["EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE"] != anonymisation["EUCAIM_RESEARCH_ORTHANC_PASSWORD_FILE"]
+    assert anonymisation["EUCAIM_CLINICAL_ORTHANC_USERNAME"] != anonymisation["EUCAIM_RESEARCH_ORTHANC_USERNAME"]
+    script = (ROOT / "deploy" / "compose" / "make-secrets.sh").read_text()
+    for instance in ("clinical", "research"):  # make-secrets.sh creates every file compose reads
+        assert f"orthanc-$instance-password" in script and f"eucaim-%s" in script
+        assert f"deploy/compose/secrets/orthanc-{instance}-password" in {s["file"] for s in COMPOSE["secrets"].values()}
+
+
+def orthanc_dicom_config(name: str) -> dict:
+    [mount] = [v for v in COMPOSE["services"][name]["volumes"] if v.endswith(":/etc/orthanc/eucaim-dicom.json:ro")]
+    return json.loads((ROOT / mount.split(":")[0]).read_text())
+
+
+def test_the_research_orthanc_runs_no_dicom_server_and_publishes_no_dicom_port():
+    research = COMPOSE["services"]["orthanc-research"]
+    assert orthanc_dicom_config("orthanc-research") == orthanc_dicom_security("research", ())
+    assert orthanc_dicom_config("orthanc-research")["DicomServerEnabled"] is False
+    assert research["ports"] == ["127.0.0.1:8043:8042"]
+
+
+def test_the_clinical_orthanc_admits_only_listed_modalities_and_its_api_is_loopback_only():
+    config = orthanc_dicom_config("orthanc-clinical")
+    modalities = tuple(Modality(aet=m["AET"], host=m["Host"], port=m["Port"]) for m in config["DicomModalities"].values())
+    assert modalities and all(ipaddress.ip_address(m.host) for m in modalities)
+    assert config == orthanc_dicom_security("clinical", modalities)  # the checks of the local stack, verified there
+    # The default lists the Docker host on the compose network: the gateway of its fixed subnet.
+    [subnet] = COMPOSE["networks"]["default"]["ipam"]["config"]
+    assert [m.host for m in modalities] == [subnet["gateway"]]
+    assert COMPOSE["services"]["orthanc-clinical"]["ports"] == ["4242:4242", "127.0.0.1:8042:8042"]
 
 
 def test_infrastructure_is_the_real_products():
@@ -85,8 +147,9 @@ def test_infrastructure_is_the_real_products():
 def test_only_reception_and_anonymisation_are_given_the_clinical_orthanc_and_the_key():
     for name in SERVICES:
         env = env_of(COMPOSE["services"][name])
-        has_key = "EUCAIM_HMAC_KEY_FILE" in env
-        assert has_key == (name in ("reception", "anonymisation")), name
+        assert ("EUCAIM_HMAC_KEY_FILE" in env) == (name in ("reception", "anonymisation")), name
+        assert ("EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE" in env) == (name in ("reception", "anonymisation")), name
+        assert ("EUCAIM_RESEARCH_ORTHANC_PASSWORD_FILE" in env) == (name in ("anonymisation", "metadata")), name
 
 
 def test_the_search_is_on_with_a_token_secret_for_catalogue_sync_only():
