@@ -4,6 +4,7 @@ kubernetes-validate (strict, offline), plus assertions over the rendered objects
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from eucaim_node.catalogue_sync.config import CatalogueSyncSettings
 from eucaim_node.metadata.config import MetadataSettings
 from eucaim_node.reception.config import ReceptionSettings
 from eucaim_node.runtime.settings import ENV_PREFIX
+from eucaim_node.stack.configs import orthanc_dicom_security
+from eucaim_node.stack.settings import Modality
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "deploy" / "helm" / "eucaim-node"
@@ -39,7 +42,9 @@ FULL = {
               "tls": {"caSecret": {"secretName": "kafka-ca", "key": "ca.crt"}}},
     "mongodb": {"networkPolicy": {"peers": [{"ipBlock": {"cidr": "10.30.0.0/24"}}], "ports": [27017]}},
     "clinicalOrthanc": {"networkPolicy": {"peers": [{"namespaceSelector": {"matchLabels": {"zone": "clinical"}}}],
-                                          "ports": [8042]}},
+                                          "ports": [8042]},
+                        "dicom": {"aet": "PACS_GATE", "allowedModalities": [{"aet": "CT_ROOM_2", "host": "10.20.30.40"},
+                                                                            {"aet": "MR_1", "host": "fd00::17", "port": 11112}]}},
     "researchOrthanc": {"networkPolicy": {"peers": [{"namespaceSelector": {"matchLabels": {"zone": "research"}}}],
                                           "ports": [8042]}},
     "components": {name: {"autoscaling": {"enabled": True}} for name in CONSUMERS},
@@ -112,7 +117,7 @@ def test_helm_lint_strict_passes(helm, tmp_path, values):
 def test_rendered_objects_are_valid_kubernetes_in_strict_mode(helm, tmp_path, values, version):
     objects = render(helm, tmp_path, values, "--kube-version", version)
     kinds = sorted({o["kind"] for o in objects})
-    expected = {"Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}
+    expected = {"ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}
     assert set(kinds) == (expected | {"ScaledObject", "ServiceMonitor"} if values else expected)
     for obj in objects:
         if obj["apiVersion"] in ("keda.sh/v1alpha1", "monitoring.coreos.com/v1"):
@@ -192,12 +197,30 @@ def test_each_service_gets_exactly_the_settings_it_knows_and_needs(helm, tmp_pat
         values[key.removeprefix(ENV_PREFIX).lower()] = value
     settings_cls.model_validate(values)
     assert env["EUCAIM_KAFKA_SECURITY_PROTOCOL"]["value"] == "SASL_SSL"
-    # Least privilege: only reception and anonymisation get the clinical Orthanc.
+    # Least privilege: only reception and anonymisation get the clinical Orthanc, and its password Secret.
     assert ("EUCAIM_CLINICAL_ORTHANC_URL" in env) == (name in ("reception", "anonymisation"))
     assert ("EUCAIM_RESEARCH_ORTHANC_URL" in env) == (name in ("anonymisation", "metadata"))
+    mounted_secrets = {s["secret"]["name"] for v in volumes.values() if "projected" in v for s in v["projected"]["sources"]}
+    assert ("eucaim-node-orthanc-clinical" in mounted_secrets) == (name in ("reception", "anonymisation")), name
+    assert ("eucaim-node-orthanc-research" in mounted_secrets) == (name in ("anonymisation", "metadata")), name
     assert ("EUCAIM_HMAC_KEY_FILE" in env) == (name in ("reception", "anonymisation"))
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == FULL["tracing"]["otlpEndpoint"]
     assert env["OTEL_SERVICE_NAME"]["value"] == f"eucaim-node-{name}"
+
+
+@pytest.mark.parametrize("values", [None, FULL], ids=["defaults", "everything-on"])
+def test_orthanc_dicom_configuration_research_without_dicom_clinical_only_listed_modalities(helm, tmp_path, values):
+    [config_map] = [o for o in render(helm, tmp_path, values) if o["kind"] == "ConfigMap"]
+    assert config_map["metadata"]["name"] == "node-eucaim-node-orthanc-dicom"
+    clinical = json.loads(config_map["data"]["clinical.json"])
+    research = json.loads(config_map["data"]["research.json"])
+    dicom = (values or {}).get("clinicalOrthanc", {}).get("dicom", {"aet": "CLINICAL", "allowedModalities": []})
+    modalities = tuple(Modality(**m) for m in dicom["allowedModalities"])
+    # The same rules as the local stack, whose effect on Orthanc 1.10.1 tests/test_orthanc_access.py checks.
+    assert clinical == {"DicomAet": dicom["aet"], **orthanc_dicom_security("clinical", modalities)}
+    assert research == orthanc_dicom_security("research", ())
+    assert research["DicomServerEnabled"] is False and clinical["DicomServerEnabled"] is True
+    assert [m["Host"] for m in clinical["DicomModalities"].values()] == [m.host for m in modalities]
 
 
 def test_no_secret_is_rendered_and_no_secret_value_is_in_the_manifests(helm, tmp_path):
@@ -225,6 +248,9 @@ def test_unknown_or_unsafe_values_are_rejected_by_the_schema(helm, tmp_path):
         ({"tracing": {"enabled": True}}, "otlpEndpoint"),
         ({"extraEnv": {"MONGO_PASSWORD": "x"}}, "MONGO_PASSWORD"),
         ({"kafka": {"securityProtocol": "SASL_SSL"}}, "username"),  # SASL without credentials
+        ({"clinicalOrthanc": {"dicom": {"allowedModalities": [{"aet": "CT", "host": "ct.example"}]}}}, "host"),  # not an IP
+        ({"clinicalOrthanc": {"dicom": {"allowedModalities": [{"aet": "SEVENTEEN_CHARS_X", "host": "10.0.0.1"}]}}}, "aet"),
+        ({"clinicalOrthanc": {"dicom": {"allowedModalities": [{"aet": "A\\B", "host": "10.0.0.1"}]}}}, "aet"),
     ]:
         done = run_helm(helm, "template", "node", str(CHART), values=values, tmp_path=tmp_path)
         assert done.returncode != 0, values
@@ -312,7 +338,8 @@ def test_notes_tell_the_operator_what_to_check(helm, tmp_path):
     for expected in ("kubectl -n eucaim get secret eucaim-node-hmac-key", "eucaim-node-audit-signing-key / signing-key.pem",
                      "/health/ready", "eucaim_(consumer_lag|events_dead_lettered)", "eucaim-node dlq list", "deploy/grafana/eucaim-node.json",
                      "docs/operations.md", "http://otel-collector.observability.svc:4318",
-                     "A ServiceMonitor (node-eucaim-node)"):
+                     "A ServiceMonitor (node-eucaim-node)", "ConfigMap node-eucaim-node-orthanc-dicom",
+                     "CT_ROOM_2 from 10.20.30.40", "MR_1 from fd00::17"):
         assert expected in notes, expected
     assert "{{" not in notes and "<no value>" not in notes
 
