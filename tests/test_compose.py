@@ -106,9 +106,11 @@ def test_each_orthanc_has_its_own_users_and_its_clients_their_own_password():
     assert anonymisation["EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE"] != anonymisation["EUCAIM_RESEARCH_ORTHANC_PASSWORD_FILE"]
     assert anonymisation["EUCAIM_CLINICAL_ORTHANC_USERNAME"] != anonymisation["EUCAIM_RESEARCH_ORTHANC_USERNAME"]
     script = (ROOT / "deploy" / "compose" / "make-secrets.sh").read_text()
-    for instance in ("clinical", "research"):  # make-secrets.sh creates every file compose reads
-        assert f"orthanc-$instance-password" in script and f"eucaim-%s" in script
-        assert f"deploy/compose/secrets/orthanc-{instance}-password" in {s["file"] for s in COMPOSE["secrets"].values()}
+    assert "for instance in clinical research" in script and "orthanc-$instance-users.json" in script
+    files = {s["file"] for s in COMPOSE["secrets"].values()}
+    for instance in ("clinical", "research"):  # the files make-secrets.sh creates, one set per Orthanc
+        assert {f"deploy/compose/secrets/orthanc-{instance}-password",
+                f"deploy/compose/secrets/orthanc-{instance}-users.json"} <= files
 
 
 def orthanc_dicom_config(name: str) -> dict:
