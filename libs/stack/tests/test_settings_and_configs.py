@@ -201,6 +201,15 @@ def test_each_orthanc_credential_goes_only_to_its_clients(tmp_path: Path) -> Non
                                 "EUCAIM_RESEARCH_ORTHANC_PASSWORD_FILE": str(tmp_path / "secrets" / "orthanc-research-password")}
 
 
+def test_a_service_inherits_none_of_the_stacks_variables_from_the_shell(tmp_path: Path) -> None:
+    stack = Stack(StackSettings.test_profile(state_dir=tmp_path))
+    for service in SERVICE_MODULES:
+        scrubbed = stack.process(service).scrub_env
+        assert {"EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE", "EUCAIM_RESEARCH_ORTHANC_PASSWORD_FILE",
+                "EUCAIM_HMAC_KEY_FILE", "EUCAIM_AUDIT_SIGNING_KEY_FILE"} <= scrubbed, service
+        assert "EUCAIM_COLLECTIONS_FILE" not in scrubbed  # not the stack's: an operator may set it
+
+
 def test_service_env_adds_its_health_port_and_traces(tmp_path: Path) -> None:
     stack = Stack(StackSettings.test_profile(state_dir=tmp_path))
     for offset, service in enumerate(SERVICE_MODULES, start=1):

@@ -280,6 +280,11 @@ def render_service_env(settings: StackSettings, service: str) -> dict[str, str]:
     return env
 
 
+def stack_env_names(settings: StackSettings) -> frozenset[str]:
+    """Every variable the stack sets for some service or the CLI: the stack's alone (never from the shell)."""
+    return frozenset(name for subject in ENV_SUBJECTS for name in render_service_env(settings, subject))
+
+
 def render_node_env(settings: StackSettings) -> dict[str, str]:
     """The operator CLI's environment, written to ``node.env`` (``--env-file``): no Orthanc credentials."""
     return render_service_env(settings, OPERATOR_CLI)

@@ -25,8 +25,6 @@ log = logging.getLogger(__name__)
 
 INFRASTRUCTURE: tuple[str, ...] = ("kafka", "ferretdb", "orthanc-clinical", "orthanc-research")
 SERVICES: tuple[str, ...] = SERVICE_MODULES
-#: A service's settings come from the stack only, never from the shell that started it.
-SERVICE_ENV_PREFIXES: tuple[str, ...] = ("EUCAIM_",)
 
 
 @dataclass
@@ -287,7 +285,7 @@ class Stack:
     def _managed(self, name: str, command: list[str], ready: Callable[[], bool], *, ports: Iterable[int],
                  endpoints: dict[str, str], timeout: float, env: dict[str, str] | None = None,
                  cwd: Path | None = None, adopt_orphans: bool = True,
-                 scrub_env_prefixes: tuple[str, ...] = ()) -> ManagedProcess:
+                 scrub_env: frozenset[str] = frozenset()) -> ManagedProcess:
         s = self.settings
         return ManagedProcess(
             name=name,
@@ -303,7 +301,7 @@ class Stack:
             host=s.host,
             endpoints=endpoints,
             adopt_orphans=adopt_orphans,
-            scrub_env_prefixes=scrub_env_prefixes,
+            scrub_env=scrub_env,
         )
 
     def _build_components(self) -> list[Component]:
@@ -420,7 +418,10 @@ class Stack:
             env={**self.service_env(service), "PYTHONUNBUFFERED": "1"},
             cwd=s.state,
             adopt_orphans=False,  # the same command line serves every profile: never adopt by command line
-            scrub_env_prefixes=SERVICE_ENV_PREFIXES,
+            # A variable the stack sets for any service is the stack's alone: one left in the shell (say the
+            # clinical Orthanc's password file) reaches no service that the stack does not give it to. Other
+            # EUCAIM_* settings (collections file, log level) still pass from the shell, for the operator.
+            scrub_env=configs.stack_env_names(s),
         )
         return Component(service, "service", process)
 

@@ -134,9 +134,9 @@ class ManagedProcess:
     #: Treat a process with exactly our command line but no pid file as ours (e.g. the pid file was deleted).
     #: Only safe when the command line is unique to this profile (it names a file in the state dir).
     adopt_orphans: bool = False
-    #: Variables of the current environment with these prefixes are not passed on: the process gets only the
-    #: ones in ``env`` (a service must not inherit settings, or credentials, from the operator's shell).
-    scrub_env_prefixes: tuple[str, ...] = ()
+    #: Variables of the current environment with these names are not passed on, whether or not ``env`` sets
+    #: them: the stack's own settings (credentials among them) come from the stack, never from the shell.
+    scrub_env: frozenset[str] = frozenset()
 
     # -- inspection -----------------------------------------------------------------------------------------
 
@@ -217,8 +217,7 @@ class ManagedProcess:
                 )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.pid_path.parent.mkdir(parents=True, exist_ok=True)
-        inherited = {k: v for k, v in os.environ.items()
-                     if not (self.scrub_env_prefixes and k.startswith(self.scrub_env_prefixes))}
+        inherited = {k: v for k, v in os.environ.items() if k not in self.scrub_env}
         env = {**inherited, **self.env}
         with self.log_path.open("ab") as log:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
