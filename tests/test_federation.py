@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 from eucaim_node.catalogue.config import bundled_config_path
 from eucaim_node.catalogue.shacl import validate
-from eucaim_node.catalogue.store import CATALOGUE_DATASET_VERSIONS, CATALOGUE_REMOVED_STUDIES
+from eucaim_node.store.collections import CATALOGUE_DATASET_VERSIONS, CATALOGUE_REMOVED_STUDIES
 from eucaim_node.cli.main import app as cli
 from eucaim_node.cli.sample import SamplePatient
 from eucaim_node.cli.walkthrough import push_sample

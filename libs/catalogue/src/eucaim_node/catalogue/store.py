@@ -1,6 +1,6 @@
 """The federation's reads of the catalogue in MongoDB (AsyncMongoClient), shared by catalogue-sync and the CLI.
 
-Collection names the federation adds to ``eucaim_node.store.collections`` (one writer each):
+The collections it touches are declared, with their one writer, in ``eucaim_node.store.collections``.
 """
 
 from __future__ import annotations
@@ -18,23 +18,12 @@ from .config import CollectionsConfig
 from .results import Protection, SearchAnswer, build_answer
 from .search import CompiledQuery
 
-#: metadata: one document per pseudonymous subject (CDM subject), recomputed from its studies.
-CATALOGUE_SUBJECTS = "catalogue_subjects"
-#: metadata: studies removed from the catalogue (consent withdrawal), with when: the aggregates' watermark.
-CATALOGUE_REMOVED_STUDIES = "catalogue_removed_studies"
-#: metadata: subjects who withdrew (pseudonymous keys): their studies are never catalogued again.
-CATALOGUE_WITHDRAWN_SUBJECTS = "catalogue_withdrawn_subjects"
-#: catalogue-sync: every published version of every dataset description, and its delivery state (the outbox).
-CATALOGUE_DATASET_VERSIONS = "catalogue_dataset_versions"
-#: catalogue-sync: node secrets of the search (the noise key), created once.
-CATALOGUE_SEARCH_STATE = "catalogue_search_state"
-
 SEARCH_PROJECTION = {"collection_id": 1, "subject_key": 1, "sex": 1, "age_years": 1, "modalities": 1, "body_parts": 1}
 
 
 async def noise_secret(db: AsyncDatabase) -> bytes:
     """The node's secret for deterministic noise: created once (first writer wins), then read."""
-    state = db[CATALOGUE_SEARCH_STATE]
+    state = db[names.CATALOGUE_SEARCH_STATE]
     try:
         await state.insert_one({"_id": "noise-key", "key": secrets.token_hex(32)})
     except DuplicateKeyError:

@@ -22,7 +22,7 @@ async def _catalogue_graph(settings: FederationCliSettings) -> tuple[Any, int]:
     from pymongo import DESCENDING
 
     from eucaim_node.catalogue import dcat
-    from eucaim_node.catalogue.store import CATALOGUE_DATASET_VERSIONS
+    from eucaim_node.store.collections import CATALOGUE_DATASET_VERSIONS
     from eucaim_node.store import connect
 
     config = settings.collections_config()

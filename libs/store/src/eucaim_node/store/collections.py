@@ -1,6 +1,8 @@
 """Names of every MongoDB collection the node keeps, in one place (operators back these up).
 
-Each collection has exactly one writing service; readers are listed for the reader's sake.
+Each collection has exactly one writing service; readers are listed for the reader's sake. Who may do
+what on each one is declared in :mod:`eucaim_node.store.access` (MongoDB roles follow from it); a unit
+test fails when code names a collection that is not listed here.
 """
 
 #: reception: the clinical Orthanc /changes cursor.
@@ -9,15 +11,38 @@ RECEPTION_CURSORS = "reception_cursors"
 RECEPTION_RECEIVED_STUDIES = "reception_received_studies"
 #: anonymisation: held-back clinical instances with reasons (Orthanc IDs, never identifiers).
 ANONYMISATION_QUARANTINE = "anonymisation_quarantine"
+#: anonymisation: subjects who withdrew consent, keyed by subject key; their studies are never released.
+ANONYMISATION_WITHDRAWALS = "anonymisation_withdrawals"
 #: metadata (written), catalogue-sync (read): one document per de-identified study.
 CATALOGUE_STUDIES = "catalogue_studies"
 #: metadata: one document per de-identified series.
 CATALOGUE_SERIES = "catalogue_series"
+#: metadata: one document per pseudonymous subject (CDM subject), recomputed from its studies.
+CATALOGUE_SUBJECTS = "catalogue_subjects"
+#: metadata (written), catalogue-sync (read): studies removed from the catalogue (consent withdrawal), with when.
+CATALOGUE_REMOVED_STUDIES = "catalogue_removed_studies"
+#: metadata: subjects who withdrew (pseudonymous keys): their studies are never catalogued again.
+CATALOGUE_WITHDRAWN_SUBJECTS = "catalogue_withdrawn_subjects"
 #: catalogue-sync: per-collection aggregates.
 CATALOGUE_COLLECTIONS = "catalogue_collections"
+#: catalogue-sync: every published version of every dataset description, and its delivery state (the outbox).
+CATALOGUE_DATASET_VERSIONS = "catalogue_dataset_versions"
+#: catalogue-sync: node secrets of the search (the noise key), created once.
+CATALOGUE_SEARCH_STATE = "catalogue_search_state"
 #: audit: one record per event, keyed by event ID (append-only); each is a leaf of the Merkle tree.
 AUDIT_RECORDS = "audit_records"
 #: audit: signed tree heads of the ledger, ``_id`` = tree size.
 AUDIT_TREE_HEADS = "audit_tree_heads"
 #: audit: small state documents (the syslog forwarding cursor).
 AUDIT_LEDGER_STATE = "audit_ledger_state"
+
+#: Every collection of the node's database.
+ALL: tuple[str, ...] = (
+    RECEPTION_CURSORS, RECEPTION_RECEIVED_STUDIES, ANONYMISATION_QUARANTINE, ANONYMISATION_WITHDRAWALS,
+    CATALOGUE_STUDIES, CATALOGUE_SERIES, CATALOGUE_SUBJECTS, CATALOGUE_REMOVED_STUDIES, CATALOGUE_WITHDRAWN_SUBJECTS,
+    CATALOGUE_COLLECTIONS, CATALOGUE_DATASET_VERSIONS, CATALOGUE_SEARCH_STATE,
+    AUDIT_RECORDS, AUDIT_TREE_HEADS, AUDIT_LEDGER_STATE,
+)
+
+#: The withdrawal list: who withdrew consent. Only the services that enforce it write it.
+WITHDRAWAL_LIST: tuple[str, ...] = (ANONYMISATION_WITHDRAWALS, CATALOGUE_WITHDRAWN_SUBJECTS)

@@ -5,8 +5,7 @@ from datetime import UTC, datetime
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-#: anonymisation: subjects who withdrew consent, keyed by subject key; their studies are never released.
-ANONYMISATION_WITHDRAWALS = "anonymisation_withdrawals"
+from eucaim_node.store.collections import ANONYMISATION_WITHDRAWALS
 
 
 class MongoWithdrawals:

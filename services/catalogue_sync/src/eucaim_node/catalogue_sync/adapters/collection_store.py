@@ -9,7 +9,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from eucaim_node.catalogue.store import CATALOGUE_REMOVED_STUDIES
+from eucaim_node.store.collections import CATALOGUE_REMOVED_STUDIES
 from eucaim_node.events import CollectionAggregates
 from eucaim_node.store import collections
 

@@ -9,7 +9,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from eucaim_node.catalogue.store import CATALOGUE_DATASET_VERSIONS
+from eucaim_node.store.collections import CATALOGUE_DATASET_VERSIONS
 
 
 class MongoVersionStore:

@@ -8,7 +8,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from eucaim_node.catalogue.store import CATALOGUE_REMOVED_STUDIES, CATALOGUE_SUBJECTS, CATALOGUE_WITHDRAWN_SUBJECTS
+from eucaim_node.store.collections import CATALOGUE_REMOVED_STUDIES, CATALOGUE_SUBJECTS, CATALOGUE_WITHDRAWN_SUBJECTS
 from eucaim_node.store import collections
 
 from ..core.documents import subject_document
