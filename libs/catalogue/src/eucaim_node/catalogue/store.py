@@ -21,14 +21,21 @@ from .search import CompiledQuery
 SEARCH_PROJECTION = {"collection_id": 1, "subject_key": 1, "sex": 1, "age_years": 1, "modalities": 1, "body_parts": 1}
 
 
-async def noise_secret(db: AsyncDatabase) -> bytes:
-    """The node's secret for deterministic noise: created once (first writer wins), then read."""
+async def noise_secret(db: AsyncDatabase, *, create: bool = True) -> bytes:
+    """The node's secret for deterministic noise: created once (first writer wins), then read.
+
+    Only catalogue-sync creates it (``create=False`` for a reader such as the operator's CLI, whose MongoDB user
+    may not write it): a missing secret is then a LookupError.
+    """
     state = db[names.CATALOGUE_SEARCH_STATE]
-    try:
-        await state.insert_one({"_id": "noise-key", "key": secrets.token_hex(32)})
-    except DuplicateKeyError:
-        pass
+    if create:
+        try:
+            await state.insert_one({"_id": "noise-key", "key": secrets.token_hex(32)})
+        except DuplicateKeyError:
+            pass
     doc = await state.find_one({"_id": "noise-key"})
+    if doc is None:
+        raise LookupError("the search's noise key does not exist yet: catalogue-sync creates it at its first search")
     return bytes.fromhex(doc["key"])
 
 

@@ -89,7 +89,7 @@ async def _search(settings: FederationCliSettings, body: Any) -> dict[str, Any]:
         raise fail(f"query not accepted: {exc}") from None
     client, db = connect(settings, app_name="cli")
     try:
-        answer = await run_search(db, query, settings.collections_config(), settings.protection(await noise_secret(db)))
+        answer = await run_search(db, query, settings.collections_config(), settings.protection(await noise_secret(db, create=False)))
     finally:
         await client.close()
     await record_access(settings, "federated-search", None, "success", search_audit_detail(query, answer))

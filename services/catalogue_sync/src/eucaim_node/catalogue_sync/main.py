@@ -17,6 +17,7 @@ from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaRouter
 
 from eucaim_node.catalogue.search import QueryCompiler
+from eucaim_node.catalogue.store import noise_secret
 from eucaim_node.events import (
     AccessRecorded,
     CollectionDelivered,
@@ -92,6 +93,7 @@ def create_app(settings: CatalogueSyncSettings) -> AsgiFastStream:
     async def start() -> None:
         await ensure_topics(settings, (dead_letter_topic(GROUP),))
         await versions.ensure_indexes()
+        await noise_secret(db)  # created here, by its one writer, so that readers (the CLI) find it
 
     async def after_start() -> None:
         if outbox is not None:
