@@ -21,7 +21,7 @@ def record(i: int) -> dict:
 
 async def test_two_writers_and_redeliveries_give_one_gap_free_leaf_per_record(stack, tmp_path):
     db_name = f"ledger_concurrency_{uuid.uuid4().hex[:8]}"
-    clients = [AsyncMongoClient(stack.mongo_url(), tz_aware=True) for _ in range(2)]
+    clients = [stack.mongo_client(asynchronous=True, tz_aware=True) for _ in range(2)]
     try:
         stores = [LedgerStore(c[db_name]) for c in clients]
         await stores[0].ensure_indexes()
@@ -60,7 +60,7 @@ async def test_the_signer_refuses_to_sign_an_edited_record(stack, tmp_path):
     from eucaim_node.ledger.store import LedgerInconsistent
 
     db_name = f"ledger_refuse_{uuid.uuid4().hex[:8]}"
-    client = AsyncMongoClient(stack.mongo_url(), tz_aware=True)
+    client = stack.mongo_client(asynchronous=True, tz_aware=True)
     try:
         store = LedgerStore(client[db_name])
         await store.ensure_indexes()

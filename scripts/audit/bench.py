@@ -10,7 +10,7 @@ throwaway database that is dropped afterwards. It measures, in one run on this m
   check the heads);
 * the same hashing and tree work without the database, to show what the database costs.
 
-Usage: uv run python scripts/audit/bench.py [--records 5000] [--mongo-url mongodb://127.0.0.1:27017/]
+Usage: uv run python scripts/audit/bench.py [--records 5000] [--mongo-url "mongodb://user:pw@host/?tls=true"]
 Prints rates and ratios; never asserts anything.
 """
 
@@ -33,12 +33,13 @@ from eucaim_node.ledger import CompactTree, load_private_key, normalise, record_
 from eucaim_node.ledger.store import LedgerStore
 
 
-def default_mongo_url() -> str:
-    if "EUCAIM_MONGO_URL" in os.environ:
-        return os.environ["EUCAIM_MONGO_URL"]
+def mongo_client(url: str | None) -> AsyncMongoClient:
+    """``url`` with its own credentials and TLS options, else the local stack's FerretDB as its admin."""
+    if url:
+        return AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=5000)
     from eucaim_node.stack import Stack, StackSettings
 
-    return Stack(StackSettings()).mongo_url()
+    return Stack(StackSettings()).mongo_client(asynchronous=True, tz_aware=True)
 
 
 def sample_records(n: int) -> list[dict]:
@@ -54,9 +55,9 @@ def sample_records(n: int) -> list[dict]:
     return out
 
 
-async def main(records: int, mongo_url: str) -> None:
+async def main(records: int, mongo_url: str | None) -> None:
     db_name = f"audit_bench_{uuid.uuid4().hex[:8]}"
-    client = AsyncMongoClient(mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000)
+    client = mongo_client(mongo_url)
     key = load_private_key(Path(tempfile.mkdtemp()) / "bench.pem", generate=True)
     data = sample_records(records)
     try:
@@ -95,7 +96,7 @@ async def main(records: int, mongo_url: str) -> None:
         await client.drop_database(db_name)
         await client.close()
 
-    print(f"audit ledger benchmark: {records} records, MongoDB-wire server {mongo_url.split('@')[-1]}")
+    print(f"audit ledger benchmark: {records} records, MongoDB-wire server {(mongo_url or 'the local stack').split('@')[-1]}")
     print(f"  append (one writer, through LedgerStore.append): {records / append_s:10.0f} records/s")
     print(f"  sign one head over all of them:                  {records / sign_s:10.0f} records/s ({sign_s:.2f} s)")
     print(f"  verify (eucaim-node audit verify path):          {records / verify_s:10.0f} records/s")
@@ -110,4 +111,4 @@ if __name__ == "__main__":
     parser.add_argument("--records", type=int, default=5000)
     parser.add_argument("--mongo-url", default=None)
     args = parser.parse_args()
-    asyncio.run(main(args.records, args.mongo_url or default_mongo_url()))
+    asyncio.run(main(args.records, args.mongo_url or os.environ.get("EUCAIM_MONGO_URL")))

@@ -6,9 +6,10 @@ manufacturers; about 2 studies per subject), then times the node's own search pa
 (``QueryCompiler`` + ``run_search``: the MongoDB query and the per-collection answer with
 small-cell protection) for representative queries, and drops the database.
 
-    uv run python scripts/federation/bench_search.py --mongo-url mongodb://127.0.0.1:37017/ --studies 10000
+    uv run python scripts/federation/bench_search.py --studies 10000
 
-Without ``--mongo-url`` it uses the local stack's node.env (``make up`` / ``eucaim-node stack up``).
+Without ``--mongo-url`` (which then carries credentials and TLS options) it uses the local stack's FerretDB
+as its admin (``make up`` / ``eucaim-node stack up``).
 """
 
 from __future__ import annotations
@@ -81,12 +82,12 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the generated database")
     args = parser.parse_args()
-    url = args.mongo_url
-    if url is None:
+    if args.mongo_url:  # carries its own credentials and TLS options
+        client = AsyncMongoClient(args.mongo_url, tz_aware=True)
+    else:
         from eucaim_node.stack import Stack, StackSettings
 
-        url = Stack(StackSettings()).mongo_url()
-    client = AsyncMongoClient(url, tz_aware=True)
+        client = Stack(StackSettings()).mongo_client(asynchronous=True, tz_aware=True)
     db = client[args.database]
     config = load_config(bundled_config_path("collections.example.yaml"))
     collections = [c.id for c in config.collections]

@@ -169,7 +169,7 @@ async def test_kafka_does_not_create_topics_implicitly(stack: Stack) -> None:
 # -- FerretDB through PyMongo's AsyncMongoClient ------------------------------------------------------------
 
 async def test_ferretdb_ping_and_unique_index(stack: Stack) -> None:
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(stack.mongo_url(), serverSelectionTimeoutMS=5000)
+    client: AsyncMongoClient[dict[str, object]] = stack.mongo_client(asynchronous=True)
     database = f"stack_test_{run_id()}"
     try:
         assert (await client.admin.command("ping"))["ok"] == 1.0
@@ -185,7 +185,7 @@ async def test_ferretdb_ping_and_unique_index(stack: Stack) -> None:
 
 async def test_ferretdb_supports_what_the_node_uses(stack: Stack) -> None:
     """Upserts, $inc, find_one_and_update, distinct, count_documents (see docs/decisions/0002)."""
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(stack.mongo_url(), serverSelectionTimeoutMS=5000)
+    client: AsyncMongoClient[dict[str, object]] = stack.mongo_client(asynchronous=True)
     database = f"stack_test_{run_id()}"
     try:
         c = client[database]["docs"]
@@ -260,8 +260,7 @@ def test_dciodvfy_reports_errors_and_warnings(tmp_path: Path) -> None:
 
 
 def test_ferretdb_sync_client_too(stack: Stack) -> None:
-    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(stack.mongo_url(),
-                                                                          serverSelectionTimeoutMS=5000)
+    client: pymongo.MongoClient[dict[str, object]] = stack.mongo_client()
     try:
         assert client.admin.command("ping")["ok"] == 1.0
     finally:
@@ -276,8 +275,7 @@ def test_reset_wipes_state_but_not_the_cache(tmp_path: Path) -> None:
     private = Stack(StackSettings.test_profile(name="reset-check", state_dir=tmp_path / "state", **ports))
     try:
         private.start("ferretdb")
-        client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(private.mongo_url(),
-                                                                              serverSelectionTimeoutMS=5000)
+        client: pymongo.MongoClient[dict[str, object]] = private.mongo_client()
         client["reset_check"]["x"].insert_one({"k": 1})
         client.close()
         key = private.hmac_key_file().read_bytes()
@@ -289,7 +287,7 @@ def test_reset_wipes_state_but_not_the_cache(tmp_path: Path) -> None:
         assert private.settings.cache_dir.is_dir()
 
         private.start("ferretdb")
-        client = pymongo.MongoClient(private.mongo_url(), serverSelectionTimeoutMS=5000)
+        client = private.mongo_client()
         assert "reset_check" not in client.list_database_names()
         client.close()
         assert private.hmac_key_file().read_bytes() != key

@@ -47,7 +47,7 @@ class NodeObserver:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self._auth = {instance: stack.orthanc_auth(instance) for instance in ("clinical", "research")}
-        self._mongo: MongoClient = MongoClient(stack.mongo_url(), serverSelectionTimeoutMS=5000, tz_aware=True)
+        self._mongo: MongoClient = stack.mongo_client(tz_aware=True)
         self.db = self._mongo[stack.settings.mongo_database]
 
     def close(self) -> None:

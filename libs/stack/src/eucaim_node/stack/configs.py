@@ -13,6 +13,8 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from eucaim_node.store import access
+
 from .settings import SERVICE_MODULES, Modality, StackSettings, find_repo_root
 
 ORTHANC_INSTANCES: tuple[str, ...] = ("clinical", "research")
@@ -54,6 +56,20 @@ def orthanc_password_file(settings: StackSettings, instance: str) -> Path:
 def search_token_file(settings: StackSettings) -> Path:
     """Clients of the federated search, ``name:token`` per line (EUCAIM_SEARCH_TOKEN_FILE); catalogue-sync only."""
     return secrets_dir(settings) / "search-tokens"
+
+
+#: The local FerretDB's first user (created by FerretDB itself on an empty database): it creates the others.
+MONGO_ADMIN = "admin"
+
+
+def mongo_password_file(settings: StackSettings, principal: str) -> Path:
+    """The password of one MongoDB principal (a service, ``cli``, or :data:`MONGO_ADMIN`)."""
+    return secrets_dir(settings) / f"mongo-{principal.replace('_', '-')}-password"
+
+
+def ca_file(settings: StackSettings) -> Path:
+    """The local stack's CA certificate (what clients of its TLS servers trust)."""
+    return secrets_dir(settings) / "ca.pem"
 
 
 def logs_dir(settings: StackSettings) -> Path:
@@ -203,8 +219,16 @@ def kafka_env(settings: StackSettings, service: str) -> dict[str, str]:
 
 
 def mongo_env(settings: StackSettings, service: str) -> dict[str, str]:
+    """MongoDB settings of one service (or ``cli``, or :data:`MONGO_ADMIN`): its own user and password file, TLS."""
     return {"EUCAIM_MONGO_URL": f"mongodb://{settings.host}:{settings.ferretdb_port}/",
-            "EUCAIM_MONGO_DATABASE": settings.mongo_database}
+            "EUCAIM_MONGO_DATABASE": settings.mongo_database,
+            "EUCAIM_MONGO_USERNAME": mongo_username(service),
+            "EUCAIM_MONGO_PASSWORD_FILE": str(mongo_password_file(settings, service)),
+            "EUCAIM_MONGO_TLS_CA_FILE": str(ca_file(settings))}
+
+
+def mongo_username(principal: str) -> str:
+    return "eucaim-admin" if principal == MONGO_ADMIN else access.mongo_username(principal)
 
 
 def orthanc_env(settings: StackSettings, instance: str) -> dict[str, str]:

@@ -15,10 +15,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import configs, install, probes
+import pymongo
+
+from eucaim_node.store import MongoSettings
+from eucaim_node.store.access import PRINCIPALS
+
+from . import configs, ferretdb, install, probes, tls
 from .install import file_lock
 from .process import ManagedProcess
-from .secrets_files import ensure_secrets, read_orthanc_password, read_search_token
+from .secrets_files import ensure_secrets, read_mongo_password, read_orthanc_password, read_search_token
 from .settings import SERVICE_MODULES, StackSettings
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,8 @@ class Component:
     kind: str
     process: ManagedProcess
     prepare: Callable[[], None] = field(default=lambda: None)
+    #: Run once the component is ready, also when it was running already (e.g. FerretDB's users).
+    after_ready: Callable[[], None] = field(default=lambda: None)
 
 
 class Stack:
@@ -82,7 +89,24 @@ class Stack:
         return f"{self.settings.host}:{self.settings.kafka_port}"
 
     def mongo_url(self) -> str:
+        """FerretDB's address, without credentials: open clients with :meth:`mongo_options` too."""
         return f"mongodb://{self.settings.host}:{self.settings.ferretdb_port}/"
+
+    def mongo_settings(self, principal: str = configs.MONGO_ADMIN) -> MongoSettings:
+        """The MongoDB settings of a principal (a service, ``cli``, or the local admin), as that service reads them."""
+        env = configs.mongo_env(self.settings, principal)
+        return MongoSettings(**{key.removeprefix("EUCAIM_").lower(): value for key, value in env.items()})
+
+    def mongo_options(self, principal: str = configs.MONGO_ADMIN) -> dict[str, Any]:
+        """Keyword arguments for a (Async)MongoClient on :meth:`mongo_url`: TLS with the stack's CA and the user of
+        ``principal`` (default: the local admin, which tests, benchmarks and the walkthrough use)."""
+        return self.mongo_settings(principal).mongo_client_options()
+
+    def mongo_client(self, principal: str = configs.MONGO_ADMIN, *, asynchronous: bool = False, **kwargs: Any) -> Any:
+        """A MongoClient (or AsyncMongoClient) on the local FerretDB as ``principal``: how tests, benchmarks and the
+        walkthrough open MongoDB, so that none repeats the connection details. ``kwargs`` go to the client."""
+        cls = pymongo.AsyncMongoClient if asynchronous else pymongo.MongoClient
+        return cls(self.mongo_url(), **{"serverSelectionTimeoutMS": 5000, **kwargs, **self.mongo_options(principal)})
 
     def orthanc_url(self, instance: str) -> str:
         """``instance`` is 'clinical' or 'research'."""
@@ -267,13 +291,14 @@ class Stack:
             component.process.wait_ready(pid=pids[component.name])
             self.timings[f"start:{component.name}"] = time.monotonic() - spawned[component.name]
 
-        if not pending:
-            return
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(pending)) as pool:
-            futures = [pool.submit(wait, component) for component in pending]
-            errors = [f.exception() for f in futures if f.exception() is not None]
-        if errors:
-            raise errors[0]  # type: ignore[misc]
+        if pending:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(pending)) as pool:
+                futures = [pool.submit(wait, component) for component in pending]
+                errors = [f.exception() for f in futures if f.exception() is not None]
+            if errors:
+                raise errors[0]  # type: ignore[misc]
+        for name in names:
+            self._component(name).after_ready()
 
     def _stop_group(self, names: tuple[str, ...]) -> list[str]:
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
@@ -351,29 +376,35 @@ class Stack:
     def _ferretdb(self) -> Component:
         s = self.settings
         home = s.state / "ferretdb"
-        binary = install.ferretdb_binary(s)
-        command = [
-            str(binary),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{home / 'data'}/",
-            f"--state-dir={home}",
-            f"--listen-addr={s.host}:{s.ferretdb_port}",
-            "--telemetry=disable",
-            "--debug-addr=-",
-            "--log-level=info",
-            "--log-format=text",
-        ]
+        secrets = configs.secrets_dir(s)
+        certificate = tls.server_files(secrets, "ferretdb")
+        admin = configs.mongo_username(configs.MONGO_ADMIN)
         process = self._managed(
-            "ferretdb", command, lambda: probes.mongo_ready(self.mongo_url()),
-            ports=(s.ferretdb_port,), endpoints={"mongo": self.mongo_url()}, timeout=s.ferretdb_start_timeout,
-            env={"FERRETDB_TELEMETRY": "disable", "DO_NOT_TRACK": "1"}, cwd=home,
+            "ferretdb", ferretdb.ferretdb_command(s, install.ferretdb_binary(s), home, certificate, admin),
+            lambda: probes.mongo_ready(self.mongo_url(), **self.mongo_options()),
+            ports=(s.ferretdb_port,), endpoints={"mongo": self.mongo_url()}, timeout=s.ferretdb_start_timeout, cwd=home,
         )
 
         def prepare() -> None:
             install.ensure_ferretdb(s)
             (home / "data").mkdir(parents=True, exist_ok=True)
+            ca = tls.ensure_ca(secrets)
+            tls.ensure_server_certificate(secrets, "ferretdb", (s.host,), ca)
+            # The first user's password: in the environment, never on the command line (ps shows that).
+            process.env = {"FERRETDB_TELEMETRY": "disable", "DO_NOT_TRACK": "1",
+                           "FERRETDB_SETUP_PASSWORD": read_mongo_password(s, configs.MONGO_ADMIN)}
 
-        return Component("ferretdb", "infrastructure", process, prepare)
+        def provision_users() -> None:
+            passwords = {configs.mongo_username(p): read_mongo_password(s, p) for p in PRINCIPALS}
+            client = self.mongo_client()
+            try:
+                created = ferretdb.provision_users(client, passwords)
+            finally:
+                client.close()
+            if created:
+                log.info("created MongoDB users %s", ", ".join(created))
+
+        return Component("ferretdb", "infrastructure", process, prepare, provision_users)
 
     def _orthanc(self, instance: str) -> Component:
         s = self.settings

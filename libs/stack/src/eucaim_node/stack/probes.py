@@ -39,13 +39,16 @@ def kafka_ready(bootstrap: str, timeout: float = 5.0) -> bool:
     return _run_async(probe, timeout)
 
 
-def mongo_ready(url: str, timeout: float = 2.0) -> bool:
-    """True once a MongoDB-compatible server answers ``ping``."""
+def mongo_ready(url: str, timeout: float = 2.0, **options: Any) -> bool:
+    """True once a MongoDB-compatible server lets the client of ``options`` (TLS, user) list its users.
+
+    Not ``ping``: FerretDB answers that before authentication, and the stack needs the admin user to work.
+    """
     client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
-        url, serverSelectionTimeoutMS=int(timeout * 1000), connectTimeoutMS=int(timeout * 1000)
+        url, serverSelectionTimeoutMS=int(timeout * 1000), connectTimeoutMS=int(timeout * 1000), **options
     )
     try:
-        return float(client.admin.command("ping").get("ok", 0)) == 1.0
+        return float(client.admin.command("usersInfo").get("ok", 0)) == 1.0
     finally:
         client.close()
 

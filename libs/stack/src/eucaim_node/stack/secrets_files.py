@@ -7,7 +7,10 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from .configs import ORTHANC_INSTANCES, hmac_key_file, orthanc_password_file, search_token_file, secrets_dir
+from eucaim_node.store.access import PRINCIPALS
+
+from .configs import (MONGO_ADMIN, ORTHANC_INSTANCES, hmac_key_file, mongo_password_file, orthanc_password_file,
+                      search_token_file, secrets_dir)
 from .settings import StackSettings
 
 
@@ -25,16 +28,23 @@ def _create_once(path: Path, make: Callable[[], bytes]) -> bool:
     return True
 
 
+def new_password() -> bytes:
+    return secrets.token_urlsafe(24).encode("ascii")
+
+
 def ensure_secrets(settings: StackSettings) -> None:
-    """Generate ``secrets/hmac.key`` (32 random bytes), one password per Orthanc and ``secrets/search-tokens``
-    (one federated search client, ``local:<token>``) if absent."""
+    """Generate ``secrets/hmac.key`` (32 random bytes), one password per Orthanc, ``secrets/search-tokens``
+    (one federated search client, ``local:<token>``) and one MongoDB password per principal
+    (``secrets/mongo-<principal>-password``, the FerretDB admin's included) if absent."""
     directory = secrets_dir(settings)
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     _create_once(hmac_key_file(settings), lambda: secrets.token_bytes(32))
     for instance in ORTHANC_INSTANCES:
-        _create_once(orthanc_password_file(settings, instance), lambda: secrets.token_urlsafe(24).encode("ascii"))
+        _create_once(orthanc_password_file(settings, instance), new_password)
     _create_once(search_token_file(settings), lambda: f"local:{secrets.token_urlsafe(32)}\n".encode("ascii"))
+    for principal in (MONGO_ADMIN, *PRINCIPALS):
+        _create_once(mongo_password_file(settings, principal), new_password)
 
 
 def read_search_token(settings: StackSettings) -> str:
@@ -45,3 +55,7 @@ def read_search_token(settings: StackSettings) -> str:
 
 def read_orthanc_password(settings: StackSettings, instance: str) -> str:
     return orthanc_password_file(settings, instance).read_text(encoding="ascii").strip()
+
+
+def read_mongo_password(settings: StackSettings, principal: str) -> str:
+    return mongo_password_file(settings, principal).read_text(encoding="ascii").strip()
