@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SYNCED := .venv/.synced
 
-.PHONY: help up demo down status test test-unit asyncapi bench-deid clean helm-lint
+.PHONY: help up demo down status test test-unit asyncapi mongo-users bench-deid clean helm-lint
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ test-unit: $(SYNCED)  ## Only the tests that need no services (dciodvfy and tess
 
 asyncapi: $(SYNCED)  ## Regenerate docs/asyncapi.json from the services' code
 	$(UV) run python scripts/asyncapi.py
+
+mongo-users: $(SYNCED)  ## Regenerate the MongoDB roles and users script (Helm, compose) from eucaim_node.store.access
+	$(UV) run python scripts/mongo_users.py
 
 bench-deid: $(SYNCED)  ## De-identification benchmark (ratios to the pydicom read+write floor)
 	$(UV) run --with dicognito==0.19.0 --with deid==0.4.13 python scripts/deid/bench.py
