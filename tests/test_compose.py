@@ -160,3 +160,30 @@ def test_the_search_is_on_with_a_token_secret_for_catalogue_sync_only():
     assert "search-tokens" in COMPOSE["services"]["catalogue-sync"]["secrets"]
     assert COMPOSE["secrets"]["search-tokens"]["file"] == "deploy/compose/secrets/search-tokens"
     assert "search-tokens" in (ROOT / "deploy" / "compose" / "make-secrets.sh").read_text()
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_has_its_own_mongodb_user_and_only_its_own_password(name):
+    from eucaim_node.store.access import mongo_username
+
+    service = COMPOSE["services"][name]
+    env = env_of(service)
+    assert env["EUCAIM_MONGO_USERNAME"] == mongo_username(name)
+    assert env["EUCAIM_MONGO_PASSWORD_FILE"] == f"/run/secrets/mongo-{name}-password"
+    assert env["EUCAIM_MONGO_TLS_CA_FILE"] == "/run/secrets/ca.pem" and "@" not in env["EUCAIM_MONGO_URL"]
+    mongo_secrets = [s for s in service["secrets"] if str(s).startswith("mongo")]
+    assert mongo_secrets == [f"mongo-{name}-password"]
+
+
+def test_mongodb_requires_tls_and_authentication_and_runs_the_generated_users_script():
+    from eucaim_node.store.access import PRINCIPALS
+
+    mongodb = COMPOSE["services"]["mongodb"]
+    assert mongodb["command"][:3] == ["mongod", "--tlsMode", "requireTLS"]
+    assert mongodb["environment"]["MONGO_INITDB_ROOT_PASSWORD_FILE"] == "/run/secrets/mongo-root-password"
+    init = [v for v in mongodb["volumes"] if "docker-entrypoint-initdb.d" in v]
+    assert init == ["./deploy/helm/eucaim-node/files/mongo-users.js:/docker-entrypoint-initdb.d/10-eucaim-users.js:ro"]
+    assert {f"mongo-{p}-password" for p in PRINCIPALS} <= set(mongodb["secrets"])
+    script = (ROOT / "deploy" / "compose" / "make-secrets.sh").read_text()
+    listed = next(line for line in script.splitlines() if line.startswith("for principal in "))
+    assert listed.removeprefix("for principal in ").removesuffix("; do").split() == ["root", *PRINCIPALS]

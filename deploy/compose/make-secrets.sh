@@ -13,4 +13,23 @@ for instance in clinical research; do
 done
 [ -s "$dir/audit-signing.key" ] || openssl genpkey -algorithm ed25519 -out "$dir/audit-signing.key"
 [ -s "$dir/search-tokens" ] || printf 'local:%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '/+=')" > "$dir/search-tokens"
+# MongoDB: the root user and one user per principal (eucaim_node.store.access; tests/test_compose.py keeps the
+# list in step), a CA and the server certificate of mongodb (also valid for localhost: the healthcheck).
+for principal in root reception anonymisation metadata catalogue-sync audit cli; do
+  [ -s "$dir/mongo-$principal-password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$dir/mongo-$principal-password"
+done
+if [ ! -s "$dir/ca.pem" ] || [ ! -s "$dir/ca.key" ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj "/CN=eucaim-node compose CA" \
+    -addext "basicConstraints=critical,CA:TRUE,pathlen:0" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+fi
+if [ ! -s "$dir/mongodb-tls.pem" ]; then
+  printf 'subjectAltName=DNS:mongodb,DNS:localhost\nextendedKeyUsage=serverAuth\n' > "$dir/mongodb.ext"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=mongodb" \
+    -keyout "$dir/mongodb.key" -out "$dir/mongodb.csr" 2>/dev/null
+  openssl x509 -req -in "$dir/mongodb.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -set_serial "0x$(openssl rand -hex 16)" \
+    -days 365 -extfile "$dir/mongodb.ext" -out "$dir/mongodb.crt" 2>/dev/null
+  cat "$dir/mongodb.crt" "$dir/mongodb.key" > "$dir/mongodb-tls.pem"
+  rm -f "$dir/mongodb.csr" "$dir/mongodb.ext" "$dir/mongodb.key"
+fi
 echo "secrets in $dir (keep hmac.key: pseudonyms depend on it; keep audit-signing.key: signed heads depend on it)"
