@@ -117,7 +117,7 @@ def test_helm_lint_strict_passes(helm, tmp_path, values):
 def test_rendered_objects_are_valid_kubernetes_in_strict_mode(helm, tmp_path, values, version):
     objects = render(helm, tmp_path, values, "--kube-version", version)
     kinds = sorted({o["kind"] for o in objects})
-    expected = {"ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}
+    expected = {"ConfigMap", "Deployment", "Job", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}
     assert set(kinds) == (expected | {"ScaledObject", "ServiceMonitor"} if values else expected)
     for obj in objects:
         if obj["apiVersion"] in ("keda.sh/v1alpha1", "monitoring.coreos.com/v1"):
@@ -367,3 +367,47 @@ def test_the_search_token_is_a_secret_file_of_catalogue_sync_only(helm, tmp_path
     volumes = deployments["catalogue-sync"]["spec"]["template"]["spec"]["volumes"]
     sources = [s["secret"] for v in volumes if "projected" in v for s in v["projected"]["sources"]]
     assert {"name": "eucaim-node-search-tokens", "items": [{"key": "tokens", "path": "search-token"}]} in sources
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_each_service_logs_in_to_mongodb_as_its_own_user_with_only_its_own_password(helm, tmp_path, name):
+    from eucaim_node.store.access import mongo_username
+
+    deployment = by_kind(render(helm, tmp_path, FULL), "Deployment")[name]
+    env = {e["name"]: e for e in container(deployment)["env"]}
+    assert env["EUCAIM_MONGO_USERNAME"]["value"] == mongo_username(name)
+    assert "EUCAIM_MONGO_INSECURE_PLAINTEXT" not in env
+    sources = [s["secret"] for v in deployment["spec"]["template"]["spec"]["volumes"] if "projected" in v
+               for s in v["projected"]["sources"]]
+    mongo = [s for s in sources if s["name"].startswith("eucaim-node-mongodb-")]
+    assert mongo == [{"name": f"eucaim-node-mongodb-{name}", "items": [{"key": "password", "path": "mongo-password"}]}]
+
+
+def test_a_hook_job_creates_the_roles_and_users_from_the_generated_script(helm, tmp_path):
+    from eucaim_node.store.access import PRINCIPALS
+
+    objects = render(helm, tmp_path, FULL)
+    [config] = [o for o in objects if o["kind"] == "ConfigMap"]
+    assert config["data"]["mongo-users.js"] == (CHART / "files" / "mongo-users.js").read_text().rstrip("\n")
+    [job] = [o for o in objects if o["kind"] == "Job"]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    pod = job["spec"]["template"]["spec"]
+    [c] = pod["containers"]
+    assert c["command"] == ["mongosh", "--nodb", "--quiet", "--file", "/scripts/mongo-users.js"]
+    env = {e["name"]: e for e in c["env"]}
+    assert set(env["EUCAIM_MONGO_ADMIN_URL"]["valueFrom"]) == {"secretKeyRef"}  # the admin's URL stays a Secret
+    [secrets] = [v for v in pod["volumes"] if v["name"] == "secrets"]
+    paths = {i["path"] for s in secrets["projected"]["sources"] for i in s["secret"]["items"]}
+    assert paths == {f"mongo-{p}-password" for p in PRINCIPALS}
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True and pod["securityContext"]["runAsNonRoot"] is True
+    policies = {o["metadata"]["name"]: o for o in objects if o["kind"] == "NetworkPolicy"}
+    egress = policies["node-eucaim-node-mongo-users"]["spec"]["egress"]
+    assert egress[1] == {"ports": [{"port": 27017, "protocol": "TCP"}], "to": FULL["mongodb"]["networkPolicy"]["peers"]}
+
+
+def test_mongodb_without_tls_and_users_only_when_the_values_say_so(helm, tmp_path):
+    objects = render(helm, tmp_path, {"mongodb": {"insecurePlaintext": True}})
+    assert not [o for o in objects if o["kind"] == "Job"]
+    for name, deployment in by_kind(objects, "Deployment").items():
+        env = {e["name"]: e.get("value") for e in container(deployment)["env"]}
+        assert env["EUCAIM_MONGO_INSECURE_PLAINTEXT"] == "true" and "EUCAIM_MONGO_USERNAME" not in env, name

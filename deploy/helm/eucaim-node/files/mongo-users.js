@@ -5,6 +5,8 @@
 // so running it again applies a changed declaration and rotated passwords.
 //
 //   mongosh "mongodb://<admin>@<host>/?authSource=admin&tls=true" --file mongo-users.js
+// or, keeping the admin's password off the command line (the Helm Job):
+//   EUCAIM_MONGO_ADMIN_URL="mongodb://<admin>@<host>/..." mongosh --nodb --file mongo-users.js
 //
 // Needs a user that may manage roles and users (userAdminAnyDatabase). Environment:
 //   EUCAIM_MONGO_DATABASE     the node's database (default eucaim_node)
@@ -157,7 +159,8 @@ const principals = {
     }
   }
 };
-const admin = db.getSiblingDB("admin");
+const target = process.env.EUCAIM_MONGO_ADMIN_URL ? connect(process.env.EUCAIM_MONGO_ADMIN_URL) : db;
+const admin = target.getSiblingDB("admin");
 for (const [principal, spec] of Object.entries(principals)) {
   const privileges = Object.entries(spec.grants).map(
     ([collection, actions]) => ({resource: {db: database, collection: collection}, actions: actions}));

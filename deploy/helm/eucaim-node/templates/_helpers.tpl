@@ -88,6 +88,14 @@ app.kubernetes.io/component: {{ .name }}
 {{- $files = append $files (dict "env" "EUCAIM_KAFKA_SSL_CA_FILE" "secretName" $kafka.tls.caSecret.secretName "key" $kafka.tls.caSecret.key) -}}
 {{- end -}}
 {{- end -}}
+{{- if and (has "mongodb" .component.dependencies) (not $root.Values.mongodb.insecurePlaintext) -}}
+{{- $mongo := $root.Values.mongodb -}}
+{{- /* Only this component's own MongoDB password: Secret <prefix><component>. */ -}}
+{{- $files = append $files (dict "env" "EUCAIM_MONGO_PASSWORD_FILE" "secretName" (printf "%s%s" $mongo.users.passwordSecretPrefix .name) "key" $mongo.users.passwordKey) -}}
+{{- if $mongo.tls.caSecret.secretName -}}
+{{- $files = append $files (dict "env" "EUCAIM_MONGO_TLS_CA_FILE" "secretName" $mongo.tls.caSecret.secretName "key" $mongo.tls.caSecret.key) -}}
+{{- end -}}
+{{- end -}}
 {{- if has "clinicalOrthanc" .component.dependencies -}}
 {{- $files = append $files (dict "env" "EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE" "secretName" $root.Values.clinicalOrthanc.passwordSecret.secretName "key" $root.Values.clinicalOrthanc.passwordSecret.key) -}}
 {{- end -}}
