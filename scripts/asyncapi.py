@@ -7,13 +7,14 @@ publisher with its pydantic event model), so it cannot drift from what the servi
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+
+from generated_file import write_or_check
 
 from eucaim_node.anonymisation.main import router as anonymisation
 from eucaim_node.audit.main import router as audit
@@ -43,19 +44,7 @@ def build_document() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the committed document is stale")
-    args = parser.parse_args()
-    document = build_document()
-    if args.check:
-        if not DOCUMENT.exists() or DOCUMENT.read_text() != document:
-            print(f"{DOCUMENT} is stale: run `make asyncapi`", file=sys.stderr)
-            return 1
-        return 0
-    DOCUMENT.parent.mkdir(exist_ok=True)
-    DOCUMENT.write_text(document)
-    print(f"wrote {DOCUMENT}")
-    return 0
+    return write_or_check(DOCUMENT, build_document(), description=__doc__.splitlines()[0], make_target="asyncapi")
 
 
 if __name__ == "__main__":

@@ -9,10 +9,11 @@ test suite) fails when the committed script is stale.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
+
+from generated_file import write_or_check
 
 from eucaim_node.store import access
 
@@ -84,19 +85,7 @@ def build_script() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the committed script is stale")
-    args = parser.parse_args()
-    script = build_script()
-    if args.check:
-        if not SCRIPT.exists() or SCRIPT.read_text() != script:
-            print(f"{SCRIPT} is stale: run `make mongo-users`", file=sys.stderr)
-            return 1
-        return 0
-    SCRIPT.parent.mkdir(parents=True, exist_ok=True)
-    SCRIPT.write_text(script)
-    print(f"wrote {SCRIPT}")
-    return 0
+    return write_or_check(SCRIPT, build_script(), description=__doc__.splitlines()[0], make_target="mongo-users")
 
 
 if __name__ == "__main__":
