@@ -7,8 +7,6 @@ import random
 import uuid
 from datetime import UTC, datetime
 
-from pymongo import AsyncMongoClient
-
 from eucaim_node.ledger import load_private_key
 from eucaim_node.ledger.store import LedgerStore
 from eucaim_node.ledger.verify import LedgerVerifier

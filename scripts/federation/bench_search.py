@@ -82,6 +82,7 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the generated database")
     args = parser.parse_args()
+    where = args.mongo_url.split("@")[-1] if args.mongo_url else "the local stack's FerretDB"
     if args.mongo_url:  # carries its own credentials and TLS options
         client = AsyncMongoClient(args.mongo_url, tz_aware=True)
     else:
@@ -100,7 +101,7 @@ async def main() -> None:
             await studies.insert_many([study(i, collections, rng) for i in range(start, min(start + 1000, args.studies))])
         await studies.create_index("collection_id")
         await studies.create_index("subject_key")
-        print(f"{args.studies} studies inserted in {time.perf_counter() - started:.1f} s into {url} / {args.database}")
+        print(f"{args.studies} studies inserted in {time.perf_counter() - started:.1f} s into {where} / {args.database}")
         compiler = QueryCompiler()
         protection = Protection("perturb", 10, 10, 0.28, b"bench-secret")
         print(f"{'query':48} {'matched':>8} {'median ms':>10} {'max ms':>8}")
