@@ -89,7 +89,7 @@ class Stack:
         return f"{self.settings.host}:{self.settings.kafka_port}"
 
     def mongo_url(self) -> str:
-        """FerretDB's address, without credentials: open clients with :meth:`mongo_options` too."""
+        """FerretDB's address, without credentials: open clients with :meth:`mongo_client`."""
         return f"mongodb://{self.settings.host}:{self.settings.ferretdb_port}/"
 
     def mongo_settings(self, principal: str = configs.MONGO_ADMIN) -> MongoSettings:
