@@ -18,7 +18,7 @@ import pytest
 from rdflib import Graph, URIRef
 from rdflib.namespace import DCAT, RDF
 
-from eucaim_node.catalogue.store import CATALOGUE_DATASET_VERSIONS
+from eucaim_node.store.collections import CATALOGUE_DATASET_VERSIONS
 from eucaim_node.cli.walkthrough import push_sample
 
 pytestmark = [pytest.mark.integration]
