@@ -210,7 +210,7 @@ def test_each_service_gets_exactly_the_settings_it_knows_and_needs(helm, tmp_pat
 
 @pytest.mark.parametrize("values", [None, FULL], ids=["defaults", "everything-on"])
 def test_orthanc_dicom_configuration_research_without_dicom_clinical_only_listed_modalities(helm, tmp_path, values):
-    [config_map] = [o for o in render(helm, tmp_path, values) if o["kind"] == "ConfigMap"]
+    [config_map] = [o for o in render(helm, tmp_path, values) if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-orthanc-dicom")]
     assert config_map["metadata"]["name"] == "node-eucaim-node-orthanc-dicom"
     clinical = json.loads(config_map["data"]["clinical.json"])
     research = json.loads(config_map["data"]["research.json"])
@@ -387,7 +387,7 @@ def test_a_hook_job_creates_the_roles_and_users_from_the_generated_script(helm, 
     from eucaim_node.store.access import PRINCIPALS
 
     objects = render(helm, tmp_path, FULL)
-    [config] = [o for o in objects if o["kind"] == "ConfigMap"]
+    [config] = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-mongo-users")]
     assert config["data"]["mongo-users.js"] == (CHART / "files" / "mongo-users.js").read_text().rstrip("\n")
     [job] = [o for o in objects if o["kind"] == "Job"]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"

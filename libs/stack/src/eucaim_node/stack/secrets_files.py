@@ -12,6 +12,7 @@ from eucaim_node.store.access import PRINCIPALS
 from .configs import (MONGO_ADMIN, ORTHANC_INSTANCES, hmac_key_file, mongo_password_file, orthanc_password_file,
                       search_token_file, secrets_dir)
 from .settings import StackSettings
+from .tls import ensure_ca
 
 
 def _create_once(path: Path, make: Callable[[], bytes]) -> bool:
@@ -35,7 +36,7 @@ def new_password() -> bytes:
 def ensure_secrets(settings: StackSettings) -> None:
     """Generate ``secrets/hmac.key`` (32 random bytes), one password per Orthanc, ``secrets/search-tokens``
     (one federated search client, ``local:<token>``) and one MongoDB password per principal
-    (``secrets/mongo-<principal>-password``, the FerretDB admin's included) if absent."""
+    (``secrets/mongo-<principal>-password``, the FerretDB admin's included) and the stack's CA if absent."""
     directory = secrets_dir(settings)
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
@@ -45,6 +46,7 @@ def ensure_secrets(settings: StackSettings) -> None:
     _create_once(search_token_file(settings), lambda: f"local:{secrets.token_urlsafe(32)}\n".encode("ascii"))
     for principal in (MONGO_ADMIN, *PRINCIPALS):
         _create_once(mongo_password_file(settings, principal), new_password)
+    ensure_ca(directory)  # the stack's CA (``ca.pem``, ``ca.key``): clients of its TLS servers trust it
 
 
 def read_search_token(settings: StackSettings) -> str:
