@@ -6,11 +6,24 @@ import pytest
 from faststream.kafka.security import parse_security
 from pydantic import ValidationError
 
-from eucaim_node.runtime import KafkaSettings
+from eucaim_node.runtime import ConfigurationError, KafkaSettings, load_settings
 
 
-def test_plaintext_is_the_default():
-    settings = KafkaSettings(kafka_bootstrap_servers="kafka:9092")
+@pytest.mark.parametrize("protocol", ["PLAINTEXT", "SASL_PLAINTEXT"])
+def test_kafka_without_tls_is_refused_with_one_line_naming_the_variable(monkeypatch, capsys, protocol):
+    monkeypatch.setenv("EUCAIM_KAFKA_SECURITY_PROTOCOL", protocol)
+    monkeypatch.delenv("EUCAIM_KAFKA_ALLOW_INSECURE_PLAINTEXT", raising=False)
+    with pytest.raises(ConfigurationError):
+        load_settings(KafkaSettings)
+    [line] = capsys.readouterr().err.splitlines()[1:]
+    assert line.startswith("  EUCAIM_KAFKA_SECURITY_PROTOCOL:") and "EUCAIM_KAFKA_ALLOW_INSECURE_PLAINTEXT=true" in line
+
+
+def test_sasl_ssl_is_the_default_and_plaintext_needs_the_explicit_setting():
+    with pytest.raises(ValidationError, match="EUCAIM_KAFKA_SASL_USERNAME"):
+        KafkaSettings(kafka_bootstrap_servers="kafka:9092")
+    settings = KafkaSettings(kafka_bootstrap_servers="kafka:9092", kafka_security_protocol="PLAINTEXT",
+                             kafka_allow_insecure_plaintext=True)
     assert settings.kafka_client_options() == {"bootstrap_servers": "kafka:9092", "security_protocol": "PLAINTEXT"}
     assert settings.kafka_broker_security() is None
 
@@ -22,7 +35,8 @@ def test_sasl_reads_the_password_from_its_file_and_the_broker_gets_the_same_opti
     secret.write_text("s3cret\n")
     settings = KafkaSettings(kafka_bootstrap_servers="kafka:9093", kafka_security_protocol=protocol,
                              kafka_sasl_mechanism=mechanism, kafka_sasl_username="eucaim-node",
-                             kafka_sasl_password_file=secret)
+                             kafka_sasl_password_file=secret,
+                             kafka_allow_insecure_plaintext=protocol == "SASL_PLAINTEXT")
     options = settings.kafka_client_options()
     assert (options["security_protocol"], options["sasl_mechanism"]) == (protocol, mechanism)
     assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("eucaim-node", "s3cret")

@@ -21,5 +21,7 @@ def test_missing_and_invalid_variables_are_named(monkeypatch, capsys):
 def test_valid_environment_loads(monkeypatch):
     monkeypatch.setenv("EUCAIM_HEALTH_PORT", "8101")
     monkeypatch.setenv("EUCAIM_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+    monkeypatch.setenv("EUCAIM_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    monkeypatch.setenv("EUCAIM_KAFKA_ALLOW_INSECURE_PLAINTEXT", "true")
     settings = load_settings(_Settings)
     assert settings.health_port == 8101 and settings.kafka_bootstrap_servers == "127.0.0.1:19092"

@@ -51,7 +51,8 @@ def _app(fail_times: int):
             cause=event, producer="unit-service", study_key=event.study_key, research_study_id="1" * 8 + "-11111111" * 4,
             subject_key="EUCAIM-LOCAL-1", series_count=1, instance_count=7, quarantined_count=0))
 
-    settings = KafkaSettings(kafka_bootstrap_servers="127.0.0.1:1", kafka_retry_backoff_seconds=0)
+    settings = KafkaSettings(kafka_bootstrap_servers="127.0.0.1:1", kafka_retry_backoff_seconds=0,
+                             kafka_security_protocol="PLAINTEXT", kafka_allow_insecure_plaintext=True)
     broker = create_broker(settings, service="unit-service", dead_letter_topic="eucaim.dlq.unit-group.v1")
     broker.include_router(router)
     return broker, calls, published

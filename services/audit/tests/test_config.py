@@ -6,7 +6,9 @@ from eucaim_node.ledger import SigningKeyError
 
 
 def settings(**values):
-    return AuditSettings.model_validate({"health_port": 18080, "mongo_insecure_plaintext": True, **values})
+    return AuditSettings.model_validate({"health_port": 18080, "mongo_insecure_plaintext": True,
+                                         "kafka_security_protocol": "PLAINTEXT", "kafka_allow_insecure_plaintext": True,
+                                         **values})
 
 
 def test_a_missing_signing_key_is_a_configuration_error_unless_generation_is_allowed(tmp_path):

@@ -28,13 +28,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
-from eucaim_node.events import AccessRecorded, dead_letter_topic
+from eucaim_node.events import DLQ_REPLAY_GROUP, AccessRecorded, dead_letter_topic
 from eucaim_node.runtime import KafkaSettings, publish_events
 
 app = typer.Typer(help="Dead-letter topics: list what failed, replay it once the cause is fixed (audited).",
                   no_args_is_help=True)
 
-REPLAY_GROUP = "eucaim-node-dlq-replay"
+REPLAY_GROUP = DLQ_REPLAY_GROUP
 DLQ_PREFIX = "eucaim.dlq."
 REPLAYED_FROM = "x-dlq-replayed-from"
 

@@ -19,9 +19,29 @@ from .models import (
     StudyWithheld,
     WithdrawalRequested,
 )
+from .grants import (
+    AUDITED_DEAD_LETTER_TOPICS,
+    DEAD_LETTER_TOPICS,
+    DLQ_REPLAY_GROUP,
+    KAFKA_GRANTS,
+    NODE_TOPICS,
+    OPERATOR,
+    SUPER_USER,
+    KafkaGrant,
+    grant,
+)
 from .topics import DOMAIN_TOPICS, dead_letter_topic
 
 __all__ = [
+    "AUDITED_DEAD_LETTER_TOPICS",
+    "DEAD_LETTER_TOPICS",
+    "DLQ_REPLAY_GROUP",
+    "KAFKA_GRANTS",
+    "NODE_TOPICS",
+    "OPERATOR",
+    "SUPER_USER",
+    "KafkaGrant",
+    "grant",
     "DOMAIN_EVENTS",
     "DOMAIN_TOPICS",
     "AccessRecorded",

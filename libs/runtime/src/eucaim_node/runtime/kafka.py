@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import weakref
+from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 
-from eucaim_node.events import DOMAIN_TOPICS, Event, StudyAnonymised, StudyQuarantined
+from eucaim_node.events import Event, StudyAnonymised, StudyQuarantined
 from eucaim_node.telemetry import current_traceparent, metrics
 
 from .delivery import DeliveryPolicy, dead_letter_middleware
@@ -62,17 +64,25 @@ def create_broker(settings: KafkaSettings, *, service: str, dead_letter_topic: s
     return broker
 
 
-async def ensure_topics(settings: KafkaSettings, extra_topics: tuple[str, ...] = ()) -> None:
-    """Create the node's topics if missing (idempotent; safe for every service to call at start)."""
-    wanted = set(DOMAIN_TOPICS) | set(extra_topics)
+class TopicsMissing(RuntimeError):
+    """Topics a process needs do not exist and its principal may not create them."""
+
+
+async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
+    """Make sure ``topics`` exist (idempotent; every service calls it at start with the topics it uses).
+
+    Missing topics are created when the principal may (an insecure PLAINTEXT development Kafka, the super
+    user). A least-privilege principal may not (decision 0060): the stack, or the operator in production,
+    provisions the topics first, and a topic still missing is a :class:`TopicsMissing` naming it.
+    """
+    wanted = set(topics)
     admin = AIOKafkaAdminClient(**settings.kafka_client_options(), client_id="eucaim-node-admin")
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        missing = sorted(wanted - existing)
+        missing = sorted(wanted - set(await admin.list_topics()))
         if not missing:
             return
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
             await admin.create_topics(
                 [
                     NewTopic(name=t, num_partitions=settings.kafka_topic_partitions,
@@ -80,8 +90,11 @@ async def ensure_topics(settings: KafkaSettings, extra_topics: tuple[str, ...] =
                     for t in missing
                 ]
             )
-        except TopicAlreadyExistsError:
-            pass  # another service created them first
+        still_missing = sorted(wanted - set(await admin.list_topics()))
+        if still_missing:
+            raise TopicsMissing(f"Kafka topics {', '.join(still_missing)} do not exist and principal "
+                                f"{settings.kafka_sasl_username or 'ANONYMOUS'} may not create them; provision "
+                                "them first (eucaim-node kafka acls, docs/operations.md)")
         log.info("created topics", extra={"topics": missing})
     finally:
         await admin.close()
@@ -140,7 +153,7 @@ async def publish_events(settings: KafkaSettings, *events: Event, client: str = 
     from aiokafka import AIOKafkaProducer
     from opentelemetry.propagate import inject
 
-    await ensure_topics(settings)
+    await ensure_topics(settings, {e.TOPIC for e in events})
     producer = AIOKafkaProducer(**settings.kafka_client_options(), client_id=f"eucaim-node-{client}",
                                 enable_idempotence=True, acks="all")
     await producer.start()

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
 from eucaim_node.settings import ENV_PREFIX, NodeSettings, ReadableFile, read_secret
@@ -25,6 +25,10 @@ class ServiceSettings(NodeSettings):
     log_format: Literal["json", "text"] = "json"
 
 
+#: Security protocols without TLS: refused unless ``EUCAIM_KAFKA_ALLOW_INSECURE_PLAINTEXT`` is true.
+INSECURE_KAFKA_PROTOCOLS: tuple[str, ...] = ("PLAINTEXT", "SASL_PLAINTEXT")
+
+
 class KafkaSettings(NodeSettings):
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", min_length=1)
     kafka_topic_partitions: int = Field(default=3, ge=1, description="Partitions of topics the node creates.")
@@ -34,12 +38,23 @@ class KafkaSettings(NodeSettings):
     kafka_transient_backoff_max_seconds: float = Field(
         default=30.0, gt=0, le=240, description="Cap of the wait between retries while a dependency is down."
     )
+    kafka_allow_insecure_plaintext: bool = Field(
+        default=False, description="Allow Kafka without TLS (PLAINTEXT, SASL_PLAINTEXT): development only.")
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
-        default="PLAINTEXT", description="How to reach Kafka: TLS (SSL), SASL, both (SASL_SSL) or neither.")
+        default="SASL_SSL", description="How to reach Kafka: TLS (SSL), SASL, both (SASL_SSL) or neither.")
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
     kafka_sasl_username: str | None = None
     kafka_sasl_password_file: ReadableFile | None = Field(default=None, description="File holding the SASL password.")
     kafka_ssl_ca_file: ReadableFile | None = Field(default=None, description="CA bundle for Kafka's TLS certificates (default: the system's).")
+
+    @field_validator("kafka_security_protocol")
+    @classmethod
+    def _tls_unless_allowed(cls, protocol: str, info: ValidationInfo) -> str:
+        """Without TLS anyone on the path reads events and, without SASL, anyone may publish (decision 0060)."""
+        if protocol in INSECURE_KAFKA_PROTOCOLS and not info.data.get("kafka_allow_insecure_plaintext"):
+            raise ValueError(f"{protocol} Kafka is refused (no TLS); use SASL_SSL, or set "
+                             "EUCAIM_KAFKA_ALLOW_INSECURE_PLAINTEXT=true for a development Kafka")
+        return protocol
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:
@@ -99,9 +114,14 @@ def load_settings(cls: type[S]) -> S:
     try:
         return cls()
     except ValidationError as exc:
-        lines = [f"configuration error in {cls.__name__}:"]
-        for err in exc.errors():
-            name = ENV_PREFIX + "_".join(str(p) for p in err["loc"]).upper()
-            lines.append(f"  {name}: {err['msg']}")
-        print("\n".join(lines), file=sys.stderr)
+        print("\n".join([f"configuration error in {cls.__name__}:", *describe_errors(exc)]), file=sys.stderr)
         raise ConfigurationError(2) from None
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """One line per wrong setting, naming its environment variable (a model-wide check names its own)."""
+    lines = []
+    for err in exc.errors():
+        name = ENV_PREFIX + "_".join(str(p) for p in err["loc"]).upper()
+        lines.append(f"  {name}: {err['msg']}" if err["loc"] else f"  {err['msg']}")
+    return lines

@@ -82,13 +82,15 @@ def node_env_file(settings: StackSettings) -> Path:
 
 # -- Kafka ------------------------------------------------------------------------------------------------------
 
-def render_kafka_properties(settings: StackSettings, log_dir: Path) -> str:
+def render_kafka_properties(settings: StackSettings, log_dir: Path, security: dict[str, str]) -> str:
+    """server.properties; ``security`` fills the TLS and SASL placeholders (see kafka_security.broker_security)."""
     template = Template((deploy_dir() / "kafka" / "server.properties.template").read_text(encoding="utf-8"))
     return template.substitute(
         host=settings.host,
         port=settings.kafka_port,
         controller_port=settings.kafka_controller_port,
         log_dir=str(log_dir),
+        **security,
     )
 
 
@@ -215,7 +217,12 @@ LEDGER_CLIENTS: tuple[str, ...] = ("audit", OPERATOR_CLI)
 
 
 def kafka_env(settings: StackSettings, service: str) -> dict[str, str]:
-    return {"EUCAIM_KAFKA_BOOTSTRAP_SERVERS": f"{settings.host}:{settings.kafka_port}"}
+    """SASL_SSL as its own principal: the service's, or the operator's for the CLI (decision 0060)."""
+    from eucaim_node.events import OPERATOR
+
+    from .kafka_security import kafka_env as principal_env, service_principal
+
+    return principal_env(settings, OPERATOR if service == OPERATOR_CLI else service_principal(service))
 
 
 def mongo_env(settings: StackSettings, service: str) -> dict[str, str]:

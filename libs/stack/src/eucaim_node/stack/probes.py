@@ -19,16 +19,19 @@ def _run_async(factory: Callable[[], Coroutine[Any, Any, bool]], timeout: float)
         return pool.submit(asyncio.run, asyncio.wait_for(factory(), timeout)).result(timeout + 1)  # type: ignore[arg-type]
 
 
-def kafka_ready(bootstrap: str, timeout: float = 5.0) -> bool:
-    """True once the broker answers a metadata request and reports a controller (KRaft quorum is up)."""
+def kafka_ready(options: dict[str, Any], timeout: float = 5.0) -> bool:
+    """True once the broker answers a metadata request and reports a controller (KRaft quorum is up).
+
+    ``options`` are aiokafka connection options (Stack.kafka_client_options): the probe authenticates.
+    """
     from aiokafka.admin import AIOKafkaAdminClient
 
-    host, _, port = bootstrap.rpartition(":")
+    host, _, port = str(options["bootstrap_servers"]).rpartition(":")
     if not port_is_open(host, int(port)):  # avoid aiokafka's connection-error log lines while Kafka starts
         return False
 
     async def probe() -> bool:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+        admin = AIOKafkaAdminClient(**options, request_timeout_ms=int(timeout * 1000))
         try:
             await admin.start()
             cluster = await admin.describe_cluster()

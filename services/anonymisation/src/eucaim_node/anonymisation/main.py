@@ -17,6 +17,7 @@ from eucaim_node.events import (
     StudyWithheld,
     WithdrawalRequested,
     dead_letter_topic,
+    grant,
 )
 from eucaim_node.runtime import CONSUMER_ACK_POLICY, EventPublisher, build_app, create_broker, ensure_topics
 from eucaim_node.store import connect, ping
@@ -65,7 +66,7 @@ def create_app(settings: AnonymisationSettings) -> AsgiFastStream:
                                  withdrawals=MongoWithdrawals(db), concurrency=settings.anonymisation_concurrency)
 
     async def start() -> None:
-        await ensure_topics(settings, (dead_letter_topic(GROUP),))
+        await ensure_topics(settings, grant(NAME).topics)
 
     async def stop() -> None:
         await mongo.close()

@@ -10,7 +10,7 @@ from faststream import Context
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaMessage, KafkaRouter
 
-from eucaim_node.events import DOMAIN_TOPICS, dead_letter_topic
+from eucaim_node.events import AUDITED_DEAD_LETTER_TOPICS, DOMAIN_TOPICS, dead_letter_topic, grant
 from eucaim_node.ledger import load_private_key
 from eucaim_node.ledger.syslog import SyslogTlsSender, client_context
 from eucaim_node.runtime import CONSUMER_ACK_POLICY, build_app, create_broker, ensure_topics
@@ -23,8 +23,6 @@ from .tasks import Background, HeadSigner, SyslogForwarder
 
 NAME = "audit"
 GROUP = "audit"
-#: Consumer groups whose dead letters are audited (audit's own are not: it cannot audit itself).
-AUDITED_DEAD_LETTER_TOPICS = tuple(dead_letter_topic(g) for g in ("anonymisation", "metadata", "catalogue-sync"))
 
 log = logging.getLogger("eucaim_node.audit")
 router = KafkaRouter()
@@ -62,7 +60,7 @@ def create_app(settings: AuditSettings) -> AsgiFastStream:
         background.factories.append(SyslogForwarder(ledger, sender, settings.audit_log_origin).run)
 
     async def start() -> None:
-        await ensure_topics(settings, (*AUDITED_DEAD_LETTER_TOPICS, dead_letter_topic(GROUP)))
+        await ensure_topics(settings, grant(NAME).topics)
         await ledger.ensure_indexes()
 
     async def started() -> None:

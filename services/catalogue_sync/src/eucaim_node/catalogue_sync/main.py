@@ -27,6 +27,7 @@ from eucaim_node.events import (
     StudyIndexed,
     StudyRemoved,
     dead_letter_topic,
+    grant,
 )
 from eucaim_node.runtime import CONSUMER_ACK_POLICY, EventPublisher, build_app, create_broker, ensure_topics
 from eucaim_node.store import connect, ping
@@ -91,7 +92,7 @@ def create_app(settings: CatalogueSyncSettings) -> AsgiFastStream:
                               backoff_max=settings.catalogue_push_backoff_max_seconds)
 
     async def start() -> None:
-        await ensure_topics(settings, (dead_letter_topic(GROUP),))
+        await ensure_topics(settings, grant(NAME).topics)
         await versions.ensure_indexes()
         await noise_secret(db)  # created here, by its one writer, so that readers (the CLI) find it
 

@@ -12,7 +12,7 @@ from faststream import Context
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaRouter
 
-from eucaim_node.events import StudyAnonymised, StudyIndexed, StudyRemoved, WithdrawalRequested, dead_letter_topic
+from eucaim_node.events import StudyAnonymised, StudyIndexed, StudyRemoved, WithdrawalRequested, dead_letter_topic, grant
 from eucaim_node.orthanc import OrthancClient
 from eucaim_node.runtime import CONSUMER_ACK_POLICY, EventPublisher, build_app, create_broker, ensure_topics
 from eucaim_node.store import connect, ping
@@ -52,7 +52,7 @@ def create_app(settings: MetadataSettings) -> AsgiFastStream:
                            config=config, publish_removed=publish_study_removed)
 
     async def start() -> None:
-        await ensure_topics(settings, (dead_letter_topic(GROUP),))
+        await ensure_topics(settings, grant(NAME).topics)
         await catalogue.ensure_indexes()
 
     async def stop() -> None:

@@ -8,7 +8,7 @@ import logging
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaRouter
 
-from eucaim_node.events import StudyReceived
+from eucaim_node.events import StudyReceived, grant
 from eucaim_node.orthanc import OrthancClient
 from eucaim_node.runtime import EventPublisher, build_app, create_broker, ensure_topics, is_transient
 from eucaim_node.store import connect, ping
@@ -53,7 +53,7 @@ def create_app(settings: ReceptionSettings) -> AsgiFastStream:
     tasks: list[asyncio.Task] = []
 
     async def start() -> None:
-        await ensure_topics(settings)
+        await ensure_topics(settings, grant(NAME).topics)
 
     async def start_following() -> None:
         tasks.append(asyncio.create_task(
