@@ -25,10 +25,14 @@ def observer(stack):
     observer.close()
 
 
-async def _partitions(bootstrap: str, topics: tuple[str, ...]) -> list[TopicPartition]:
+#: aiokafka connection options (bootstrap, SASL_SSL, the stack's super user): ``Stack.kafka_client_options()``.
+Options = dict[str, Any]
+
+
+async def _partitions(options: Options, topics: tuple[str, ...]) -> list[TopicPartition]:
     if not topics:
         return []
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**options)
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
@@ -37,11 +41,10 @@ async def _partitions(bootstrap: str, topics: tuple[str, ...]) -> list[TopicPart
     return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
 
 
-async def read_topics(bootstrap: str, topics: tuple[str, ...]) -> list[tuple[str, dict[str, str], bytes]]:
+async def read_topics(options: Options, topics: tuple[str, ...]) -> list[tuple[str, dict[str, str], bytes]]:
     """Every message currently on ``topics``: (topic, headers, value), read with a throwaway group."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    partitions = await _partitions(bootstrap, topics)
+    consumer = AIOKafkaConsumer(**options, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest")
+    partitions = await _partitions(options, topics)
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -62,21 +65,21 @@ async def read_topics(bootstrap: str, topics: tuple[str, ...]) -> list[tuple[str
             await consumer.stop()
 
 
-async def domain_events(bootstrap: str) -> list[dict[str, Any]]:
-    return [json.loads(value) for _, _, value in await read_topics(bootstrap, DOMAIN_TOPICS)]
+async def domain_events(options: Options) -> list[dict[str, Any]]:
+    return [json.loads(value) for _, _, value in await read_topics(options, DOMAIN_TOPICS)]
 
 
-async def total_lag(bootstrap: str) -> int:
+async def total_lag(options: Options) -> int:
     """Messages not yet processed (committed) by the node's consumer groups, over every topic."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    admin = AIOKafkaAdminClient(**options)
+    consumer = AIOKafkaConsumer(**options, group_id=None)
     await admin.start()
     await consumer.start()
     try:
         lag = 0
         for group in CONSUMER_GROUPS:
             committed = await admin.list_consumer_group_offsets(group)
-            partitions = await _partitions(bootstrap, tuple({tp.topic for tp in committed}))
+            partitions = await _partitions(options, tuple({tp.topic for tp in committed}))
             if not partitions:
                 continue
             end = await consumer.end_offsets(partitions)
@@ -89,13 +92,13 @@ async def total_lag(bootstrap: str) -> int:
         await admin.close()
 
 
-async def wait_until_idle(bootstrap: str, timeout: float = 120.0, settle: float = 3.0) -> None:
+async def wait_until_idle(options: Options, timeout: float = 120.0, settle: float = 3.0) -> None:
     """Wait until every consumer group has processed everything, and it stays so for ``settle`` s."""
     deadline = time.monotonic() + timeout
     quiet_since = None
     while time.monotonic() < deadline:
         try:
-            lag = await total_lag(bootstrap)
+            lag = await total_lag(options)
         except KafkaError:  # e.g. a fresh Kafka still electing the group coordinator
             lag = None
         if lag == 0:
@@ -111,22 +114,23 @@ async def wait_until_idle(bootstrap: str, timeout: float = 120.0, settle: float 
 class KafkaProbe:
     """Reads the node's topics and consumer lag (for tests that must know when the node is idle)."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, options: Options) -> None:
+        self.options = options
 
     async def read(self, *topics: str):
-        return await read_topics(self.bootstrap, topics)
+        return await read_topics(self.options, topics)
 
     async def domain_events(self):
-        return await domain_events(self.bootstrap)
+        return await domain_events(self.options)
 
     async def wait_until_idle(self, timeout: float = 120.0):
-        await wait_until_idle(self.bootstrap, timeout)
+        await wait_until_idle(self.options, timeout)
 
 
 @pytest.fixture(scope="session")
 def kafka(stack) -> KafkaProbe:
-    return KafkaProbe(stack.kafka_bootstrap())
+    """Reads as the stack's super user (the tests observe every topic and group)."""
+    return KafkaProbe(stack.kafka_client_options())
 
 
 @pytest.fixture

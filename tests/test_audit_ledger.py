@@ -225,7 +225,7 @@ async def test_a_redelivered_event_creates_no_record_and_no_leaf(audit, observer
     before = observer.db[collections.AUDIT_RECORDS].count_documents({})
     size = len(leaves(observer))
     received = [v for t, _, v in await kafka.read(StudyReceived.TOPIC) if json.loads(v)["study_key"] == key]
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap())
+    producer = AIOKafkaProducer(**stack.kafka_client_options())
     await producer.start()
     try:
         for _ in range(3):

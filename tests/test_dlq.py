@@ -31,7 +31,7 @@ OPERATOR = "pytest-operator"
 
 
 def cli(stack, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "EUCAIM_KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap(), "EUCAIM_OPERATOR": OPERATOR}
+    env = {**os.environ, **stack.kafka_env(), "EUCAIM_OPERATOR": OPERATOR}
     return subprocess.run([str(Path(sys.executable).with_name("eucaim-node")), "dlq", *args], env=env,
                           capture_output=True, text=True, timeout=120)
 
@@ -66,7 +66,7 @@ async def test_a_fixed_poison_message_replays_to_success(stack, observer, kafka,
                                 collection_id=collection, subject_key="EUCAIM-TEST-1", series_count=1,
                                 instance_count=1, modalities=("CT",), body_parts=("CHEST",))
     dead_before = dead_lettered(stack)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap())
+    producer = AIOKafkaProducer(**stack.kafka_client_options())
     await producer.start()
     try:
         await producer.send_and_wait(StudyIndexed.TOPIC, event.model_dump_json().encode(), key=event.partition_key(),

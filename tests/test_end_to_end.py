@@ -129,7 +129,7 @@ async def test_a_duplicated_event_is_absorbed_everywhere(stack, observer, kafka,
 
     received = [v for t, _, v in await kafka.read(StudyReceived.TOPIC)
                 if json.loads(v)["study_key"] == key]
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap())
+    producer = AIOKafkaProducer(**stack.kafka_client_options())
     await producer.start()
     try:
         await producer.send_and_wait(StudyReceived.TOPIC, received[0], key=key.encode())
@@ -166,7 +166,7 @@ async def test_killing_anonymisation_mid_study_loses_and_duplicates_nothing(stac
 
 async def test_a_poison_message_is_dead_lettered_and_the_flow_goes_on(stack, observer, kafka, tmp_path, unique_seed):
     poison = json.dumps({"event_id": "not-a-uuid", "event_type": "StudyReceived", "study_key": "2.25.1"}).encode()
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap())
+    producer = AIOKafkaProducer(**stack.kafka_client_options())
     await producer.start()
     try:
         await producer.send_and_wait(StudyReceived.TOPIC, poison, key=b"2.25.1")

@@ -84,6 +84,11 @@ def test_state_files(stack: Stack) -> None:
         password = stack.orthanc_auth(instance)[1]
         assert password not in stack.node_env_file().read_text()
         assert password not in json.dumps({name: s.to_dict() for name, s in stack.status().items()})
+    assert (env["EUCAIM_KAFKA_SECURITY_PROTOCOL"], env["EUCAIM_KAFKA_SASL_USERNAME"]) == ("SASL_SSL", "operator")
+    kafka_secrets = Path(env["EUCAIM_KAFKA_SASL_PASSWORD_FILE"]).parent
+    assert stat.S_IMODE(kafka_secrets.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(f.stat().st_mode) for f in kafka_secrets.iterdir()} == {0o600}
+    assert stat.S_IMODE((stack.state_dir / "kafka" / "server.properties").stat().st_mode) == 0o600
 
 
 def test_restart_one_component(stack: Stack) -> None:
@@ -96,15 +101,15 @@ def test_restart_one_component(stack: Stack) -> None:
 # -- Kafka 4.2 with aiokafka 0.14 ---------------------------------------------------------------------------
 
 async def test_kafka_idempotent_produce_and_group_consume_with_manual_commit(stack: Stack) -> None:
-    bootstrap, topic, group = stack.kafka_bootstrap(), f"stack-test-{run_id()}", f"stack-test-{run_id()}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    options, topic, group = stack.kafka_client_options(), f"stack-test-{run_id()}", f"stack-test-{run_id()}"
+    admin = AIOKafkaAdminClient(**options)
     await admin.start()
     try:
         response = await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
         assert all(error_code == 0 for _, error_code, *_ in response.topic_errors)
         assert topic in await admin.list_topics()
 
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+        producer = AIOKafkaProducer(**options, enable_idempotence=True, acks="all")
         await producer.start()
         try:
             sent = [await producer.send_and_wait(topic, f"v{i}".encode(), key=f"study-{i % 4}".encode())
@@ -113,7 +118,7 @@ async def test_kafka_idempotent_produce_and_group_consume_with_manual_commit(sta
             await producer.stop()
         assert {md.partition for md in sent} <= {0, 1, 2}
 
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+        consumer = AIOKafkaConsumer(topic, **options, group_id=group, enable_auto_commit=False,
                                     auto_offset_reset="earliest")
         await consumer.start()
         received: list[bytes] = []
@@ -133,7 +138,7 @@ async def test_kafka_idempotent_produce_and_group_consume_with_manual_commit(sta
         assert {p: c for p, c in committed.items() if p in ends} == ends
 
         # the same group resumes after its committed offsets: nothing new
-        again = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+        again = AIOKafkaConsumer(topic, **options, group_id=group, enable_auto_commit=False,
                                  auto_offset_reset="earliest")
         await again.start()
         try:
@@ -151,14 +156,14 @@ async def test_kafka_does_not_create_topics_implicitly(stack: Stack) -> None:
     from aiokafka.errors import KafkaTimeoutError, UnknownTopicOrPartitionError
 
     topic = f"never-created-{run_id()}"
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap(), request_timeout_ms=2000)
+    producer = AIOKafkaProducer(**stack.kafka_client_options(), request_timeout_ms=2000)
     await producer.start()
     try:
         with pytest.raises((UnknownTopicOrPartitionError, KafkaTimeoutError)):
             await producer.send_and_wait(topic, b"x")
     finally:
         await producer.stop()
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap())
+    admin = AIOKafkaAdminClient(**stack.kafka_client_options())
     await admin.start()
     try:
         assert topic not in await admin.list_topics()

@@ -14,9 +14,17 @@ from eucaim_node.stack import configs
 from eucaim_node.stack.secrets_files import ensure_secrets, read_orthanc_password
 from eucaim_node.stack.settings import find_repo_root
 
-#: The operator CLI's settings (node.env): Kafka, MongoDB, the HMAC key (withdraw), the ledger (audit verify).
-NODE_ENV_NAMES = {
+KAFKA_ENV_NAMES = {
     "EUCAIM_KAFKA_BOOTSTRAP_SERVERS",
+    "EUCAIM_KAFKA_SECURITY_PROTOCOL",
+    "EUCAIM_KAFKA_SASL_MECHANISM",
+    "EUCAIM_KAFKA_SASL_USERNAME",
+    "EUCAIM_KAFKA_SASL_PASSWORD_FILE",
+    "EUCAIM_KAFKA_SSL_CA_FILE",
+}
+#: The operator CLI's settings (node.env): Kafka (the operator's principal), MongoDB, the HMAC key (withdraw),
+#: the ledger (audit verify).
+NODE_ENV_NAMES = KAFKA_ENV_NAMES | {
     "EUCAIM_MONGO_URL",
     "EUCAIM_MONGO_DATABASE",
     "EUCAIM_MONGO_USERNAME",
@@ -94,11 +102,22 @@ def test_unknown_service_is_rejected() -> None:
 
 def test_kafka_properties(tmp_path: Path) -> None:
     s = StackSettings.test_profile(state_dir=tmp_path)
-    text = configs.render_kafka_properties(s, tmp_path / "data")
+    security = {"super_user": "admin", "super_user_password": "pw", "keystore": "/k.pem", "truststore": "/ca.crt",
+                "broker_common_name": "broker"}
+    text = configs.render_kafka_properties(s, tmp_path / "data", security)
     props = dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
     assert props["process.roles"] == "broker,controller"
-    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
-    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19092"
+    assert props["listeners"] == "SASL_SSL://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["advertised.listeners"] == "SASL_SSL://127.0.0.1:19092"
+    assert props["listener.security.protocol.map"] == "SASL_SSL:SASL_SSL,CONTROLLER:SSL"
+    assert "PLAINTEXT" not in props["listener.security.protocol.map"].replace("SASL_SSL", "")
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["listener.name.controller.ssl.client.auth"] == "required"
+    assert props["listener.name.controller.ssl.principal.mapping.rules"] == "RULE:^CN=broker$/admin/,DEFAULT"
+    assert props["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["super.users"] == "User:admin"
+    assert 'username="admin" password="pw";' in props["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
     assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
     assert props["log.dirs"] == str(tmp_path / "data")
     assert props["auto.create.topics.enable"] == "false"
@@ -176,7 +195,6 @@ def test_node_env_is_the_operator_clis_and_holds_no_orthanc_credentials(tmp_path
     s = StackSettings.test_profile(state_dir=tmp_path)
     env = configs.render_node_env(s)
     assert set(env) == NODE_ENV_NAMES
-    assert env["EUCAIM_KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:19092"
     assert env["EUCAIM_MONGO_URL"] == "mongodb://127.0.0.1:37017/"
     assert env["EUCAIM_MONGO_DATABASE"] == "eucaim_node"
     assert env["EUCAIM_HMAC_KEY_FILE"] == str(tmp_path / "secrets" / "hmac.key")
@@ -218,6 +236,11 @@ def test_service_env_adds_its_health_port_and_traces(tmp_path: Path) -> None:
     for offset, service in enumerate(SERVICE_MODULES, start=1):
         env = stack.service_env(service)
         assert env["EUCAIM_HEALTH_PORT"] == str(18100 + offset)
+        assert env["EUCAIM_KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:19092"
+        assert env["EUCAIM_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert env["EUCAIM_KAFKA_SASL_USERNAME"] == service.replace("_", "-")  # its own principal
+        assert env["EUCAIM_KAFKA_SASL_PASSWORD_FILE"] == str(
+            tmp_path / "secrets" / "kafka" / f"{service.replace('_', '-')}.password")
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:14318"
         assert OTEL_NAMES <= set(env)
     local = Stack(StackSettings(state_dir=tmp_path))

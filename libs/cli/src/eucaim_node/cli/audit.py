@@ -44,15 +44,9 @@ class FhirVersion(str, Enum):
 def _settings(env_file: Path | None):
     from eucaim_node.ledger.settings import LedgerSettings
 
-    if env_file is None and "EUCAIM_MONGO_URL" not in os.environ:
-        from eucaim_node.stack import Stack, StackSettings
+    from .search import load
 
-        default = Stack(StackSettings()).node_env_file()
-        env_file = default if default.exists() else None
-    try:
-        return LedgerSettings(_env_file=env_file) if env_file else LedgerSettings()
-    except Exception as exc:  # pydantic ValidationError: one readable line
-        raise _fail(f"configuration: {exc}") from None
+    return load(LedgerSettings, env_file)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:

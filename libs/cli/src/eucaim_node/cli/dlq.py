@@ -169,8 +169,11 @@ async def _audit(settings: KafkaSettings, operator: str, action: str, topic: str
 
 
 def _settings(bootstrap: str | None) -> KafkaSettings:
-    """Kafka settings from the environment (EUCAIM_KAFKA_*, as in every pod), bootstrap overridable."""
-    return KafkaSettings(**({"kafka_bootstrap_servers": bootstrap} if bootstrap else {}))
+    """Kafka settings from the environment (EUCAIM_KAFKA_*, as in every pod; locally the stack's node.env, the
+    operator's principal), bootstrap overridable."""
+    from .search import load
+
+    return load(KafkaSettings, None, **({"kafka_bootstrap_servers": bootstrap} if bootstrap else {}))
 
 
 async def list_dead_letters(settings: KafkaSettings, topic: str) -> list[DeadLetter]:

@@ -58,11 +58,21 @@ def default_env_file(env_file: Path | None) -> Path | None:
     return env_file
 
 
-def load(cls: type, env_file: Path | None) -> Any:
+def load(cls: type, env_file: Path | None, **values: Any) -> Any:
+    """Settings from the environment, then ``env_file`` (default: the local stack's node.env), then ``values``.
+
+    A wrong setting ends the command with one line naming each wrong variable (exit status 2).
+    """
+    from pydantic import ValidationError
+
+    from eucaim_node.runtime.settings import describe_errors
+
     env_file = default_env_file(env_file)
     try:
-        return cls(_env_file=env_file) if env_file else cls()
-    except Exception as exc:  # a ValidationError: say which setting
+        return cls(_env_file=env_file, **values) if env_file else cls(**values)
+    except ValidationError as exc:
+        raise fail("configuration: " + "; ".join(line.strip() for line in describe_errors(exc))) from None
+    except Exception as exc:
         raise fail(f"configuration: {exc}") from None
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -107,6 +108,31 @@ def ensure_kafka(settings: StackSettings) -> Path:
         INSTALL_TIMINGS["kafka"] = time.monotonic() - started
         log.info("installed Kafka %s jars in %.1f s", settings.kafka_version, INSTALL_TIMINGS["kafka"])
     return libs
+
+
+def kafka_provisioner(settings: StackSettings) -> tuple[Path | None, str]:
+    """(extra class path, main) that runs deploy/local/kafka/Provision.java with the Kafka jars.
+
+    Compiled once per source version into the cache when ``javac`` exists (a JDK); otherwise Java's
+    single-file launcher (JEP 330) compiles it in memory at every run, which is slower on a busy machine.
+    """
+    source = kafka_pom(settings).parent / "Provision.java"
+    if shutil.which("javac") is None:
+        return None, str(source)
+    digest = hashlib.sha256(source.read_bytes() + settings.kafka_version.encode()).hexdigest()[:16]
+    classes = settings.cache_dir / "kafka-provision" / digest
+    if not (classes / "Provision.class").is_file():
+        with file_lock(settings.cache_dir / ".install-kafka-provision.lock"):
+            if not (classes / "Provision.class").is_file():
+                classes.parent.mkdir(parents=True, exist_ok=True)
+                staging = Path(tempfile.mkdtemp(prefix="classes-", dir=classes.parent))
+                try:
+                    _run("kafka", ["javac", "-cp", f"{kafka_libs_dir(settings)}/*", "-d", str(staging), str(source)])
+                    shutil.rmtree(classes, ignore_errors=True)
+                    staging.rename(classes)
+                finally:
+                    shutil.rmtree(staging, ignore_errors=True)
+    return classes, "Provision"
 
 
 # -- FerretDB ---------------------------------------------------------------------------------------------------

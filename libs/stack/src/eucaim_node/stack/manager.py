@@ -381,11 +381,13 @@ class Stack:
 
         return Component("kafka", "infrastructure", process, prepare, provision)
 
-    def _java(self, libs: Path, log4j: Path, arguments: list[str], process: ManagedProcess, what: str) -> None:
+    def _java(self, libs: Path, log4j: Path, arguments: list[str], process: ManagedProcess, what: str,
+              class_path: Path | None = None) -> None:
         """Run a Java tool with the Kafka jars, its arguments in a private @argfile (secrets stay out of ps)."""
         argfile = kafka_security.kafka_secrets_dir(self.settings) / f".java-{os.getpid()}.args"
+        jars = f"{libs}/*" if class_path is None else f"{libs}/*{os.pathsep}{class_path}"
         command = ["-Xmx256m", f"-Dlog4j2.configurationFile={log4j}", "-Dkafka.root.level=WARN",
-                   "-cp", f"{libs}/*", *arguments]
+                   "-cp", jars, *arguments]
         configs.write_private(argfile, "\n".join(f'"{a}"' for a in command) + "\n")
         process.log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -412,8 +414,9 @@ class Stack:
         configs.write_private(client, kafka_security.java_client_properties(self.settings))
         configs.write_private(spec, kafka_security.provisioning_spec(self.settings))
         try:
-            self._java(libs, log4j, [str(configs.deploy_dir() / "kafka" / "Provision.java"), str(client), str(spec)],
-                       process, "provisioning topics, SCRAM users and ACLs")
+            class_path, main = install.kafka_provisioner(self.settings)
+            self._java(libs, log4j, [main, str(client), str(spec)], process,
+                       "provisioning topics, SCRAM users and ACLs", class_path)
         finally:
             client.unlink(missing_ok=True)
 
