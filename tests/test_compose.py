@@ -21,6 +21,7 @@ from eucaim_node.audit.config import AuditSettings
 from eucaim_node.catalogue_sync.config import CatalogueSyncSettings
 from eucaim_node.metadata.config import MetadataSettings
 from eucaim_node.reception.config import ReceptionSettings
+from eucaim_node.events import KAFKA_GRANTS
 from eucaim_node.runtime.settings import ENV_PREFIX
 from eucaim_node.stack.configs import orthanc_dicom_security
 from eucaim_node.stack.settings import Modality
@@ -187,3 +188,41 @@ def test_mongodb_requires_tls_and_authentication_and_runs_the_generated_users_sc
     script = (ROOT / "deploy" / "compose" / "make-secrets.sh").read_text()
     listed = next(line for line in script.splitlines() if line.startswith("for principal in "))
     assert listed.removeprefix("for principal in ").removesuffix("; do").split() == ["root", *PRINCIPALS]
+
+
+# -- Kafka: SASL_SSL, one principal per service, ACLs from the grant matrix (decision 0060) ------------------------
+
+def test_every_service_reaches_kafka_over_sasl_ssl_as_its_own_principal():
+    principals = {}
+    for name in SERVICES:
+        service = COMPOSE["services"][name]
+        env = env_of(service)
+        assert env["EUCAIM_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name
+        assert env["EUCAIM_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512", name
+        assert "EUCAIM_KAFKA_ALLOW_INSECURE_PLAINTEXT" not in env, name
+        principals[name] = env["EUCAIM_KAFKA_SASL_USERNAME"]
+        password = [s for s in service["secrets"] if isinstance(s, dict) and s["target"] == "kafka-password"]
+        assert password == [{"source": f"kafka-{principals[name]}.password", "target": "kafka-password"}], name
+        assert env["EUCAIM_KAFKA_SSL_CA_FILE"] == "/run/secrets/ca.pem" and "ca.pem" in service["secrets"]
+        assert service["depends_on"]["kafka-setup"] == {"condition": "service_completed_successfully"}, name
+    assert principals == {name: name for name in SERVICES} and set(principals.values()) <= set(KAFKA_GRANTS)
+
+
+def test_the_broker_authenticates_everyone_and_denies_what_no_acl_allows():
+    env = {k: str(v) for k, v in COMPOSE["services"]["kafka"]["environment"].items()}
+    protocols = dict(pair.split(":") for pair in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(protocols.values()) == {"SASL_SSL", "SSL"}  # no PLAINTEXT listener
+    assert env["KAFKA_LISTENER_NAME_CONTROLLER_SSL_CLIENT_AUTH"] == env["KAFKA_LISTENER_NAME_INTERNAL_SSL_CLIENT_AUTH"] == "required"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false" and env["KAFKA_SUPER_USERS"] == "User:admin"
+
+
+def test_kafka_setup_runs_the_provisioning_script_generated_from_the_grant_matrix():
+    from eucaim_node.stack.kafka_security import provision_script
+
+    script = ROOT / "deploy" / "compose" / "kafka-provision.sh"
+    assert script.read_text() == provision_script(), "stale: eucaim-node kafka provision-script > " + str(script)
+    setup = COMPOSE["services"]["kafka-setup"]
+    assert setup["command"] == ["sh", "/etc/eucaim/kafka-provision.sh"]
+    assert {f"kafka-{p}.password" for p in KAFKA_GRANTS} <= set(setup["secrets"])
+    assert "./deploy/compose/kafka-provision.sh:/etc/eucaim/kafka-provision.sh:ro" in setup["volumes"]

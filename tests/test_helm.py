@@ -17,6 +17,7 @@ from eucaim_node.audit.config import AuditSettings
 from eucaim_node.catalogue_sync.config import CatalogueSyncSettings
 from eucaim_node.metadata.config import MetadataSettings
 from eucaim_node.reception.config import ReceptionSettings
+from eucaim_node.events import KAFKA_GRANTS
 from eucaim_node.runtime.settings import ENV_PREFIX
 from eucaim_node.stack.configs import orthanc_dicom_security
 from eucaim_node.stack.settings import Modality
@@ -37,8 +38,7 @@ FULL = {
     "autoscaling": {"keda": {"enabled": True, "authenticationRef": "kafka-auth"}},
     "kafka": {"networkPolicy": {"peers": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [9093]},
               "securityProtocol": "SASL_SSL",
-              "sasl": {"mechanism": "SCRAM-SHA-512", "username": "eucaim-node",
-                       "passwordSecret": {"secretName": "kafka-user", "key": "password"}},
+              "sasl": {"mechanism": "SCRAM-SHA-512", "passwordsSecret": "kafka-users"},
               "tls": {"caSecret": {"secretName": "kafka-ca", "key": "ca.crt"}}},
     "mongodb": {"networkPolicy": {"peers": [{"ipBlock": {"cidr": "10.30.0.0/24"}}], "ports": [27017]}},
     "clinicalOrthanc": {"networkPolicy": {"peers": [{"namespaceSelector": {"matchLabels": {"zone": "clinical"}}}],
@@ -197,6 +197,14 @@ def test_each_service_gets_exactly_the_settings_it_knows_and_needs(helm, tmp_pat
         values[key.removeprefix(ENV_PREFIX).lower()] = value
     settings_cls.model_validate(values)
     assert env["EUCAIM_KAFKA_SECURITY_PROTOCOL"]["value"] == "SASL_SSL"
+    # Its own Kafka principal (the grant matrix's name for it), its password the Secret key named like it.
+    assert env["EUCAIM_KAFKA_SASL_USERNAME"]["value"] == name and name in KAFKA_GRANTS
+    password = Path(env["EUCAIM_KAFKA_SASL_PASSWORD_FILE"]["value"])
+    sources = volumes[mounts[str(password.parent)]["name"]]["projected"]["sources"]
+    assert {"secretName": "kafka-users", "key": name} in [
+        {"secretName": src["secret"]["name"], "key": i["key"]} for src in sources for i in src["secret"]["items"]
+        if i["path"] == password.name]
+    assert "EUCAIM_KAFKA_ALLOW_INSECURE_PLAINTEXT" not in env
     # Least privilege: only reception and anonymisation get the clinical Orthanc, and its password Secret.
     assert ("EUCAIM_CLINICAL_ORTHANC_URL" in env) == (name in ("reception", "anonymisation"))
     assert ("EUCAIM_RESEARCH_ORTHANC_URL" in env) == (name in ("anonymisation", "metadata"))
@@ -223,6 +231,17 @@ def test_orthanc_dicom_configuration_research_without_dicom_clinical_only_listed
     assert [m["Host"] for m in clinical["DicomModalities"].values()] == [m.host for m in modalities]
 
 
+def test_the_defaults_are_sasl_ssl_with_one_principal_per_service(helm, tmp_path):
+    for name, deployment in by_kind(render(helm, tmp_path, {}), "Deployment").items():
+        env = {e["name"]: e.get("value") for e in container(deployment)["env"]}
+        assert (env["EUCAIM_KAFKA_SECURITY_PROTOCOL"], env["EUCAIM_KAFKA_SASL_MECHANISM"]) == ("SASL_SSL", "SCRAM-SHA-512")
+        assert env["EUCAIM_KAFKA_SASL_USERNAME"] == name and env["EUCAIM_KAFKA_SASL_PASSWORD_FILE"]
+    insecure = {"kafka": {"securityProtocol": "PLAINTEXT", "allowInsecurePlaintext": True}}
+    for deployment in by_kind(render(helm, tmp_path, insecure), "Deployment").values():
+        env = {e["name"]: e.get("value") for e in container(deployment)["env"]}
+        assert env["EUCAIM_KAFKA_ALLOW_INSECURE_PLAINTEXT"] == "true" and "EUCAIM_KAFKA_SASL_USERNAME" not in env
+
+
 def test_no_secret_is_rendered_and_no_secret_value_is_in_the_manifests(helm, tmp_path):
     objects = render(helm, tmp_path, FULL)
     assert not [o for o in objects if o["kind"] == "Secret"]
@@ -247,7 +266,9 @@ def test_unknown_or_unsafe_values_are_rejected_by_the_schema(helm, tmp_path):
         ({"clinicalOrthanc": {"url": "http://user:secret@orthanc:8042"}}, "url"),
         ({"tracing": {"enabled": True}}, "otlpEndpoint"),
         ({"extraEnv": {"MONGO_PASSWORD": "x"}}, "MONGO_PASSWORD"),
-        ({"kafka": {"securityProtocol": "SASL_SSL"}}, "username"),  # SASL without credentials
+        ({"kafka": {"sasl": {"passwordsSecret": ""}}}, "passwordsSecret"),  # SASL without credentials
+        ({"kafka": {"securityProtocol": "PLAINTEXT"}}, "allowInsecurePlaintext"),  # no TLS, not said so
+        ({"kafka": {"securityProtocol": "SASL_PLAINTEXT"}}, "allowInsecurePlaintext"),
         ({"clinicalOrthanc": {"dicom": {"allowedModalities": [{"aet": "CT", "host": "ct.example"}]}}}, "host"),  # not an IP
         ({"clinicalOrthanc": {"dicom": {"allowedModalities": [{"aet": "SEVENTEEN_CHARS_X", "host": "10.0.0.1"}]}}}, "aet"),
         ({"clinicalOrthanc": {"dicom": {"allowedModalities": [{"aet": "A\\B", "host": "10.0.0.1"}]}}}, "aet"),

@@ -32,4 +32,18 @@ if [ ! -s "$dir/mongodb-tls.pem" ]; then
   cat "$dir/mongodb.crt" "$dir/mongodb.key" > "$dir/mongodb-tls.pem"
   rm -f "$dir/mongodb.csr" "$dir/mongodb.ext" "$dir/mongodb.key"
 fi
+# Kafka: one SCRAM password per principal and the broker's certificate from the same CA (1 year; docs/operations.md).
+for kafka_principal in operator reception anonymisation metadata catalogue-sync audit; do
+  [ -s "$dir/kafka-$kafka_principal.password" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$dir/kafka-$kafka_principal.password"
+done
+if [ ! -s "$dir/kafka-broker.pem" ]; then
+  key=$(mktemp) csr=$(mktemp) crt=$(mktemp) ext=$(mktemp)
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$key"
+  openssl req -new -key "$key" -subj "/CN=eucaim-kafka-broker" -out "$csr"
+  printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:kafka,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' > "$ext"
+  openssl x509 -req -in "$csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 365 \
+    -extfile "$ext" -out "$crt"
+  cat "$key" "$crt" "$dir/ca.pem" > "$dir/kafka-broker.pem"
+  rm -f "$key" "$csr" "$crt" "$ext" "$dir/ca.srl"
+fi
 echo "secrets in $dir (keep hmac.key: pseudonyms depend on it; keep audit-signing.key: signed heads depend on it)"

@@ -63,7 +63,7 @@ app.kubernetes.io/component: {{ .name }}
 {{ include "eucaim-node.fullname" . }}
 {{- end -}}
 
-{{/* The secret files of a component: its own list plus the Orthanc password of each Orthanc it uses. */}}
+{{/* The secret files of a component: its own list, its Kafka password (key .name) and CA, and the password of each Orthanc it uses. */}}
 {{- define "eucaim-node.secretFiles" -}}
 {{- $root := .root -}}
 {{- $files := list -}}
@@ -82,7 +82,7 @@ app.kubernetes.io/component: {{ .name }}
 {{- if has "kafka" .component.dependencies -}}
 {{- $kafka := $root.Values.kafka -}}
 {{- if hasPrefix "SASL_" $kafka.securityProtocol -}}
-{{- $files = append $files (dict "env" "EUCAIM_KAFKA_SASL_PASSWORD_FILE" "secretName" $kafka.sasl.passwordSecret.secretName "key" $kafka.sasl.passwordSecret.key) -}}
+{{- $files = append $files (dict "env" "EUCAIM_KAFKA_SASL_PASSWORD_FILE" "secretName" $kafka.sasl.passwordsSecret "key" .name) -}}
 {{- end -}}
 {{- if and (has $kafka.securityProtocol (list "SSL" "SASL_SSL")) $kafka.tls.caSecret.secretName -}}
 {{- $files = append $files (dict "env" "EUCAIM_KAFKA_SSL_CA_FILE" "secretName" $kafka.tls.caSecret.secretName "key" $kafka.tls.caSecret.key) -}}

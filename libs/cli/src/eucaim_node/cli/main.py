@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import audit, catalogue, deid, dlq, node, search, stack, withdraw
+from . import audit, catalogue, deid, dlq, kafka, node, search, stack, withdraw
 
 app = typer.Typer(
     name="eucaim-node",
@@ -24,6 +24,7 @@ app.add_typer(catalogue.app, name="catalogue")
 app.command("withdraw")(withdraw.withdraw)
 app.add_typer(audit.app, name="audit")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(kafka.app, name="kafka")
 
 
 def main() -> None:

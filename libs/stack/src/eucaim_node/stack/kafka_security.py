@@ -233,3 +233,43 @@ def provisioning_spec(settings: StackSettings) -> str:
 
 
 
+
+
+def provision_script() -> str:
+    """A POSIX shell script that provisions an operator's Kafka with its own tools (kafka-topics, kafka-configs,
+    kafka-acls): every node topic, one SCRAM-SHA-512 user per grant, and exactly the grants' ACLs.
+
+    What compose's ``kafka-setup`` runs (deploy/compose/kafka-provision.sh, checked against this by a test) and
+    what ``eucaim-node kafka provision-script`` prints for production. It runs as a super user through
+    ``$KAFKA_COMMAND_CONFIG``; each password is read from ``$KAFKA_PASSWORDS_DIR/kafka-<principal>.password``.
+    """
+    from eucaim_node.events import NODE_TOPICS
+
+    tool = '"$KAFKA_BIN/{}" --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$KAFKA_COMMAND_CONFIG"'
+    lines = [
+        "#!/bin/sh",
+        "# Generated from the node's grant matrix (eucaim_node.events.grants) by `eucaim-node kafka provision-script`;",
+        "# do not edit (tests/test_compose.py fails when it is stale). Idempotent: run it after every upgrade.",
+        "set -eu",
+        ': "${KAFKA_BIN:=/opt/kafka/bin}" "${KAFKA_BOOTSTRAP:=kafka:9094}"',
+        ': "${KAFKA_COMMAND_CONFIG:=/etc/eucaim/kafka-admin.properties}" "${KAFKA_PASSWORDS_DIR:=/run/secrets}"',
+        ': "${KAFKA_TOPIC_PARTITIONS:=3}" "${KAFKA_REPLICATION_FACTOR:=1}"',
+        "",
+        "# Topics: created here, never by the services (they get no CREATE).",
+        f"for topic in {' '.join(NODE_TOPICS)}; do",
+        f"  {tool.format('kafka-topics.sh')} --create --if-not-exists --topic \"$topic\" \\",
+        '    --partitions "$KAFKA_TOPIC_PARTITIONS" --replication-factor "$KAFKA_REPLICATION_FACTOR"',
+        "done",
+    ]
+    for grant in KAFKA_GRANTS.values():
+        lines += ["", f"# {grant.principal}",
+                  f"{tool.format('kafka-configs.sh')} --alter --entity-type users --entity-name {grant.principal} "
+                  f'--add-config "{SASL_MECHANISM}=[password=$(cat "$KAFKA_PASSWORDS_DIR/kafka-{grant.principal}.password")]"']
+        by_operation: dict[tuple[str, str], list[str]] = {}
+        for kind, name, operation in grant.acls():
+            by_operation.setdefault((kind, operation), []).append(name)
+        for (kind, operation), names in by_operation.items():
+            resources = " ".join(f"--{kind.lower()} {name}" for name in names)
+            lines.append(f"{tool.format('kafka-acls.sh')} --add --allow-principal User:{grant.principal} "
+                         f"--operation {operation.capitalize()} {resources}")
+    return "\n".join(lines) + "\n"
