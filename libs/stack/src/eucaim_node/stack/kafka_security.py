@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from eucaim_node.events import KAFKA_GRANTS, OPERATOR, SUPER_USER
+from eucaim_node.events import KAFKA_GRANTS, SUPER_USER
 
 from .configs import secrets_dir, write_private
 from .settings import StackSettings
@@ -32,7 +32,6 @@ from .settings import StackSettings
 SASL_MECHANISM = "SCRAM-SHA-512"
 #: Every SCRAM principal of the stack: the super user first, then the operator and the services.
 PRINCIPALS: tuple[str, ...] = (SUPER_USER, *KAFKA_GRANTS)
-assert OPERATOR in PRINCIPALS
 #: The broker certificate's common name; the controller listener maps it to the super user.
 BROKER_COMMON_NAME = "eucaim-kafka-broker"
 CA_LIFETIME = dt.timedelta(days=5 * 365)

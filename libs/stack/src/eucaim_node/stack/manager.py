@@ -17,6 +17,7 @@ from typing import Any
 
 import pymongo
 
+from eucaim_node.events import OPERATOR, SUPER_USER
 from eucaim_node.store import MongoSettings
 from eucaim_node.store.access import PRINCIPALS
 
@@ -91,12 +92,12 @@ class Stack:
     def kafka_bootstrap(self) -> str:
         return f"{self.settings.host}:{self.settings.kafka_port}"
 
-    def kafka_client_options(self, principal: str = kafka_security.SUPER_USER) -> dict[str, Any]:
+    def kafka_client_options(self, principal: str = SUPER_USER) -> dict[str, Any]:
         """aiokafka options (bootstrap, SASL_SSL, SCRAM user, CA) of ``principal``: the super user by default
         (tests, probes), ``operator`` for the CLI, or a service's name. The one place for connection details."""
         return kafka_security.client_options(self.settings, principal)
 
-    def kafka_env(self, principal: str = kafka_security.OPERATOR) -> dict[str, str]:
+    def kafka_env(self, principal: str = OPERATOR) -> dict[str, str]:
         """The ``EUCAIM_KAFKA_*`` variables of ``principal`` (default: the operator's CLI)."""
         return kafka_security.kafka_env(self.settings, principal)
 
