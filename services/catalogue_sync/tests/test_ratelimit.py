@@ -6,6 +6,10 @@ from eucaim_node.catalogue_sync.config import CatalogueSyncSettings
 from eucaim_node.catalogue_sync.core.ratelimit import TokenBuckets, Verdict
 
 
+#: These tests are about the federation's limits; Kafka's settings are tested in libs/runtime.
+DEVELOPMENT_KAFKA = {"kafka_security_protocol": "PLAINTEXT", "kafka_allow_insecure_plaintext": True}
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -61,12 +65,12 @@ def test_invalid_budgets_are_refused():
 
 
 def test_the_limits_are_on_by_default_and_configurable():
-    settings = CatalogueSyncSettings(health_port=8080)
+    settings = CatalogueSyncSettings(**DEVELOPMENT_KAFKA, health_port=8080)
     limits = settings.client_limits(Clock())
     assert (limits.anonymous.capacity, limits.failed_logins.capacity) == (60, 5)
     assert settings.federation_max_body_bytes == 256 * 1024
-    tight = CatalogueSyncSettings(health_port=8080, federation_failed_logins=2, federation_trusted_proxies="10.0.0.1, ::1")
+    tight = CatalogueSyncSettings(**DEVELOPMENT_KAFKA, health_port=8080, federation_failed_logins=2, federation_trusted_proxies="10.0.0.1, ::1")
     assert tight.client_limits().failed_logins.capacity == 2
     assert tight.trusted_proxies() == {"10.0.0.1", "::1"}
     with pytest.raises(ValueError, match="not an IP address"):
-        CatalogueSyncSettings(health_port=8080, federation_trusted_proxies="proxy.example")
+        CatalogueSyncSettings(**DEVELOPMENT_KAFKA, health_port=8080, federation_trusted_proxies="proxy.example")
