@@ -118,7 +118,8 @@ def describe(stack: Stack, outcome: StudyOutcome) -> str:
         f"  Send DICOM to:                     {'{2}@{0}:{1}'.format(*stack.orthanc_dicom('clinical'))}  (e.g. storescu)",
         f"      from an allowed modality:      {', '.join(map(str, stack.settings.clinical_modalities))}",
         f"  MongoDB (catalogue, audit):        {stack.mongo_url()}  database {stack.settings.mongo_database!r}",
-        f"  Kafka:                             {stack.kafka_bootstrap()}",
+        f"  Kafka (SASL_SSL, SCRAM-SHA-512):   {stack.kafka_bootstrap()}  one user per service; the CLI's "
+        f"(operator) and CA in {stack.node_env_file()}",
         f"  Logs:                              {stack.state_dir / 'logs'}",
         f"  Federated search (token in {stack.search_token_file()}):",
         f"    curl -H \"Authorization: Secret $(cut -d: -f2- {stack.search_token_file()})\" "

@@ -94,7 +94,7 @@ async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
         if still_missing:
             raise TopicsMissing(f"Kafka topics {', '.join(still_missing)} do not exist and principal "
                                 f"{settings.kafka_sasl_username or 'ANONYMOUS'} may not create them; provision "
-                                "them first (eucaim-node kafka acls, docs/operations.md)")
+                                "them first (eucaim-node kafka provision-script, docs/operations.md)")
         log.info("created topics", extra={"topics": missing})
     finally:
         await admin.close()
