@@ -36,7 +36,10 @@ def new_password() -> bytes:
 def ensure_secrets(settings: StackSettings) -> None:
     """Generate ``secrets/hmac.key`` (32 random bytes), one password per Orthanc, ``secrets/search-tokens``
     (one federated search client, ``local:<token>``) and one MongoDB password per principal
-    (``secrets/mongo-<principal>-password``, the FerretDB admin's included) and the stack's CA if absent."""
+    (``secrets/mongo-<principal>-password``, the FerretDB admin's included) and the stack's CA if absent; and
+    Kafka's broker key store and SCRAM passwords (:func:`kafka_security.ensure_kafka_secrets`)."""
+    from .kafka_security import ensure_kafka_secrets
+
     directory = secrets_dir(settings)
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
@@ -47,6 +50,7 @@ def ensure_secrets(settings: StackSettings) -> None:
     for principal in (MONGO_ADMIN, *PRINCIPALS):
         _create_once(mongo_password_file(settings, principal), new_password)
     ensure_ca(directory)  # the stack's CA (``ca.pem``, ``ca.key``): clients of its TLS servers trust it
+    ensure_kafka_secrets(settings)
 
 
 def read_search_token(settings: StackSettings) -> str:
