@@ -87,7 +87,7 @@ def test_state_files(stack: Stack) -> None:
     assert (env["EUCAIM_KAFKA_SECURITY_PROTOCOL"], env["EUCAIM_KAFKA_SASL_USERNAME"]) == ("SASL_SSL", "operator")
     kafka_secrets = Path(env["EUCAIM_KAFKA_SASL_PASSWORD_FILE"]).parent
     assert stat.S_IMODE(kafka_secrets.stat().st_mode) == 0o700
-    assert {stat.S_IMODE(f.stat().st_mode) for f in kafka_secrets.iterdir()} == {0o600}
+    assert {stat.S_IMODE(f.stat().st_mode) for f in kafka_secrets.iterdir() if f.name != "kafka.pem"} == {0o600}
     assert stat.S_IMODE((stack.state_dir / "kafka" / "server.properties").stat().st_mode) == 0o600
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import stat
 import ssl
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from eucaim_node.events import KAFKA_GRANTS, NODE_TOPICS, SUPER_USER
 from eucaim_node.stack import StackSettings
@@ -24,7 +24,8 @@ def test_secrets_are_private_and_one_password_per_principal(tmp_path):
     ks.ensure_kafka_secrets(s)
     directory = ks.kafka_secrets_dir(s)
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    assert {stat.S_IMODE(p.stat().st_mode) for p in directory.iterdir()} == {0o600}
+    public = directory / f"{ks.BROKER_CERTIFICATE}.pem"  # the certificate chain alone
+    assert {stat.S_IMODE(p.stat().st_mode) for p in directory.iterdir() if p != public} == {0o600}
     passwords = {p: ks.read_password(s, p) for p in (SUPER_USER, *KAFKA_GRANTS)}
     assert len(set(passwords.values())) == len(passwords) and all(len(v) >= 40 for v in passwords.values())
     before = {p.name: p.read_bytes() for p in directory.iterdir()}
@@ -32,27 +33,30 @@ def test_secrets_are_private_and_one_password_per_principal(tmp_path):
     assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
 
 
-def test_the_broker_certificate_verifies_against_the_ca_for_the_stack_host(tmp_path):
+def test_the_broker_key_store_holds_a_certificate_from_the_stack_ca_for_server_and_client_use(tmp_path):
     s = _settings(tmp_path)
     ks.ensure_kafka_secrets(s)
     pem = ks.broker_keystore_file(s).read_bytes()
     assert pem.startswith(b"-----BEGIN PRIVATE KEY-----")  # PKCS#8, as Kafka's PEM key store wants
     cert = x509.load_pem_x509_certificate(pem[pem.index(b"-----BEGIN CERTIFICATE-----"):])
+    assert cert.subject.rfc4514_string() == f"CN={ks.BROKER_COMMON_NAME}"  # what the controller maps to admin
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert ipaddress.ip_address("127.0.0.1") in names.get_values_for_type(x509.IPAddress)
+    usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH} <= set(usage)
     ca = x509.load_pem_x509_certificate(ks.ca_cert_file(s).read_bytes())
     cert.verify_directly_issued_by(ca)
-    assert cert.not_valid_after_utc - cert.not_valid_before_utc <= ks.BROKER_CERT_LIFETIME + dt.timedelta(minutes=5)
     context = ssl.create_default_context(cafile=str(ks.ca_cert_file(s)))  # what clients load
     assert context.cert_store_stats()["x509_ca"] == 1
 
 
-def test_a_broker_certificate_near_expiry_is_renewed_and_the_ca_kept(tmp_path):
+def test_the_key_store_follows_a_renewed_certificate(tmp_path):
     s = _settings(tmp_path)
     ks.ensure_kafka_secrets(s)
-    ca, broker = ks.ca_cert_file(s).read_bytes(), ks.broker_keystore_file(s).read_bytes()
-    ks.ensure_kafka_secrets(s, now=dt.datetime.now(dt.UTC) + ks.BROKER_CERT_LIFETIME - ks.RENEW_BEFORE / 2)
-    assert ks.ca_cert_file(s).read_bytes() == ca and ks.broker_keystore_file(s).read_bytes() != broker
+    before = ks.broker_keystore_file(s).read_bytes()
+    (ks.kafka_secrets_dir(s) / f"{ks.BROKER_CERTIFICATE}.pem").unlink()  # as if it had expired
+    ks.ensure_kafka_secrets(s)
+    assert ks.broker_keystore_file(s).read_bytes() != before
 
 
 def test_every_service_gets_its_own_principal_and_the_spec_grants_only_the_matrix(tmp_path):

@@ -1,42 +1,35 @@
-"""Kafka's TLS and SASL for the local stack: its own CA, the broker's certificate, one SCRAM user per principal.
+"""Kafka's TLS and SASL for the local stack: a broker certificate from the stack's CA, one SCRAM user per principal.
 
-Everything lives in ``<state>/secrets/kafka`` (mode 0700, files 0600), generated on first start:
+Generated on first start with the other secrets (:func:`secrets_files.ensure_secrets`):
 
-- ``ca.crt`` / ``ca.key``: the stack's CA (ECDSA P-256, :data:`CA_LIFETIME`); clients trust ``ca.crt`` only.
-- ``broker.pem``: the broker's key (PKCS#8) and certificate chain in one PEM file (Kafka's PEM key store,
-  KIP-651), for the SASL_SSL client listener and the mutual-TLS controller listener; valid
-  :data:`BROKER_CERT_LIFETIME` and renewed at start when less than :data:`RENEW_BEFORE` is left.
-- ``<principal>.password``: the SCRAM-SHA-512 password of ``admin`` (the broker's own principal, the only
-  super user), ``operator`` (the CLI) and each service (decision 0060).
+- the stack's CA (``secrets/ca.pem``, :mod:`.tls`), which clients trust;
+- ``secrets/kafka/broker-keystore.pem``: the broker's key (PKCS#8) and certificate chain in one PEM file
+  (Kafka's PEM key store, KIP-651), for the SASL_SSL client listener and the mutual-TLS controller listener;
+  the certificate (:func:`tls.ensure_server_certificate`, server and client use) is renewed at start when it
+  expires within 30 days or its names change;
+- ``secrets/kafka/<principal>.password``: the SCRAM-SHA-512 password of ``admin`` (the broker's own
+  principal, the only super user), ``operator`` (the CLI) and each service (decision 0060).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import secrets
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 from eucaim_node.events import KAFKA_GRANTS, SUPER_USER
 
-from .configs import secrets_dir, write_private
+from . import tls
+from .configs import ca_file as ca_cert_file, secrets_dir, write_if_changed, write_private
 from .settings import StackSettings
 
 #: SASL mechanism of every principal (RFC 7677 SCRAM with SHA-512, as the services' settings default to).
 SASL_MECHANISM = "SCRAM-SHA-512"
 #: Every SCRAM principal of the stack: the super user first, then the operator and the services.
 PRINCIPALS: tuple[str, ...] = (SUPER_USER, *KAFKA_GRANTS)
-#: The broker certificate's common name; the controller listener maps it to the super user.
-BROKER_COMMON_NAME = "eucaim-kafka-broker"
-CA_LIFETIME = dt.timedelta(days=5 * 365)
-BROKER_CERT_LIFETIME = dt.timedelta(days=365)
-RENEW_BEFORE = dt.timedelta(days=30)
+#: The broker certificate's name (:func:`tls.ensure_server_certificate`); its CN maps to the super user.
+BROKER_CERTIFICATE = "kafka"
+BROKER_COMMON_NAME = f"eucaim-node {BROKER_CERTIFICATE}"
 
 
 # -- layout -----------------------------------------------------------------------------------------------------
@@ -45,16 +38,8 @@ def kafka_secrets_dir(settings: StackSettings) -> Path:
     return secrets_dir(settings) / "kafka"
 
 
-def ca_cert_file(settings: StackSettings) -> Path:
-    return kafka_secrets_dir(settings) / "ca.crt"
-
-
-def ca_key_file(settings: StackSettings) -> Path:
-    return kafka_secrets_dir(settings) / "ca.key"
-
-
 def broker_keystore_file(settings: StackSettings) -> Path:
-    return kafka_secrets_dir(settings) / "broker.pem"
+    return kafka_secrets_dir(settings) / "broker-keystore.pem"
 
 
 def password_file(settings: StackSettings, principal: str) -> Path:
@@ -111,8 +96,9 @@ def java_client_properties(settings: StackSettings, principal: str = SUPER_USER)
 
 # -- generation ---------------------------------------------------------------------------------------------------
 
-def ensure_kafka_secrets(settings: StackSettings, now: dt.datetime | None = None) -> None:
-    """Create what is missing: passwords, the CA, a broker certificate (renewed when near expiry or stale)."""
+def ensure_kafka_secrets(settings: StackSettings) -> None:
+    """Create what is missing: a password per principal; the broker's key store from the stack's CA (renewed
+    with its certificate)."""
     directory = kafka_secrets_dir(settings)
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
@@ -120,82 +106,11 @@ def ensure_kafka_secrets(settings: StackSettings, now: dt.datetime | None = None
         path = password_file(settings, principal)
         if not path.is_file():
             write_private(path, secrets.token_urlsafe(32))
-    now = now or dt.datetime.now(dt.UTC)
-    if not (ca_cert_file(settings).is_file() and ca_key_file(settings).is_file()) or _expiring(
-            ca_cert_file(settings), now):
-        _write_ca(settings, now)
-        broker_keystore_file(settings).unlink(missing_ok=True)  # signed by the old CA
-    if _broker_certificate_stale(settings, now):
-        _write_broker_certificate(settings, now)
-
-
-def _expiring(cert_path: Path, now: dt.datetime) -> bool:
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    return cert.not_valid_after_utc - now < RENEW_BEFORE
-
-
-def _broker_certificate_stale(settings: StackSettings, now: dt.datetime) -> bool:
-    path = broker_keystore_file(settings)
-    if not path.is_file():
-        return True
-    cert = x509.load_pem_x509_certificate(path.read_bytes())
-    ca = x509.load_pem_x509_certificate(ca_cert_file(settings).read_bytes())
-    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    return (_expiring(path, now) or cert.issuer != ca.subject
-            or _host_name(settings.host) not in names)
-
-
-def _host_name(host: str) -> x509.GeneralName:
-    try:
-        return x509.IPAddress(ipaddress.ip_address(host))
-    except ValueError:
-        return x509.DNSName(host)
-
-
-def _write_ca(settings: StackSettings, now: dt.datetime) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"eucaim-node {settings.name} Kafka CA")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + CA_LIFETIME)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    write_private(ca_key_file(settings), _pkcs8(key))
-    write_private(ca_cert_file(settings), cert.public_bytes(serialization.Encoding.PEM))
-
-
-def _write_broker_certificate(settings: StackSettings, now: dt.datetime) -> None:
-    ca_key = serialization.load_pem_private_key(ca_key_file(settings).read_bytes(), password=None)
-    ca_cert = x509.load_pem_x509_certificate(ca_cert_file(settings).read_bytes())
-    key = ec.generate_private_key(ec.SECP256R1())
-    names = {_host_name(settings.host), x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))}
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, BROKER_COMMON_NAME)])).issuer_name(ca_cert.subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + BROKER_CERT_LIFETIME)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(sorted(names, key=str)), critical=False)
-        # Server for the clients, client too: the broker reaches its own controller listener over mutual TLS.
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                       critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)  # type: ignore[arg-type]
-        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
-    )
-    chain = cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM)
-    write_private(broker_keystore_file(settings), _pkcs8(key) + chain)
-
-
-def _pkcs8(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    ca = tls.ensure_ca(secrets_dir(settings))
+    issued = tls.ensure_server_certificate(directory, BROKER_CERTIFICATE, (settings.host, "localhost"), ca,
+                                           client_auth=True)
+    write_if_changed(broker_keystore_file(settings),
+                     issued.key.read_text(encoding="ascii") + issued.certificate.read_text(encoding="ascii"), 0o600)
 
 
 # -- the broker's side ----------------------------------------------------------------------------------------------

@@ -88,8 +88,10 @@ def server_files(directory: Path, name: str) -> Issued:
     return Issued(directory / f"{name}.pem", directory / f"{name}.key")
 
 
-def ensure_server_certificate(directory: Path, name: str, hosts: tuple[str, ...], ca: Issued) -> Issued:
-    """``<name>.pem`` (leaf then CA) and ``<name>.key`` for a TLS server reachable at ``hosts``, signed by ``ca``."""
+def ensure_server_certificate(directory: Path, name: str, hosts: tuple[str, ...], ca: Issued, *,
+                              client_auth: bool = False) -> Issued:
+    """``<name>.pem`` (leaf then CA) and ``<name>.key`` for a TLS server reachable at ``hosts``, signed by ``ca``;
+    with ``client_auth`` also usable as a TLS client certificate (Kafka's broker on its mutual-TLS listeners)."""
     issued = server_files(directory, name)
     ca_cert = x509.load_pem_x509_certificate(ca.certificate.read_bytes())
     if issued.key.is_file() and _still_good(issued.certificate, ca_cert, hosts):
@@ -103,7 +105,9 @@ def ensure_server_certificate(directory: Path, name: str, hosts: tuple[str, ...]
             .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=LEAF_DAYS))
             .add_extension(x509.SubjectAlternativeName(_subject_alt_names(hosts)), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
+                                                  *([ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else [])]),
+                           critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
     write_private(issued.key, _key_pem(key), 0o600)
