@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from .canonical import format_time
 
-_ED25519 = b"\x01"  # signed-note signature type of Ed25519
+_ED25519 = b"\x01"  # signed-note signature type of Ed25519 (c2sp.org/signed-note, "Signature types")
 _DASH = "\u2014"
 
 
@@ -44,13 +44,33 @@ def _raw_public(public: Ed25519PublicKey) -> bytes:
     return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def key_id(name: str, public: Ed25519PublicKey) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + _ED25519 + _raw_public(public)).digest()[:4]
+def key_id(name: str, public: Ed25519PublicKey, signature_type: bytes = _ED25519) -> bytes:
+    """SHA-256(name || "\\n" || signature type || public key)[:4] (c2sp.org/signed-note, "Signatures")."""
+    return hashlib.sha256(name.encode() + b"\n" + signature_type + _raw_public(public)).digest()[:4]
 
 
-def verifier_key(name: str, public: Ed25519PublicKey) -> str:
-    """The public key as a signed-note verifier string: ``name+hex(key id)+base64(0x01 || key)``."""
-    return f"{name}+{key_id(name, public).hex()}+{base64.b64encode(_ED25519 + _raw_public(public)).decode()}"
+def verifier_key(name: str, public: Ed25519PublicKey, signature_type: bytes = _ED25519) -> str:
+    """The public key as a signed-note verifier string: ``name+hex(key id)+base64(type || key)``."""
+    return (f"{name}+{key_id(name, public, signature_type).hex()}+"
+            f"{base64.b64encode(signature_type + _raw_public(public)).decode()}")
+
+
+def parse_verifier_key(vkey: str, signature_type: bytes = _ED25519) -> tuple[str, Ed25519PublicKey]:
+    """(name, public key) of a signed-note verifier key of ``signature_type``; its key id is checked."""
+    parts = vkey.strip().split("+", 2)  # names hold no '+'; base64 may
+    if len(parts) != 3 or not parts[0]:
+        raise SigningKeyError("a verifier key is name+hex(key id)+base64(type || key)")
+    name, hash_hex, blob = parts
+    try:
+        raw = base64.b64decode(blob, validate=True)
+    except ValueError:
+        raise SigningKeyError(f"verifier key of {name!r}: the key is not base64") from None
+    if len(raw) != 33 or raw[:1] != signature_type:
+        raise SigningKeyError(f"verifier key of {name!r}: not an Ed25519 key of signature type 0x{signature_type.hex()}")
+    public = Ed25519PublicKey.from_public_bytes(raw[1:])
+    if key_id(name, public, signature_type).hex() != hash_hex.lower():
+        raise SigningKeyError(f"verifier key of {name!r}: the key id {hash_hex} does not match the key")
+    return name, public
 
 
 def load_private_key(path: Path, *, generate: bool = False) -> Ed25519PrivateKey:
