@@ -33,6 +33,10 @@ NODE_ENV_NAMES = KAFKA_ENV_NAMES | {
     "EUCAIM_HMAC_KEY_FILE",
     "EUCAIM_SITE_PREFIX",
     "EUCAIM_AUDIT_SIGNING_KEY_FILE",
+    "EUCAIM_AUDIT_WITNESS_URL",
+    "EUCAIM_AUDIT_WITNESS_VKEY_FILE",
+    "EUCAIM_AUDIT_WITNESS_TOKEN_FILE",
+    "EUCAIM_AUDIT_LOG_PUBLIC_KEY_FILE",
     "EUCAIM_AUDIT_SIGNING_KEY_GENERATE",
     "EUCAIM_AUDIT_LOG_ORIGIN",
 }
@@ -199,6 +203,7 @@ def test_node_env_is_the_operator_clis_and_holds_no_orthanc_credentials(tmp_path
     assert env["EUCAIM_MONGO_DATABASE"] == "eucaim_node"
     assert env["EUCAIM_HMAC_KEY_FILE"] == str(tmp_path / "secrets" / "hmac.key")
     assert env["EUCAIM_SITE_PREFIX"] == "EUCAIM-LOCAL"
+    assert env["EUCAIM_AUDIT_WITNESS_URL"] == "http://127.0.0.1:18106"  # the witness's port is shifted too
 
 
 OTEL_NAMES = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_BSP_SCHEDULE_DELAY"}
@@ -280,7 +285,7 @@ def test_status_without_anything_running(tmp_path: Path) -> None:
     ports = {field: getattr(StackSettings(), field) + 30000 for field in PORT_FIELDS}  # nothing listens there
     stack = Stack(StackSettings.test_profile(state_dir=tmp_path, **ports))
     statuses = stack.status()
-    assert list(statuses) == ["kafka", "ferretdb", "orthanc-clinical", "orthanc-research", *SERVICE_MODULES]
+    assert list(statuses) == ["kafka", "ferretdb", "orthanc-clinical", "orthanc-research", "witness", *SERVICE_MODULES]
     for name, status in statuses.items():
         assert status.pid is None and not status.healthy and not status.running
         assert status.log == str(tmp_path / "logs" / f"{name}.log")

@@ -1,7 +1,8 @@
 """`eucaim-node audit ...`: verify the tamper-evident ledger, prove records, sign and export heads, export records.
 
 Settings come from the environment (``EUCAIM_MONGO_URL``, ``EUCAIM_KAFKA_BOOTSTRAP_SERVERS``,
-``EUCAIM_AUDIT_LOG_ORIGIN``, ``EUCAIM_AUDIT_SIGNING_KEY_FILE``) or from ``--env-file`` (the local
+``EUCAIM_AUDIT_LOG_ORIGIN``, ``EUCAIM_AUDIT_SIGNING_KEY_FILE``, ``EUCAIM_AUDIT_LOG_PUBLIC_KEY_FILE``,
+``EUCAIM_AUDIT_WITNESS_URL``, ``EUCAIM_AUDIT_WITNESS_VKEY_FILE``) or from ``--env-file`` (the local
 stack's ``node.env``, used by default when the environment names no database). Every command is
 itself audited: it publishes an ``AccessRecorded`` event (actor ``cli:<user>@<host>``).
 """
@@ -27,8 +28,9 @@ app = typer.Typer(help="The tamper-evident audit ledger: verify, prove, sign hea
 
 EnvFile = Annotated[Path | None, typer.Option("--env-file", help="KEY=value settings file (default: the local stack's "
                                                                  "node.env when EUCAIM_MONGO_URL is not set).")]
-PublicKey = Annotated[Path | None, typer.Option("--public-key", help="Trusted Ed25519 public key (PEM); default: derived "
-                                                                     "from EUCAIM_AUDIT_SIGNING_KEY_FILE.")]
+PublicKey = Annotated[Path | None, typer.Option("--public-key", help="Trusted Ed25519 public key of the log (PEM); default: "
+                                                                     "EUCAIM_AUDIT_LOG_PUBLIC_KEY_FILE, else derived from "
+                                                                     "EUCAIM_AUDIT_SIGNING_KEY_FILE.")]
 
 
 class Format(str, Enum):
@@ -57,9 +59,9 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def _public_key(settings, public_key: Path | None):
     from eucaim_node.ledger import SigningKeyError, load_public_key
 
-    path = public_key or settings.audit_signing_key_file
+    path = public_key or settings.audit_log_public_key_file or settings.audit_signing_key_file
     if path is None:
-        raise _fail("no trusted key: pass --public-key or set EUCAIM_AUDIT_SIGNING_KEY_FILE")
+        raise _fail("no trusted key: pass --public-key or set EUCAIM_AUDIT_LOG_PUBLIC_KEY_FILE")
     try:
         return load_public_key(path)
     except SigningKeyError as exc:
@@ -109,18 +111,12 @@ async def _heads(db) -> list[dict[str, Any]]:
 
 
 async def _leaf_hashes(db, size: int) -> list[bytes]:
-    from eucaim_node.store import collections
+    from eucaim_node.ledger.store import LedgerInconsistent, LedgerStore
 
-    hashes: list[bytes] = []
-    cursor = db[collections.AUDIT_RECORDS].find({"leaf_index": {"$gte": 0, "$lt": size}}, sort=[("leaf_index", 1)],
-                                                projection={"leaf_index": 1, "leaf_hash": 1}, batch_size=5000)
-    async for doc in cursor:
-        if doc["leaf_index"] != len(hashes):
-            raise _fail(f"leaf {len(hashes)} is missing: run `eucaim-node audit verify`", 1)
-        hashes.append(bytes.fromhex(doc["leaf_hash"]))
-    if len(hashes) != size:
-        raise _fail(f"the ledger has {len(hashes)} leaves, fewer than the head's {size}: run `eucaim-node audit verify`", 1)
-    return hashes
+    try:
+        return await LedgerStore(db).leaf_hashes(size)
+    except LedgerInconsistent as exc:
+        raise _fail(f"{exc}: run `eucaim-node audit verify`", 1) from None
 
 
 # -- verify ---------------------------------------------------------------------------------------------------
@@ -138,22 +134,72 @@ async def verify_ledger(db, public_key, origin: str, extra_heads: list[dict[str,
     return verifier.finish(outside)
 
 
+async def witnessed_head(settings, log_key) -> dict[str, Any]:
+    """The witness's latest cosigned checkpoint of this log, checked against the two trust anchors read from files
+    (the witness's verifier key, the log's public key); raises WitnessError or HeadError saying what is wrong."""
+    from eucaim_node.ledger import open_note
+    from eucaim_node.ledger.witness_client import Witness, WitnessClient, WitnessError
+
+    witness = Witness.from_file(settings.audit_witness_vkey_file)
+    client = WitnessClient(settings.audit_witness_url, ca_file=settings.audit_witness_ca_file)
+    try:
+        note = await client.latest(settings.audit_log_origin)
+    finally:
+        await client.close()
+    if note is None:
+        raise WitnessError(f"the witness holds no checkpoint of {settings.audit_log_origin} (nothing witnessed yet, "
+                           "or the witness lost its state)")
+    open_note(note, log_key, origin=settings.audit_log_origin)  # a checkpoint of this log, signed by its key
+    witness.check(note)
+    return {"note": note, "source": f"witnessed (by {witness.name})"}
+
+
+def _witness_anchor(settings, key, no_witness: bool) -> list[dict[str, Any]]:
+    if no_witness:
+        return []
+    from eucaim_node.ledger import HeadError, SigningKeyError
+    from eucaim_node.ledger.witness_client import WitnessError
+
+    if not settings.audit_witness_url or settings.audit_witness_vkey_file is None:
+        raise _fail("no witness configured (EUCAIM_AUDIT_WITNESS_URL, EUCAIM_AUDIT_WITNESS_VKEY_FILE); pass --no-witness "
+                    "to check the ledger against its own heads only")
+    try:
+        return [_run(witnessed_head(settings, key))]
+    except (SigningKeyError, OSError) as exc:
+        raise _fail(f"witness verifier key: {exc}") from None
+    except HeadError as exc:
+        raise _fail(f"ledger NOT verified: the witness's checkpoint is invalid: {exc}", 1) from None
+    except WitnessError as exc:
+        raise _fail(f"ledger NOT verified: {exc}", 1) from None
+
+
 @app.command()
 def verify(
     env_file: EnvFile = None,
     public_key: PublicKey = None,
-    head: Annotated[list[Path] | None, typer.Option("--head", help="A signed head kept outside the node (e.g. by a "
-                                                                   "witness); repeatable.")] = None,
+    head: Annotated[list[Path] | None, typer.Option("--head", help="A signed head kept outside the node; repeatable.")] = None,
+    no_witness: Annotated[bool, typer.Option("--no-witness", help="Do not check against the witness's cosigned head "
+                                                                   "(then a cut tail or a rewrite no local head covers "
+                                                                   "goes unnoticed).")] = False,
 ) -> None:
-    """Recompute every leaf and the tree, check every signed head; report the first inconsistency and exit 1."""
+    """Recompute every leaf and the tree, check every signed head and the witness's latest cosigned head; report the
+    first inconsistency and exit 1."""
     settings = _settings(env_file)
     key = _public_key(settings, public_key)
-    extra = [{"note": p.read_text()} for p in head or ()]
-    report = _run(_with_db(settings, lambda db: verify_ledger(db, key, settings.audit_log_origin, extra)))
-    detail = {"records": report.records, "heads_verified": report.heads_verified, "findings": len(report.findings)}
+    extra = [{"note": p.read_text(), "source": f"kept ({p.name})"} for p in head or ()]
+    witnessed = _witness_anchor(settings, key, no_witness)
+    report = _run(_with_db(settings, lambda db: verify_ledger(db, key, settings.audit_log_origin, [*extra, *witnessed])))
+    detail = {"records": report.records, "heads_verified": report.heads_verified, "findings": len(report.findings),
+              "witness": "off" if no_witness else "on"}
     if report.ok:
         typer.echo(f"ledger OK: {report.records} records, {report.heads_verified} signed heads verified, "
                    f"root {report.root}")
+        if witnessed:
+            size = witnessed[0]["note"].split("\n")[1]
+            typer.echo(f"witness: consistent with the head of size {size} {witnessed[0]['source'].removeprefix('witnessed ')}")
+        else:
+            typer.echo("WITHOUT a witness (--no-witness): records deleted at the end together with their heads, and "
+                       "rewrites of records no local head covers, are NOT detected")
         if report.unsigned_tail:
             typer.echo(f"note: the last {report.unsigned_tail} records are not yet covered by a signed head")
     else:
@@ -193,6 +239,7 @@ def head_command(
                 await store.sign_head(key, settings.audit_log_origin, datetime.now(UTC), force=True)
             except LedgerInconsistent as exc:
                 raise _fail(f"not signed: {exc}", 1) from None
+            await _submit_to_witness(settings, store)
         return await _heads(db)
 
     heads = _run(_with_db(settings, work))
@@ -203,6 +250,28 @@ def head_command(
         if all_heads:
             typer.echo("")
     _run(_record_access(settings, "audit-head-sign" if sign else "audit-head", "success", {"tree_size": heads[-1]["_id"]}))
+
+
+async def _submit_to_witness(settings, store) -> None:
+    """Have the new head cosigned now (if a witness is configured); a failure leaves it pending for the audit
+    service, which submits the newest head every round."""
+    from eucaim_node.ledger.witness_client import Witness, WitnessClient, WitnessError
+    from eucaim_node.ledger.witnessing import WitnessSubmitter
+    from eucaim_node.settings import read_secret
+
+    if not settings.audit_witness_url or settings.audit_witness_token_file is None:
+        return
+    witness = Witness.from_file(settings.audit_witness_vkey_file) if settings.audit_witness_vkey_file else None
+    client = WitnessClient(settings.audit_witness_url, token=read_secret(settings.audit_witness_token_file),
+                           ca_file=settings.audit_witness_ca_file)
+    try:
+        submitted = await WitnessSubmitter(store, client, witness).submit_latest()
+        if submitted is not None:
+            typer.echo(f"cosigned by the witness at size {submitted.witnessed_size}", err=True)
+    except WitnessError as exc:
+        typer.echo(f"warning: not cosigned by the witness (pending; the audit service retries): {exc}", err=True)
+    finally:
+        await client.close()
 
 
 @app.command("public-key")

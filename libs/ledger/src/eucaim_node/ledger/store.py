@@ -41,6 +41,8 @@ log = logging.getLogger("eucaim_node.ledger")
 AUDIT_TREE_HEADS = collections.AUDIT_TREE_HEADS
 AUDIT_LEDGER_STATE = collections.AUDIT_LEDGER_STATE
 MAX_APPEND_ATTEMPTS = 50
+#: The document in AUDIT_LEDGER_STATE recording what the witness last cosigned (and the last failure).
+WITNESS_STATE = "witness"
 
 
 class LedgerInconsistent(RuntimeError):
@@ -96,6 +98,13 @@ class LedgerStore:
         async for document in cursor:
             yield document
 
+    async def heads_between(self, first: int, last: int, *, cosigned: bool = False, limit: int = 0) -> list[dict[str, Any]]:
+        """Signed heads of sizes first..last, smallest first; with ``cosigned`` only those the witness cosigned."""
+        query: dict[str, Any] = {"_id": {"$gte": first, "$lte": last}}
+        if cosigned:
+            query["cosigned_note"] = {"$exists": True}
+        return [h async for h in self.heads.find(query, sort=[("_id", ASCENDING)], limit=limit)]
+
     async def latest_head(self) -> dict[str, Any] | None:
         return await self.heads.find_one({}, sort=[("_id", DESCENDING)])
 
@@ -129,6 +138,36 @@ class LedgerStore:
         except DuplicateKeyError:
             return await self.heads.find_one({"_id": tree.size})  # another signer was first: same size, same root
         return head
+
+    async def leaf_hashes(self, size: int) -> list[bytes]:
+        """The stored leaf hashes of leaves 0..size-1; LedgerInconsistent if one is missing."""
+        hashes: list[bytes] = []
+        cursor = self.records.find({"leaf_index": {"$gte": 0, "$lt": size}}, sort=[("leaf_index", ASCENDING)],
+                                   projection={"leaf_index": 1, "leaf_hash": 1}, batch_size=5000)
+        async for doc in cursor:
+            if doc["leaf_index"] != len(hashes):
+                break
+            hashes.append(bytes.fromhex(doc["leaf_hash"]))
+        if len(hashes) != size:
+            raise LedgerInconsistent(f"leaf {len(hashes)} is missing: the ledger has fewer leaves than {size}")
+        return hashes
+
+    async def witness_state(self) -> dict[str, Any]:
+        """What the witness last cosigned for this log, as far as this node knows (``size`` 0 if nothing)."""
+        return await self.state.find_one({"_id": WITNESS_STATE}) or {"_id": WITNESS_STATE, "size": 0}
+
+    async def record_witnessed(self, size: int, cosigned_note: str, at: datetime) -> None:
+        """The witness cosigned the head of ``size``: keep its cosigned note on the head and in the state."""
+        await self.heads.update_one({"_id": size}, {"$set": {"cosigned_note": cosigned_note, "witnessed_at": at}})
+        await self.state.update_one({"_id": WITNESS_STATE}, {"$set": {
+            "size": size, "cosigned_note": cosigned_note, "witnessed_at": at, "last_error": None}}, upsert=True)
+
+    async def record_witness_error(self, known_size: int | None, error: str, at: datetime) -> None:
+        """A submission failed (the witness is down, or refused): the heads after the witnessed size stay pending."""
+        update: dict[str, Any] = {"last_error": error[:500], "last_error_at": at}
+        if known_size is not None:
+            update["size"] = known_size
+        await self.state.update_one({"_id": WITNESS_STATE}, {"$set": update}, upsert=True)
 
     async def get_cursor(self, name: str) -> int:
         state = await self.state.find_one({"_id": name})

@@ -71,24 +71,26 @@ class Report:
 
 class LedgerVerifier:
     def __init__(self, public_key: Ed25519PublicKey, origin: str, heads: Iterable[dict[str, Any]]) -> None:
-        """``heads``: stored head documents (``note``, ``_id``) or ``{"note": …}`` from an external witness."""
+        """``heads``: stored head documents (``note``, ``_id``) or ``{"note": …, "source": "witness"}`` from a
+        witness (its findings then name it)."""
         self.report = Report()
         self.tree = CompactTree()
-        self._checkpoints: list[Checkpoint] = []
+        self._checkpoints: list[tuple[Checkpoint, str]] = []
         for head in heads:
             claimed = head.get("_id")
+            source = str(head.get("source", "signed"))
             try:
                 checkpoint = open_note(str(head.get("note", "")), public_key, origin=origin)
             except HeadError as exc:
                 size = claimed if isinstance(claimed, int) else None
-                self.report.findings.append(Finding("forged-head", size, None, f"head of size {claimed}: {exc}"))
+                self.report.findings.append(Finding("forged-head", size, None, f"{source} head of size {claimed}: {exc}"))
                 continue
             if claimed is not None and claimed != checkpoint.size:
                 self.report.findings.append(Finding("forged-head", checkpoint.size, None,
                                                     f"stored as size {claimed}, signed for size {checkpoint.size}"))
                 continue
-            self._checkpoints.append(checkpoint)
-        self._checkpoints.sort(key=lambda c: c.size, reverse=True)  # pop() gives the smallest
+            self._checkpoints.append((checkpoint, source))
+        self._checkpoints.sort(key=lambda c: c[0].size, reverse=True)  # pop() gives the smallest
         self._suspects: list[tuple[int, dict[str, Any]]] = []
         self._expected = 0
         #: After a missing or duplicate leaf the recomputed tree no longer lines up with the indices:
@@ -99,8 +101,8 @@ class LedgerVerifier:
     def _check_heads(self) -> None:
         if self._broken:
             return
-        while self._checkpoints and self._checkpoints[-1].size <= self.tree.size:
-            checkpoint = self._checkpoints.pop()
+        while self._checkpoints and self._checkpoints[-1][0].size <= self.tree.size:
+            checkpoint, source = self._checkpoints.pop()
             if checkpoint.size == self.tree.size:
                 if checkpoint.root == self.tree.root():
                     self.report.heads_verified += 1
@@ -108,7 +110,7 @@ class LedgerVerifier:
                 else:
                     self.report.findings.append(Finding(
                         "head-mismatch", checkpoint.size - 1 if checkpoint.size else None, None,
-                        f"head of size {checkpoint.size} signed at {checkpoint.timestamp} has root "
+                        f"{source} head of size {checkpoint.size} signed at {checkpoint.timestamp} has root "
                         f"{checkpoint.root.hex()[:16]}…, the records give {self.tree.root().hex()[:16]}… "
                         f"(the change lies in the leaves before {checkpoint.size} and after the previous good head)"))
 
@@ -137,9 +139,9 @@ class LedgerVerifier:
     def finish(self, outside_tree: Iterable[str] = ()) -> Report:
         for record_id in outside_tree:
             self.report.findings.append(Finding("outside-tree", None, record_id, "it was not appended by the audit service"))
-        for checkpoint in [] if self._broken else reversed(self._checkpoints):
+        for checkpoint, source in [] if self._broken else reversed(self._checkpoints):
             self.report.findings.append(Finding("truncated", self.tree.size, None,
-                                                f"head of size {checkpoint.size}, but only {self.tree.size} leaves"))
+                                                f"{source} head of size {checkpoint.size}, but only {self.tree.size} leaves"))
         self._checkpoints = []
         indices = [i for i, _ in self._suspects]
         for index, record in self._suspects:

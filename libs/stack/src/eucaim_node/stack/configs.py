@@ -72,6 +72,25 @@ def ca_file(settings: StackSettings) -> Path:
     return secrets_dir(settings) / "ca.pem"
 
 
+def witness_token_file(settings: StackSettings) -> Path:
+    """Bearer token of submissions to the witness: the audit service (and the CLI) present it."""
+    return secrets_dir(settings) / "witness-token"
+
+
+def witness_dir(settings: StackSettings) -> Path:
+    """The witness's own state dir: its key, its SQLite file, the logs it witnesses (nothing of the node's)."""
+    return settings.state / "witness"
+
+
+def audit_log_public_key_file(settings: StackSettings) -> Path:
+    """The ledger's public key (PEM), a trust anchor of `audit verify` kept apart from the node's database."""
+    return settings.state / "audit-log.pub"
+
+
+def audit_log_origin(settings: StackSettings) -> str:
+    return f"{settings.name}.eucaim-node/audit"
+
+
 def logs_dir(settings: StackSettings) -> Path:
     return settings.state / "logs"
 
@@ -267,7 +286,8 @@ def ledger_env(settings: StackSettings, service: str) -> dict[str, str]:
     # in production the key is provisioned and generation stays off).
     return {"EUCAIM_AUDIT_SIGNING_KEY_FILE": str(audit_signing_key_file(settings)),
             "EUCAIM_AUDIT_SIGNING_KEY_GENERATE": "true",
-            "EUCAIM_AUDIT_LOG_ORIGIN": f"{settings.name}.eucaim-node/audit"}
+            "EUCAIM_AUDIT_LOG_ORIGIN": audit_log_origin(settings),
+            **witness_client_env(settings)}
 
 
 def search_env(settings: StackSettings, service: str) -> dict[str, str]:
@@ -299,6 +319,38 @@ SERVICE_ENV_PARTS = (
     health_env,
     tracing_env,
 )
+
+
+# -- the audit ledger's witness ---------------------------------------------------------------------------------
+
+def witness_url(settings: StackSettings) -> str:
+    return f"http://{settings.host}:{settings.witness_port}"
+
+
+def render_witness_env(settings: StackSettings) -> dict[str, str]:
+    """The witness process's environment: its own key (created on first start), state dir and logs file."""
+    home = witness_dir(settings)
+    return {
+        "EUCAIM_WITNESS_NAME": f"{settings.name}.witness.eucaim-node",
+        "EUCAIM_WITNESS_KEY_FILE": str(home / "witness.key"),
+        "EUCAIM_WITNESS_KEY_GENERATE": "true",
+        "EUCAIM_WITNESS_VKEY_FILE": str(home / "witness.vkey"),
+        "EUCAIM_WITNESS_LOGS_FILE": str(home / "logs.txt"),
+        "EUCAIM_WITNESS_STATE_DIR": str(home / "state"),
+        "EUCAIM_WITNESS_SUBMIT_TOKEN_FILE": str(witness_token_file(settings)),
+        "EUCAIM_WITNESS_HOST": settings.host,
+        "EUCAIM_WITNESS_PORT": str(settings.witness_port),
+    }
+
+
+def witness_client_env(settings: StackSettings) -> dict[str, str]:
+    """What the audit service and the operator's CLI need to submit heads to, and verify against, the witness."""
+    return {
+        "EUCAIM_AUDIT_WITNESS_URL": witness_url(settings),
+        "EUCAIM_AUDIT_WITNESS_VKEY_FILE": str(witness_dir(settings) / "witness.vkey"),
+        "EUCAIM_AUDIT_WITNESS_TOKEN_FILE": str(witness_token_file(settings)),
+        "EUCAIM_AUDIT_LOG_PUBLIC_KEY_FILE": str(audit_log_public_key_file(settings)),
+    }
 
 
 def render_service_env(settings: StackSettings, service: str) -> dict[str, str]:

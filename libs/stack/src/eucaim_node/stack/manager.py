@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 #: Marker (in the Kafka home) that the KRaft storage was formatted with the super user's SCRAM credential.
 SCRAM_BOOTSTRAPPED = "scram-bootstrapped"
 
-INFRASTRUCTURE: tuple[str, ...] = ("kafka", "ferretdb", "orthanc-clinical", "orthanc-research")
+#: Started in this order before the services; the witness runs beside the node, not as one of its services.
+INFRASTRUCTURE: tuple[str, ...] = ("kafka", "ferretdb", "orthanc-clinical", "orthanc-research", "witness")
 SERVICES: tuple[str, ...] = SERVICE_MODULES
 
 
@@ -343,7 +344,7 @@ class Stack:
         )
 
     def _build_components(self) -> list[Component]:
-        return [self._kafka(), self._ferretdb(), self._orthanc("clinical"), self._orthanc("research"),
+        return [self._kafka(), self._ferretdb(), self._orthanc("clinical"), self._orthanc("research"), self._witness(),
                 *(self._service(name) for name in SERVICES)]
 
     def _kafka(self) -> Component:
@@ -481,6 +482,22 @@ class Stack:
             configs.write_if_changed(config_path, json.dumps(config, indent=2) + "\n", mode=0o600)
 
         return Component(name, "infrastructure", process, prepare)
+
+    def _witness(self) -> Component:
+        s = self.settings
+        url = configs.witness_url(s)
+        process = self._managed(
+            "witness",
+            [sys.executable, "-m", "eucaim_node.witness"],
+            lambda: probes.http_ok(f"{url}/health/ready"),
+            ports=(s.witness_port,),
+            endpoints={"http": url, "add-checkpoint": f"{url}/add-checkpoint", "checkpoint": f"{url}/checkpoint"},
+            timeout=s.service_start_timeout,
+            env={**configs.render_witness_env(s), "PYTHONUNBUFFERED": "1"},
+            cwd=s.state,
+            adopt_orphans=False,
+        )
+        return Component("witness", "infrastructure", process)
 
     def _service(self, service: str) -> Component:
         s = self.settings

@@ -7,10 +7,24 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from eucaim_node.ledger import load_private_key, public_pem, verifier_key
 from eucaim_node.store.access import PRINCIPALS
 
-from .configs import (MONGO_ADMIN, ORTHANC_INSTANCES, hmac_key_file, mongo_password_file, orthanc_password_file,
-                      search_token_file, secrets_dir)
+from .configs import (
+    MONGO_ADMIN,
+    ORTHANC_INSTANCES,
+    audit_log_origin,
+    audit_log_public_key_file,
+    audit_signing_key_file,
+    hmac_key_file,
+    mongo_password_file,
+    orthanc_password_file,
+    search_token_file,
+    secrets_dir,
+    witness_dir,
+    witness_token_file,
+    write_if_changed,
+)
 from .settings import StackSettings
 from .tls import ensure_ca
 
@@ -35,9 +49,10 @@ def new_password() -> bytes:
 
 def ensure_secrets(settings: StackSettings) -> None:
     """Generate ``secrets/hmac.key`` (32 random bytes), one password per Orthanc, ``secrets/search-tokens``
-    (one federated search client, ``local:<token>``) and one MongoDB password per principal
-    (``secrets/mongo-<principal>-password``, the FerretDB admin's included) and the stack's CA if absent; and
-    Kafka's broker key store and SCRAM passwords (:func:`kafka_security.ensure_kafka_secrets`)."""
+    (one federated search client, ``local:<token>``), one MongoDB password per principal
+    (``secrets/mongo-<principal>-password``, the FerretDB admin's included), ``secrets/witness-token`` and the
+    stack's CA if absent; Kafka's broker key store and SCRAM passwords (:func:`kafka_security.ensure_kafka_secrets`);
+    and the audit ledger's signing key (:func:`ensure_witnessed_log`)."""
     from .kafka_security import ensure_kafka_secrets
 
     directory = secrets_dir(settings)
@@ -51,6 +66,22 @@ def ensure_secrets(settings: StackSettings) -> None:
         _create_once(mongo_password_file(settings, principal), new_password)
     ensure_ca(directory)  # the stack's CA (``ca.pem``, ``ca.key``): clients of its TLS servers trust it
     ensure_kafka_secrets(settings)
+    _create_once(witness_token_file(settings), lambda: secrets.token_urlsafe(32).encode("ascii"))
+    ensure_witnessed_log(settings)
+
+
+def ensure_witnessed_log(settings: StackSettings) -> None:
+    """The audit ledger's signing key (created here, before the witness starts, so the witness can be told the
+    log's public key) and the two public files derived from it: the witness's logs file and the PEM `audit verify`
+    trusts."""
+    key = load_private_key(audit_signing_key_file(settings), generate=True)
+    public = key.public_key()
+    home = witness_dir(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    os.chmod(home, 0o700)
+    write_if_changed(home / "logs.txt", f"# logs this witness cosigns (signed-note verifier keys)\n"
+                                         f"{verifier_key(audit_log_origin(settings), public)}\n")
+    write_if_changed(audit_log_public_key_file(settings), public_pem(public))
 
 
 def read_search_token(settings: StackSettings) -> str:

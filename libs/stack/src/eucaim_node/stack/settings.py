@@ -26,6 +26,7 @@ PORT_FIELDS: tuple[str, ...] = (
     "catalogue_sync_health_port",
     "audit_health_port",
     "otlp_port",
+    "witness_port",
 )
 
 TEST_PORT_OFFSET = 10000
@@ -153,6 +154,9 @@ class StackSettings(BaseSettings):
     metadata_health_port: int = 8103
     catalogue_sync_health_port: int = 8104
     audit_health_port: int = 8105
+
+    #: The audit ledger's witness (its own process, state dir and key; docs/audit.md).
+    witness_port: int = 8106
 
     #: With ``export_traces``, the services send spans with OTLP/HTTP to 127.0.0.1:<otlp_port> (standard
     #: OTEL_* variables); the test profile does, for the trace test's receiver. Off for ``make up``.

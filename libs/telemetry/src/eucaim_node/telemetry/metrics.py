@@ -85,6 +85,15 @@ def count_quarantined(service: str, reasons: Iterable[str], total: int) -> None:
     if total > listed:
         INSTANCES_QUARANTINED.labels(service, "unlisted").inc(total - listed)
 
+AUDIT_WITNESS_PENDING_LEAVES = Gauge(
+    "eucaim_audit_witness_pending_leaves",
+    "Leaves signed into a tree head but not yet covered by a head the witness cosigned (latest head size minus "
+    "the witnessed size); grows while the witness is down or refuses.",
+    ["service"], registry=REGISTRY)
+AUDIT_WITNESS_FAILURES = Counter(
+    "eucaim_audit_witness_failures", "Submissions of a tree head to the witness that failed, by kind "
+    "(unavailable: the witness could not be reached; refused: it answered 4xx, e.g. a fork or a truncated ledger).",
+    ["service", "kind"], registry=REGISTRY)
 
 def render() -> tuple[bytes, str]:
     """The exposition text and its content type."""

@@ -17,6 +17,10 @@ from eucaim_node.runtime import CONSUMER_ACK_POLICY, build_app, create_broker, e
 from eucaim_node.store import connect, ping
 
 from eucaim_node.ledger.store import LedgerStore
+from eucaim_node.ledger.witness_client import Witness, WitnessClient
+from eucaim_node.ledger.witnessing import WitnessSubmitter
+from eucaim_node.settings import read_secret
+
 from .config import AuditSettings
 from .core.records import KafkaPosition, audit_record
 from .tasks import Background, HeadSigner, SyslogForwarder
@@ -40,16 +44,31 @@ async def on_any_event(message: KafkaMessage, ledger: Annotated[LedgerStore, Con
                                                   "entity": record["entity"], "leaf_index": appended.leaf_index})
 
 
+def witness_submitter(settings: AuditSettings, ledger: LedgerStore) -> tuple[WitnessSubmitter | None, WitnessClient | None]:
+    """The witness submission, when EUCAIM_AUDIT_WITNESS_URL is set (then its token and verifier key files are required)."""
+    if not settings.audit_witness_url:
+        log.warning("EUCAIM_AUDIT_WITNESS_URL is not set: no witness cosigns the tree heads, so deleting the newest "
+                    "records with their heads would go unnoticed (docs/audit.md)")
+        return None, None
+    if settings.audit_witness_token_file is None or settings.audit_witness_vkey_file is None:
+        raise ValueError("EUCAIM_AUDIT_WITNESS_URL needs EUCAIM_AUDIT_WITNESS_TOKEN_FILE and EUCAIM_AUDIT_WITNESS_VKEY_FILE")
+    witness = Witness.from_file(settings.audit_witness_vkey_file)
+    client = WitnessClient(settings.audit_witness_url, token=read_secret(settings.audit_witness_token_file),
+                           ca_file=settings.audit_witness_ca_file)
+    return WitnessSubmitter(ledger, client, witness), client
+
+
 def create_app(settings: AuditSettings) -> AsgiFastStream:
     broker = create_broker(settings, service=NAME, dead_letter_topic=dead_letter_topic(GROUP))
     broker.include_router(router)
     mongo, db = connect(settings, app_name=NAME)
     ledger = LedgerStore(db)
     background = Background()
+    submitter, witness_client = witness_submitter(settings, ledger)
     if settings.audit_signing_key_file is not None:
         key = load_private_key(settings.audit_signing_key_file, generate=settings.audit_signing_key_generate)
         background.factories.append(HeadSigner(ledger, key, settings.audit_log_origin,
-                                               settings.audit_head_interval_seconds).run)
+                                               settings.audit_head_interval_seconds, submitter).run)
     else:
         log.warning("EUCAIM_AUDIT_SIGNING_KEY_FILE is not set: records are appended to the tree but no tree head is signed")
     if settings.audit_syslog_host:
@@ -68,6 +87,8 @@ def create_app(settings: AuditSettings) -> AsgiFastStream:
 
     async def stop() -> None:
         await background.stop()
+        if witness_client is not None:
+            await witness_client.close()
         await mongo.close()
 
     app = build_app(broker, checks=[("mongodb", lambda: ping(db))], on_startup=[start], after_startup=[started],

@@ -1,4 +1,5 @@
-"""Background work of the audit service besides consuming: signing tree heads, forwarding to syslog."""
+"""Background work of the audit service besides consuming: signing tree heads, getting them cosigned by the
+witness, forwarding records and heads to syslog."""
 
 from __future__ import annotations
 
@@ -13,13 +14,22 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from eucaim_node.ledger.export import dicom_audit_message
 from eucaim_node.ledger.syslog import SyslogTlsSender, format_message
+from eucaim_node.ledger.witness_client import WitnessError, WitnessUnavailable
+from eucaim_node.ledger.witnessing import WitnessSubmitter
 from eucaim_node.runtime import is_transient
+from eucaim_node.telemetry.metrics import AUDIT_WITNESS_FAILURES, AUDIT_WITNESS_PENDING_LEAVES
 
 from eucaim_node.ledger.store import LedgerInconsistent, LedgerStore
 
 log = logging.getLogger("eucaim_node.audit")
 
 SYSLOG_CURSOR = "syslog-forwarder"
+SYSLOG_HEADS_CURSOR = "syslog-forwarder-heads"
+SYSLOG_COSIGNED_CURSOR = "syslog-forwarder-cosigned"
+#: RFC 5424 MSGIDs of the forwarded tree heads: as signed by the node, and with the witness's cosignature.
+MSGID_HEAD = "EUCAIM+TREE-HEAD"
+MSGID_COSIGNED_HEAD = "EUCAIM+COSIGNED-HEAD"
+SERVICE = "audit"
 
 
 async def _every(interval: float, step: Callable[[], Awaitable[float | None]], name: str) -> None:
@@ -41,26 +51,53 @@ async def _every(interval: float, step: Callable[[], Awaitable[float | None]], n
 
 
 class HeadSigner:
-    def __init__(self, store: LedgerStore, key: Ed25519PrivateKey, origin: str, interval: float) -> None:
+    """Signs a head when records were appended, then has the latest head cosigned by the witness (if one is
+    configured). A witness that is down never stops the signing: its heads stay pending (ledger state
+    ``witness``, metric ``eucaim_audit_witness_pending_leaves``) and the newest one is submitted each round."""
+
+    def __init__(self, store: LedgerStore, key: Ed25519PrivateKey, origin: str, interval: float,
+                 submitter: WitnessSubmitter | None = None) -> None:
         self.store, self.key, self.origin, self.interval = store, key, origin, interval
+        self.submitter = submitter
 
     async def step(self) -> None:
         try:
             head = await self.store.sign_head(self.key, self.origin, datetime.now(UTC))
         except LedgerInconsistent as exc:
             log.error("tree head NOT signed: the ledger is inconsistent", extra={"error": str(exc)})
-            return None
-        if head is not None:
-            log.info("tree head signed", extra={"tree_size": head["_id"], "root": head["root"]})
+            head = None
+        else:
+            if head is not None:
+                log.info("tree head signed", extra={"tree_size": head["_id"], "root": head["root"]})
+        if self.submitter is not None:
+            await self.witness_step()
         return None
+
+    async def witness_step(self) -> None:
+        assert self.submitter is not None
+        try:
+            await self.submitter.submit_latest()
+        except WitnessUnavailable as exc:
+            AUDIT_WITNESS_FAILURES.labels(SERVICE, "unavailable").inc()
+            log.warning("witness unavailable: tree heads stay pending and are submitted when it answers",
+                        extra={"error": str(exc)[:300]})
+        except WitnessError as exc:
+            AUDIT_WITNESS_FAILURES.labels(SERVICE, "refused").inc()
+            log.error("the witness did not cosign the latest tree head", extra={"error": str(exc)[:500]})
+        head = await self.store.latest_head()
+        witnessed = int((await self.store.witness_state()).get("size", 0))
+        AUDIT_WITNESS_PENDING_LEAVES.labels(SERVICE).set(max(0, (int(head["_id"]) if head else 0) - witnessed))
 
     async def run(self) -> None:
         await _every(self.interval, self.step, "tree head signing")
 
 
 class SyslogForwarder:
-    """Sends every record, in leaf order, as a DICOM audit message; the cursor advances after a successful send
-    (at least once: after a crash the last batch may be sent again)."""
+    """Sends every record, in leaf order, as a DICOM audit message, then every signed tree head covering the records
+    sent (MSGID ``EUCAIM+TREE-HEAD``, the checkpoint as the message) and every head the witness cosigned (MSGID
+    ``EUCAIM+COSIGNED-HEAD``, the checkpoint with the cosignature), so the repository holds the heads too and can
+    check the records against them. Each cursor advances after a successful send (at least once: after a crash
+    the last batch may be sent again)."""
 
     def __init__(self, store: LedgerStore, sender: SyslogTlsSender, origin: str, *, batch: int = 200,
                  idle: float = 1.0) -> None:
@@ -76,14 +113,29 @@ class SyslogForwarder:
             if int(record["leaf_index"]) != start + len(contiguous):
                 break
             contiguous.append(record)
-        if not contiguous:
-            return self.idle
-        messages = [format_message(dicom_audit_message(r, origin=self.origin), at=r["recorded_at"], hostname=self.hostname)
-                    for r in contiguous]
-        await self.sender.send(messages)
-        await self.store.set_cursor(SYSLOG_CURSOR, start + len(contiguous))
-        log.info("audit messages forwarded", extra={"count": len(contiguous), "next_leaf": start + len(contiguous)})
-        return 0.0 if len(contiguous) == self.batch else self.idle
+        if contiguous:
+            messages = [format_message(dicom_audit_message(r, origin=self.origin), at=r["recorded_at"],
+                                       hostname=self.hostname) for r in contiguous]
+            await self.sender.send(messages)
+            await self.store.set_cursor(SYSLOG_CURSOR, start + len(contiguous))
+            log.info("audit messages forwarded", extra={"count": len(contiguous), "next_leaf": start + len(contiguous)})
+        forwarded = start + len(contiguous)
+        heads = await self._forward_heads(SYSLOG_HEADS_CURSOR, forwarded, cosigned=False)
+        heads += await self._forward_heads(SYSLOG_COSIGNED_CURSOR, forwarded, cosigned=True)
+        return 0.0 if len(contiguous) == self.batch or heads == self.batch else self.idle
+
+    async def _forward_heads(self, cursor: str, forwarded_leaves: int, *, cosigned: bool) -> int:
+        """Heads not yet sent whose leaves were all sent; the cursor holds the next head size to consider."""
+        start = await self.store.get_cursor(cursor)
+        heads = await self.store.heads_between(start, forwarded_leaves, cosigned=cosigned, limit=self.batch)
+        if not heads:
+            return 0
+        field, msgid = ("cosigned_note", MSGID_COSIGNED_HEAD) if cosigned else ("note", MSGID_HEAD)
+        now = datetime.now(UTC)
+        await self.sender.send([format_message(h[field], at=now, hostname=self.hostname, msgid=msgid) for h in heads])
+        await self.store.set_cursor(cursor, int(heads[-1]["_id"]) + 1)
+        log.info("tree heads forwarded", extra={"count": len(heads), "cosigned": cosigned})
+        return len(heads)
 
     async def run(self) -> None:
         try:

@@ -1,0 +1,84 @@
+"""Getting the ledger's signed heads cosigned by the witness, and keeping what is pending.
+
+The latest signed head is submitted with a consistency proof from the size the witness last
+cosigned (c2sp.org/tlog-witness). A head cosigned there vouches for every earlier leaf, so when the
+witness was away the backlog is one submission of the newest head. On 409 the witness says its
+size and the submission is retried from it; a witness ahead of the ledger (409 with a larger size)
+means the ledger lost leaves the witness saw: nothing is submitted and the error is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .merkle import consistency_proof
+from .store import LedgerInconsistent, LedgerStore
+from .witness_client import Witness, WitnessClient, WitnessConflict, WitnessError, cosigned
+
+log = logging.getLogger("eucaim_node.ledger.witness")
+
+#: 409 answers followed in one submission (the witness moved twice meanwhile: another writer).
+MAX_CONFLICTS = 3
+
+
+class WitnessAhead(WitnessError):
+    """The witness cosigned a larger tree than this ledger holds: leaves were lost (truncation) or forked."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    head_size: int
+    witnessed_size: int
+
+    @property
+    def pending_leaves(self) -> int:
+        return self.head_size - self.witnessed_size
+
+
+class WitnessSubmitter:
+    def __init__(self, store: LedgerStore, client: WitnessClient, witness: Witness | None) -> None:
+        self.store, self.client, self.witness = store, client, witness
+
+    async def submit_latest(self) -> Submitted | None:
+        """Submit the latest signed head unless the witness already cosigned it; None if there is no head.
+
+        Raises WitnessError (recorded in the ledger state first) when it could not be cosigned."""
+        head = await self.store.latest_head()
+        if head is None:
+            return None
+        size = int(head["_id"])
+        state = await self.store.witness_state()
+        old = int(state.get("size", 0))
+        if old == size and head.get("cosigned_note"):
+            return Submitted(size, size)
+        try:
+            cosigned_note = await self._submit(head["note"], size, old)
+        except WitnessError as exc:
+            known = exc.size if isinstance(exc, WitnessConflict) else None
+            await self.store.record_witness_error(known, str(exc), datetime.now(UTC))
+            raise
+        await self.store.record_witnessed(size, cosigned_note, datetime.now(UTC))
+        log.info("tree head cosigned by the witness", extra={"tree_size": size})
+        return Submitted(size, size)
+
+    async def _submit(self, note: str, size: int, old: int) -> str:
+        for _ in range(MAX_CONFLICTS + 1):
+            if old > size:
+                raise WitnessAhead(f"the witness cosigned a tree of {old} leaves, the ledger's latest head has "
+                                   f"{size}: leaves the witness saw are gone (truncated or forked ledger)")
+            try:
+                proof = consistency_proof(old, await self.store.leaf_hashes(size)) if 0 < old < size else []
+            except LedgerInconsistent as exc:
+                raise WitnessError(f"no consistency proof from {old} to {size}: {exc}") from None
+            try:
+                lines = await self.client.add_checkpoint(old, proof, note)
+            except WitnessConflict as conflict:
+                if conflict.size is None or conflict.size == old:
+                    raise
+                log.info("the witness holds another size, resubmitting", extra={"witness_size": conflict.size})
+                old = conflict.size
+                continue
+            return cosigned(note, lines, self.witness)
+        raise WitnessError(f"the witness's size kept changing over {MAX_CONFLICTS} submissions")
