@@ -16,12 +16,13 @@ RUN uv venv /app/.venv \
 
 FROM python:3.11-slim-bookworm AS runtime
 LABEL org.opencontainers.image.title="eucaim-node" \
-      org.opencontainers.image.description="EUCAIM node services: reception, anonymisation, metadata, catalogue-sync, audit" \
+      org.opencontainers.image.description="EUCAIM node services: reception, anonymisation, metadata, catalogue-sync, audit; the audit ledger's witness" \
       org.opencontainers.image.licenses="Apache-2.0"
 # No build or install tools in the final image: the base image's pip/setuptools/wheel go; the venv has none.
 RUN python -m pip uninstall --yes --quiet pip setuptools wheel \
  && rm -rf /usr/local/lib/python3.11/ensurepip /root/.cache \
- && groupadd --system --gid 10001 eucaim && useradd --system --uid 10001 --gid eucaim --no-create-home eucaim
+ && groupadd --system --gid 10001 eucaim && useradd --system --uid 10001 --gid eucaim --no-create-home eucaim \
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/eucaim-witness  # the witness's volume starts owned by its user
 COPY --from=build /app/.venv /app/.venv
 ENV PATH=/app/.venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     EUCAIM_HEALTH_HOST=0.0.0.0 EUCAIM_HEALTH_PORT=8080

@@ -3,9 +3,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
+
+import httpx
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -136,3 +142,56 @@ def kafka(stack) -> KafkaProbe:
 @pytest.fixture
 def unique_seed() -> str:
     return f"e2e-{uuid.uuid4().hex[:8]}"
+
+
+CLI = str(Path(sys.executable).parent / "eucaim-node")
+
+
+class AuditNode:
+    """The stack's audit service, run by a test with extra settings (e.g. a 1 s head interval), and its CLI.
+
+    It signs with the stack's key and origin, so the stack's witness knows its log."""
+
+    def __init__(self, stack, workdir: Path, extra: dict[str, str]) -> None:
+        self.stack, self.extra = stack, extra
+        node_env = stack.node_env()
+        self.origin = node_env["EUCAIM_AUDIT_LOG_ORIGIN"]
+        self.key_file = Path(node_env["EUCAIM_AUDIT_SIGNING_KEY_FILE"])
+        self.env_file = stack.node_env_file()
+        self.log = workdir / "audit.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, **self.stack.service_env("audit"), **self.extra, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen([sys.executable, "-m", "eucaim_node.audit"], env=env,
+                                        stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{self.stack.settings.health_port('audit')}/health/ready"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError("the audit service did not become ready:\n" + self.log.read_text()[-3000:])
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(60)
+        self.process = None
+
+    def cli(self, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess:
+        result = subprocess.run([CLI, "audit", *args, "--env-file", str(self.env_file)] if args[0] != "check-proof"
+                                else [CLI, "audit", *args], capture_output=True, text=True, timeout=300)
+        if expect is not None:
+            assert result.returncode == expect, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+        return result
+
+
+@pytest.fixture(scope="session")
+def audit_node():
+    """The :class:`AuditNode` class (module fixtures make their own, with their settings)."""
+    return AuditNode

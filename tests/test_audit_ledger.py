@@ -32,13 +32,11 @@ from eucaim_node.cli.sample import SamplePatient
 from eucaim_node.cli.walkthrough import push_sample
 from eucaim_node.events import StudyReceived
 from eucaim_node.ledger import make_checkpoint, record_leaf_hash
-from eucaim_node.ledger.store import AUDIT_TREE_HEADS
+from eucaim_node.ledger.store import AUDIT_LEDGER_STATE, AUDIT_TREE_HEADS, WITNESS_STATE
 from eucaim_node.store import collections
 
 pytestmark = [pytest.mark.integration]
 
-CLI = str(Path(sys.executable).parent / "eucaim-node")
-ORIGIN = "test.eucaim-node/audit"
 RNG = Path(__file__).resolve().parent.parent / "libs" / "ledger" / "tests" / "dicom_audit_message.rng"
 
 
@@ -86,57 +84,6 @@ class SyslogReceiver:
         self.thread.join(10)
 
 
-class AuditNode:
-    def __init__(self, stack, workdir: Path, receiver: SyslogReceiver) -> None:
-        self.stack = stack
-        self.key_file = workdir / "keys" / "audit-signing.pem"
-        self.extra = {
-            "EUCAIM_AUDIT_LOG_ORIGIN": ORIGIN,
-            "EUCAIM_AUDIT_SIGNING_KEY_FILE": str(self.key_file),
-            "EUCAIM_AUDIT_SIGNING_KEY_GENERATE": "true",
-            "EUCAIM_AUDIT_HEAD_INTERVAL_SECONDS": "1",
-            "EUCAIM_AUDIT_SYSLOG_HOST": "127.0.0.1",
-            "EUCAIM_AUDIT_SYSLOG_PORT": str(receiver.port),
-            "EUCAIM_AUDIT_SYSLOG_CA_FILE": str(receiver.ca_file),
-            "EUCAIM_AUDIT_SYSLOG_SERVER_NAME": "localhost",
-        }
-        self.env_file = workdir / "cli.env"
-        node_env = stack.node_env_file().read_text()
-        self.env_file.write_text(node_env + "".join(f"{k}={v}\n" for k, v in self.extra.items()
-                                                    if k.startswith(("EUCAIM_AUDIT_LOG", "EUCAIM_AUDIT_SIGNING_KEY_FILE"))))
-        self.log = workdir / "audit.log"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, **self.stack.service_env("audit"), **self.extra, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen([sys.executable, "-m", "eucaim_node.audit"], env=env,
-                                        stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-        url = f"http://127.0.0.1:{self.stack.settings.health_port('audit')}/health/ready"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError("the audit service did not become ready:\n" + self.log.read_text()[-3000:])
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(60)
-        self.process = None
-
-    def cli(self, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess:
-        result = subprocess.run([CLI, "audit", *args, "--env-file", str(self.env_file)] if args[0] != "check-proof"
-                                else [CLI, "audit", *args], capture_output=True, text=True, timeout=300)
-        if expect is not None:
-            assert result.returncode == expect, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-        return result
-
-
 @pytest.fixture(scope="module")
 def receiver(tmp_path_factory):
     receiver = SyslogReceiver(tmp_path_factory.mktemp("syslog"))
@@ -145,8 +92,14 @@ def receiver(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def audit(stack, receiver, tmp_path_factory):
-    node = AuditNode(stack, tmp_path_factory.mktemp("audit"), receiver)
+def audit(stack, receiver, audit_node, tmp_path_factory):
+    node = audit_node(stack, tmp_path_factory.mktemp("audit"), {
+        "EUCAIM_AUDIT_HEAD_INTERVAL_SECONDS": "1",
+        "EUCAIM_AUDIT_SYSLOG_HOST": "127.0.0.1",
+        "EUCAIM_AUDIT_SYSLOG_PORT": str(receiver.port),
+        "EUCAIM_AUDIT_SYSLOG_CA_FILE": str(receiver.ca_file),
+        "EUCAIM_AUDIT_SYSLOG_SERVER_NAME": "localhost",
+    })
     stack.stop("audit")
     node.start()
     yield node
@@ -190,6 +143,8 @@ def study(audit, stack, observer, kafka, tmp_path_factory):
     asyncio.run(kafka.wait_until_idle())
     size = len(leaves(observer))
     wait_for(lambda: latest_head_size(observer) >= size, what="a signed head over every record")
+    wait_for(lambda: (observer.db[AUDIT_LEDGER_STATE].find_one({"_id": WITNESS_STATE}) or {}).get("size", 0) >= size,
+             what="the witness's cosignature on a head over every record")
     return sample, key
 
 
@@ -216,7 +171,7 @@ def test_cli_commands_are_themselves_audited(audit, observer, study):
         {"action": "AccessRecorded", "detail.action": "audit-verify", "who": {"$regex": "^cli:"}}),
         what="the AccessRecorded record of `audit verify`")
     record = observer.db[collections.AUDIT_RECORDS].find_one({"detail.action": "audit-verify"})
-    assert record["what"]["code"] == "110101" and record["requestor"] is True and record["entity"] == ORIGIN
+    assert record["what"]["code"] == "110101" and record["requestor"] is True and record["entity"] == audit.origin
 
 
 async def test_a_redelivered_event_creates_no_record_and_no_leaf(audit, observer, kafka, stack, study):
@@ -370,7 +325,7 @@ def test_a_forged_tree_head_is_detected(audit, quiet_ledger, observer):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     size = latest["_id"] + 1000
-    note = make_checkpoint(ORIGIN, size, b"\x01" * 32).sign(Ed25519PrivateKey.generate())
+    note = make_checkpoint(audit.origin, size, b"\x01" * 32).sign(Ed25519PrivateKey.generate())
     heads.insert_one({"_id": size, "note": note, "root": "", "peaks": []})
     try:
         verify_fails(audit, "(forged head)")
@@ -392,9 +347,11 @@ def test_an_externally_kept_head_catches_a_rewritten_ledger(audit, quiet_ledger,
     records.replace_one({"_id": victim["_id"]}, forged)
     heads.delete_many({})  # the attacker also drops every stored head
     try:
-        assert audit.cli("verify").returncode == 0  # nothing left on the node to contradict the rewrite…
-        verify_fails_with_head = audit.cli("verify", "--head", str(kept), expect=1)
-        assert "signed tree head does not match the records" in verify_fails_with_head.stderr  # …but the witness does
+        # Nothing left on the node contradicts the rewrite…
+        assert "WITHOUT a witness" in audit.cli("verify", "--no-witness").stdout
+        verify_fails_with_head = audit.cli("verify", "--no-witness", "--head", str(kept), expect=1)
+        assert "signed tree head does not match the records" in verify_fails_with_head.stderr  # …but a kept head does,
+        assert "witnessed (by" in audit.cli("verify", expect=1).stderr  # and so does the witness, by default
     finally:
         records.replace_one({"_id": victim["_id"]}, victim)
         heads.insert_many(saved_heads)
@@ -414,7 +371,7 @@ def test_inclusion_proof_verifies_offline_and_fails_when_altered(audit, observer
     assert proof["leaf_index"] == record["leaf_index"] and proof["leaf_hash"] == record["leaf_hash"]
     public = tmp_path / "public.pem"
     public.write_text(audit.cli("public-key").stdout.split("-----END PUBLIC KEY-----")[0] + "-----END PUBLIC KEY-----\n")
-    check = ["check-proof", str(proof_file), "--public-key", str(public), "--origin", ORIGIN]
+    check = ["check-proof", str(proof_file), "--public-key", str(public), "--origin", audit.origin]
     assert audit.cli(*check).stdout.strip() == "inclusion proof verified"
 
     def altered(change) -> subprocess.CompletedProcess:
@@ -422,7 +379,7 @@ def test_inclusion_proof_verifies_offline_and_fails_when_altered(audit, observer
         change(forged)
         bad = tmp_path / "bad.json"
         bad.write_text(json.dumps(forged))
-        return audit.cli("check-proof", str(bad), "--public-key", str(public), "--origin", ORIGIN, expect=1)
+        return audit.cli("check-proof", str(bad), "--public-key", str(public), "--origin", audit.origin, expect=1)
 
     def edit_record(p):
         data = json.loads(base64.b64decode(p["record"]))
@@ -443,7 +400,7 @@ def test_consistency_proof_between_two_heads(audit, observer, study, tmp_path):
     audit.cli("consistency", str(first), str(second), "--output", str(proof_file))
     public = tmp_path / "public.pem"
     public.write_text(audit.cli("public-key").stdout.split("-----END PUBLIC KEY-----")[0] + "-----END PUBLIC KEY-----\n")
-    check = ["check-proof", str(proof_file), "--public-key", str(public), "--origin", ORIGIN]
+    check = ["check-proof", str(proof_file), "--public-key", str(public), "--origin", audit.origin]
     assert audit.cli(*check).stdout.strip() == "consistency proof verified"
     proof = json.loads(proof_file.read_text())
     proof["path"][-1] = "11" * 32
@@ -492,12 +449,12 @@ def test_dicom_export_is_valid_ps3_15_a5(audit, observer, study, tmp_path):
 
 def test_records_are_forwarded_to_syslog_over_tls(audit, observer, receiver, study):
     size = len(leaves(observer))
-    wait_for(lambda: len(receiver.frames) >= size, what="every record forwarded")
+    wait_for(lambda: len(record_frames(receiver)) >= size, what="every record forwarded")
     assert not receiver.errors
     header = re.compile(rb"^<85>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \S+ eucaim-node - IHE\+RFC-3881 - \xef\xbb\xbf")
     schema = etree.RelaxNG(etree.parse(str(RNG)))
     indices = []
-    for frame in receiver.frames:
+    for frame in record_frames(receiver):
         match = header.match(frame)
         assert match, frame[:120]
         message = etree.fromstring(frame[match.end():])
@@ -506,3 +463,33 @@ def test_records_are_forwarded_to_syslog_over_tls(audit, observer, receiver, stu
         indices.append(int(base64.b64decode(detail.get("value"))))
     # In leaf order, every leaf at least once (at-least-once: a resend after a crash may repeat a batch).
     assert sorted(set(indices)) == list(range(max(indices) + 1)) and max(indices) + 1 >= size
+
+
+def record_frames(receiver) -> list[bytes]:
+    return [f for f in receiver.frames if b" IHE+RFC-3881 " in f.split(b"\xef\xbb\xbf", 1)[0]]
+
+
+def head_frames(receiver, msgid: bytes) -> list[str]:
+    """The checkpoints forwarded with ``msgid`` (the message after the BOM)."""
+    return [f.split(b"\xef\xbb\xbf", 1)[1].decode() for f in list(receiver.frames)
+            if f.split(b"\xef\xbb\xbf", 1)[0].split(b" ")[5:6] == [msgid]]
+
+
+def test_signed_heads_and_their_cosignatures_are_forwarded_to_syslog(audit, observer, receiver, study, stack):
+    """A repository that only receives the syslog stream still gets the heads (and the witness's cosignatures) to
+    check the records against: cutting the node's tail cannot cut the repository's copy of the heads."""
+    from eucaim_node.ledger import load_public_key, open_note
+    from eucaim_node.ledger.witness_client import Witness
+
+    size = latest_head_size(observer)
+    log_key = load_public_key(audit.key_file)
+    witness = Witness.from_file(Path(stack.node_env()["EUCAIM_AUDIT_WITNESS_VKEY_FILE"]))
+
+    def forwarded_sizes() -> set[int]:  # every forwarded head verifies with the log's key
+        return {open_note(n, log_key, origin=audit.origin).size for n in head_frames(receiver, b"EUCAIM+TREE-HEAD")}
+
+    wait_for(lambda: size in forwarded_sizes(), what="the latest signed head forwarded")
+    cosigned = wait_for(lambda: head_frames(receiver, b"EUCAIM+COSIGNED-HEAD"), what="a cosigned head forwarded")
+    for note in cosigned:
+        open_note(note, log_key, origin=audit.origin)
+        assert witness.check(note) > 0

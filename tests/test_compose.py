@@ -25,6 +25,7 @@ from eucaim_node.events import KAFKA_GRANTS
 from eucaim_node.runtime.settings import ENV_PREFIX
 from eucaim_node.stack.configs import orthanc_dicom_security
 from eucaim_node.stack.settings import Modality
+from eucaim_node.witness.config import WitnessSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -35,6 +36,8 @@ SERVICES = {
     "catalogue-sync": ("eucaim_node.catalogue_sync", CatalogueSyncSettings),
     "audit": ("eucaim_node.audit", AuditSettings),
 }
+#: Everything built from the repository's image: the five services and the audit ledger's witness.
+COMPONENTS = {**SERVICES, "witness": ("eucaim_node.witness", WitnessSettings)}
 
 
 def env_of(service: dict) -> dict[str, str]:
@@ -42,18 +45,18 @@ def env_of(service: dict) -> dict[str, str]:
     return {str(k): str(v) for k, v in env.items()}
 
 
-@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.parametrize("name", COMPONENTS)
 def test_service_runs_an_existing_module_from_the_repository_image(name):
-    module, _ = SERVICES[name]
+    module, _ = COMPONENTS[name]
     service = COMPOSE["services"][name]
     assert service["command"] == ["python", "-m", module]
     assert importlib.util.find_spec(f"{module}.__main__") is not None
     assert service["build"] == "." and service["read_only"] is True
 
 
-@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.parametrize("name", COMPONENTS)
 def test_service_environment_matches_its_settings_class(name, tmp_path):
-    _, settings_cls = SERVICES[name]
+    _, settings_cls = COMPONENTS[name]
     env = env_of(COMPOSE["services"][name])
     known = {ENV_PREFIX + field.upper() for field in settings_cls.model_fields}
     required = {ENV_PREFIX + f.upper() for f, info in settings_cls.model_fields.items() if info.is_required()}
@@ -77,7 +80,7 @@ def mounted_secrets(service: dict) -> dict[str, str]:
     return mounts
 
 
-@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.parametrize("name", COMPONENTS)
 def test_each_service_mounts_exactly_the_secrets_its_settings_point_to(name):
     service = COMPOSE["services"][name]
     mounted = mounted_secrets(service)
@@ -226,3 +229,17 @@ def test_kafka_setup_runs_the_provisioning_script_generated_from_the_grant_matri
     assert setup["command"] == ["sh", "/etc/eucaim/kafka-provision.sh"]
     assert {f"kafka-{p}.password" for p in KAFKA_GRANTS} <= set(setup["secrets"])
     assert "./deploy/compose/kafka-provision.sh:/etc/eucaim/kafka-provision.sh:ro" in setup["volumes"]
+
+
+def test_the_witness_is_separate_from_the_node():
+    """Its own volume and key; no database, no Kafka; the audit service waits for it and verifies its answers."""
+    witness = COMPOSE["services"]["witness"]
+    env = env_of(witness)
+    assert not any(k.startswith(("EUCAIM_MONGO", "EUCAIM_KAFKA")) for k in env)
+    assert witness["volumes"] == ["witness-data:/var/lib/eucaim-witness"]
+    assert env["EUCAIM_WITNESS_STATE_DIR"] == "/var/lib/eucaim-witness"
+    assert "audit-signing-key" not in witness["secrets"]  # the log's private key never reaches the witness
+    audit = COMPOSE["services"]["audit"]
+    assert audit["depends_on"]["witness"] == {"condition": "service_healthy"}
+    assert env_of(audit)["EUCAIM_AUDIT_WITNESS_URL"] == f"http://witness:{env['EUCAIM_WITNESS_PORT']}"
+    assert "witness-key" not in audit["secrets"]

@@ -117,7 +117,8 @@ def test_helm_lint_strict_passes(helm, tmp_path, values):
 def test_rendered_objects_are_valid_kubernetes_in_strict_mode(helm, tmp_path, values, version):
     objects = render(helm, tmp_path, values, "--kube-version", version)
     kinds = sorted({o["kind"] for o in objects})
-    expected = {"ConfigMap", "Deployment", "Job", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}
+    expected = {"ConfigMap", "Deployment", "Job", "NetworkPolicy", "PersistentVolumeClaim", "PodDisruptionBudget", "Service",
+                "ServiceAccount"}
     assert set(kinds) == (expected | {"ScaledObject", "ServiceMonitor"} if values else expected)
     for obj in objects:
         if obj["apiVersion"] in ("keda.sh/v1alpha1", "monitoring.coreos.com/v1"):
@@ -136,7 +137,7 @@ def test_a_wrong_object_is_refused_by_the_strict_validation(helm, tmp_path):
 @pytest.mark.parametrize("values", [None, FULL], ids=["defaults", "everything-on"])
 def test_every_container_runs_non_root_read_only_without_privileges(helm, tmp_path, values):
     deployments = by_kind(render(helm, tmp_path, values), "Deployment")
-    assert set(deployments) == set(SETTINGS)
+    assert set(deployments) == set(SETTINGS) | {"witness"}
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] >= 1000
@@ -150,7 +151,8 @@ def test_every_container_runs_non_root_read_only_without_privileges(helm, tmp_pa
         assert c["command"] == ["python", "-m", f"eucaim_node.{name.replace('-', '_')}"]
         assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
         writable = {m["mountPath"] for m in c["volumeMounts"] if not m.get("readOnly")}
-        assert writable == {"/tmp"}, name  # the only writable path, an emptyDir
+        # The only writable path is an emptyDir; the witness also writes its state to its own volume.
+        assert writable == {"/tmp"} | ({"/var/lib/eucaim-witness"} if name == "witness" else set()), name
 
 
 def test_probes_check_liveness_and_readiness(helm, tmp_path):
@@ -300,16 +302,49 @@ def test_network_policies_deny_by_default_and_allow_only_what_each_service_needs
         assert (clinical in peers) == (name in ("reception", "anonymisation")), name
         assert (research in peers) == (name in ("anonymisation", "metadata")), name
         ports = {p["port"] for rule in egress[1:] for p in rule["ports"]}
-        assert ports <= {9093, 27017, 8042, 4318}, ports
+        assert ports <= {9093, 27017, 8042, 4318} | ({8080} if name == "audit" else set()), ports
         [ingress] = spec["ingress"]
         assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
         assert ingress["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
 
 
+def test_the_witness_has_its_own_state_and_key_and_only_the_audit_service_reaches_it(helm, tmp_path):
+    from eucaim_node.witness.config import WitnessSettings
+
+    objects = render(helm, tmp_path, FULL)
+    deployments = by_kind(objects, "Deployment")
+    witness, audit = container(deployments["witness"]), container(deployments["audit"])
+    env = {e["name"]: e.get("value") for e in witness["env"]}
+    assert not any(k.startswith(("EUCAIM_MONGO", "EUCAIM_KAFKA", "EUCAIM_AUDIT")) for k in env)
+    known = {ENV_PREFIX + field.upper() for field in WitnessSettings.model_fields}
+    required = {ENV_PREFIX + f.upper() for f, info in WitnessSettings.model_fields.items() if info.is_required()}
+    assert required <= {k for k in env if k.startswith(ENV_PREFIX)} <= known | {"EUCAIM_HEALTH_HOST", "EUCAIM_HEALTH_PORT"}
+    assert deployments["witness"]["spec"]["strategy"] == {"type": "Recreate"} and deployments["witness"]["spec"]["replicas"] == 1
+    [claim] = [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"  # its state outlives an uninstall
+    volumes = {v["name"]: v for v in deployments["witness"]["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["state"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    secrets = {s["secret"]["name"] for s in volumes["secrets"]["projected"]["sources"]}
+    assert secrets == {"eucaim-node-witness-key", "eucaim-node-witness-logs", "eucaim-node-witness-token"}
+    audit_env = {e["name"]: e.get("value") for e in audit["env"]}
+    assert audit_env["EUCAIM_AUDIT_WITNESS_URL"] == "http://node-eucaim-node-witness:8080"
+    assert {"EUCAIM_AUDIT_WITNESS_TOKEN_FILE", "EUCAIM_AUDIT_WITNESS_VKEY_FILE"} <= set(audit_env)
+    policies = {o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "NetworkPolicy"}
+    selector = {"app.kubernetes.io/component": "witness", "app.kubernetes.io/instance": "node",
+                "app.kubernetes.io/name": "eucaim-node"}
+    reaching = [name for name, spec in policies.items()
+                if any({"podSelector": {"matchLabels": selector}} in rule.get("to", []) for rule in spec.get("egress", []))]
+    assert reaching == ["node-eucaim-node-audit"]
+    ingress = policies["node-eucaim-node-witness"]["ingress"]
+    assert {"podSelector": {"matchLabels": {**selector, "app.kubernetes.io/component": "audit"}}} in ingress[1]["from"]
+    egress_ports = {p["port"] for rule in policies["node-eucaim-node-witness"]["egress"] for p in rule["ports"]}
+    assert egress_ports <= {53, 4318}  # DNS (and the trace collector): no Kafka, no database, no Orthanc
+
+
 def test_disruption_budgets_autoscaling_and_service_monitor(helm, tmp_path):
     objects = render(helm, tmp_path, FULL)
     budgets = by_kind(objects, "PodDisruptionBudget")
-    assert set(budgets) == set(SETTINGS)
+    assert set(budgets) == set(SETTINGS) | {"witness"}
     assert all(b["spec"]["maxUnavailable"] == 1 for b in budgets.values())
     deployments = by_kind(objects, "Deployment")
     scaled = by_kind(objects, "ScaledObject")

@@ -46,4 +46,18 @@ if [ ! -s "$dir/kafka-broker.pem" ]; then
   cat "$key" "$crt" "$dir/ca.pem" > "$dir/kafka-broker.pem"
   rm -f "$key" "$csr" "$crt" "$ext" "$dir/ca.srl"
 fi
+[ -s "$dir/witness.key" ] || openssl genpkey -algorithm ed25519 -out "$dir/witness.key"
+[ -s "$dir/witness-token" ] || head -c 32 /dev/urandom | base64 | tr -d '/+=\n' > "$dir/witness-token"
+
+# Signed-note verifier keys (c2sp.org/signed-note): name+hex(SHA-256(name "\n" type key)[:4])+base64(type key);
+# type 0x01 for the ledger's key (the witness's logs file), 0x04 for the witness's cosignatures.
+raw_public() { openssl pkey -in "$1" -pubout -outform DER | tail -c 32; }
+vkey() {  # vkey NAME TYPE-OCTAL KEYFILE
+  id=$({ printf '%s\n' "$1"; printf "\\$2"; raw_public "$3"; } | openssl dgst -sha256 -binary | head -c 4 | od -An -tx1 | tr -d ' \n')
+  printf '%s+%s+%s\n' "$1" "$id" "$({ printf "\\$2"; raw_public "$3"; } | base64 | tr -d '\n')"
+}
+origin=${EUCAIM_AUDIT_LOG_ORIGIN:-eucaim-node/audit}
+[ -s "$dir/witness.vkey" ] || vkey witness.eucaim-node 004 "$dir/witness.key" > "$dir/witness.vkey"
+[ -s "$dir/witness-logs.txt" ] || vkey "$origin" 001 "$dir/audit-signing.key" > "$dir/witness-logs.txt"
+[ -s "$dir/audit-log.pub" ] || openssl pkey -in "$dir/audit-signing.key" -pubout -out "$dir/audit-log.pub"
 echo "secrets in $dir (keep hmac.key: pseudonyms depend on it; keep audit-signing.key: signed heads depend on it)"

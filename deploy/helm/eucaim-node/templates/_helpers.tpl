@@ -96,6 +96,13 @@ app.kubernetes.io/component: {{ .name }}
 {{- $files = append $files (dict "env" "EUCAIM_MONGO_TLS_CA_FILE" "secretName" $mongo.tls.caSecret.secretName "key" $mongo.tls.caSecret.key) -}}
 {{- end -}}
 {{- end -}}
+{{- if eq .component.module "witness" -}}
+{{- $files = append $files (dict "env" "EUCAIM_WITNESS_SUBMIT_TOKEN_FILE" "secretName" $root.Values.witness.tokenSecret.secretName "key" $root.Values.witness.tokenSecret.key) -}}
+{{- end -}}
+{{- if has "witness" .component.dependencies -}}
+{{- $files = append $files (dict "env" "EUCAIM_AUDIT_WITNESS_TOKEN_FILE" "secretName" $root.Values.witness.tokenSecret.secretName "key" $root.Values.witness.tokenSecret.key) -}}
+{{- $files = append $files (dict "env" "EUCAIM_AUDIT_WITNESS_VKEY_FILE" "secretName" $root.Values.witness.vkeySecret.secretName "key" $root.Values.witness.vkeySecret.key) -}}
+{{- end -}}
 {{- if has "clinicalOrthanc" .component.dependencies -}}
 {{- $files = append $files (dict "env" "EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE" "secretName" $root.Values.clinicalOrthanc.passwordSecret.secretName "key" $root.Values.clinicalOrthanc.passwordSecret.key) -}}
 {{- end -}}
@@ -103,4 +110,17 @@ app.kubernetes.io/component: {{ .name }}
 {{- $files = append $files (dict "env" "EUCAIM_RESEARCH_ORTHANC_PASSWORD_FILE" "secretName" $root.Values.researchOrthanc.passwordSecret.secretName "key" $root.Values.researchOrthanc.passwordSecret.key) -}}
 {{- end -}}
 {{- toJson $files -}}
+{{- end -}}
+
+
+{{- /* The URL the audit service submits heads to: witness.url, or the chart's witness component. */ -}}
+{{- define "eucaim-node.witnessUrl" -}}
+{{- if .Values.witness.url -}}
+{{- .Values.witness.url -}}
+{{- else -}}
+{{- if not .Values.components.witness.enabled -}}
+{{- fail "witness.url is empty and components.witness is disabled: the audit service needs a witness" -}}
+{{- end -}}
+http://{{ include "eucaim-node.componentName" (dict "root" . "name" "witness") }}:8080
+{{- end -}}
 {{- end -}}

@@ -6,7 +6,7 @@
   signature and the witness's cosignature (``text/plain``); 404 if none yet. Unauthenticated: a
   checkpoint is public by design (it holds sizes and hashes, nothing about anyone).
 - ``GET /vkey``: the witness's verifier key (for convenience: verifiers configure it out of band).
-- ``GET /health/live``, ``GET /health/ready``.
+- ``GET /health/live``, ``GET /health/ready``, ``GET /metrics`` (the process's Prometheus metrics).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class WitnessApp:
         path, method = scope["path"], scope["method"]
         routes = {"/add-checkpoint": ("POST", self.add_checkpoint), "/checkpoint": ("GET", self.checkpoint),
                   "/vkey": ("GET", self.get_vkey), "/health/live": ("GET", self.health),
-                  "/health/ready": ("GET", self.health)}
+                  "/health/ready": ("GET", self.health), "/metrics": ("GET", self.metrics)}
         if path not in routes:
             await _respond(send, 404, "not found\n")
             return
@@ -140,6 +140,12 @@ class WitnessApp:
 
     async def get_vkey(self, scope: Scope, receive: Receive, send: Send) -> None:
         await _respond(send, 200, self.vkey + "\n")
+
+    async def metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from eucaim_node.telemetry import metrics
+
+        body, content_type = metrics.render()
+        await _respond(send, 200, body.decode(), content_type)
 
     async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
         await asyncio.to_thread(self.store.origins)  # the state file answers
