@@ -177,6 +177,17 @@ class AuditNode:
             time.sleep(0.3)
         raise AssertionError("the audit service did not become ready:\n" + self.log.read_text()[-3000:])
 
+    @staticmethod
+    def wait_for(predicate, timeout: float = 90.0, what: str = "condition"):
+        """The first truthy value of ``predicate()``, polled until ``timeout`` (then the test fails naming ``what``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.3)
+        raise AssertionError(f"timed out waiting for {what}")
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()

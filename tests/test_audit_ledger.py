@@ -15,12 +15,9 @@ import os
 import re
 import ssl
 import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 import trustme
 from aiokafka import AIOKafkaProducer
@@ -113,16 +110,6 @@ def patient(seed: str) -> SamplePatient:
                          accession_number=f"AACC-{digits}")
 
 
-def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def leaves(observer) -> list[dict]:
     return list(observer.db[collections.AUDIT_RECORDS].find({"leaf_index": {"$exists": True}}).sort("leaf_index", 1))
 
@@ -139,11 +126,11 @@ def study(audit, stack, observer, kafka, tmp_path_factory):
     sample = push_sample(stack, tmp_path_factory.mktemp("sample"), patient=patient(seed), seed=seed)
     key = observer.study_key(sample.study_instance_uid)
     flow = {"StudyReceived", "StudyAnonymised", "StudyIndexed"}  # audit needs no more of the flow than this
-    wait_for(lambda: flow <= set(observer.outcome(key).audit_actions), timeout=180, what="the study's records")
+    audit.wait_for(lambda: flow <= set(observer.outcome(key).audit_actions), timeout=180, what="the study's records")
     asyncio.run(kafka.wait_until_idle())
     size = len(leaves(observer))
-    wait_for(lambda: latest_head_size(observer) >= size, what="a signed head over every record")
-    wait_for(lambda: (observer.db[AUDIT_LEDGER_STATE].find_one({"_id": WITNESS_STATE}) or {}).get("size", 0) >= size,
+    audit.wait_for(lambda: latest_head_size(observer) >= size, what="a signed head over every record")
+    audit.wait_for(lambda: (observer.db[AUDIT_LEDGER_STATE].find_one({"_id": WITNESS_STATE}) or {}).get("size", 0) >= size,
              what="the witness's cosignature on a head over every record")
     return sample, key
 
@@ -167,7 +154,7 @@ def test_every_event_is_one_leaf_and_the_ledger_verifies(audit, observer, study)
 
 def test_cli_commands_are_themselves_audited(audit, observer, study):
     audit.cli("verify")
-    wait_for(lambda: observer.db[collections.AUDIT_RECORDS].find_one(
+    audit.wait_for(lambda: observer.db[collections.AUDIT_RECORDS].find_one(
         {"action": "AccessRecorded", "detail.action": "audit-verify", "who": {"$regex": "^cli:"}}),
         what="the AccessRecorded record of `audit verify`")
     record = observer.db[collections.AUDIT_RECORDS].find_one({"detail.action": "audit-verify"})
@@ -363,7 +350,7 @@ def test_an_externally_kept_head_catches_a_rewritten_ledger(audit, quiet_ledger,
 def test_inclusion_proof_verifies_offline_and_fails_when_altered(audit, observer, study, tmp_path):
     _, key = study
     record = observer.db[collections.AUDIT_RECORDS].find_one({"entity": key, "action": "StudyIndexed"})
-    wait_for(lambda: latest_head_size(observer) > record["leaf_index"], what="a head over the record")
+    audit.wait_for(lambda: latest_head_size(observer) > record["leaf_index"], what="a head over the record")
     proof_file = tmp_path / "proof.json"
     result = audit.cli("prove", record["_id"], "--output", str(proof_file))
     assert "verified" in result.stderr
@@ -449,7 +436,7 @@ def test_dicom_export_is_valid_ps3_15_a5(audit, observer, study, tmp_path):
 
 def test_records_are_forwarded_to_syslog_over_tls(audit, observer, receiver, study):
     size = len(leaves(observer))
-    wait_for(lambda: len(record_frames(receiver)) >= size, what="every record forwarded")
+    audit.wait_for(lambda: len(record_frames(receiver)) >= size, what="every record forwarded")
     assert not receiver.errors
     header = re.compile(rb"^<85>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \S+ eucaim-node - IHE\+RFC-3881 - \xef\xbb\xbf")
     schema = etree.RelaxNG(etree.parse(str(RNG)))
@@ -488,8 +475,8 @@ def test_signed_heads_and_their_cosignatures_are_forwarded_to_syslog(audit, obse
     def forwarded_sizes() -> set[int]:  # every forwarded head verifies with the log's key
         return {open_note(n, log_key, origin=audit.origin).size for n in head_frames(receiver, b"EUCAIM+TREE-HEAD")}
 
-    wait_for(lambda: size in forwarded_sizes(), what="the latest signed head forwarded")
-    cosigned = wait_for(lambda: head_frames(receiver, b"EUCAIM+COSIGNED-HEAD"), what="a cosigned head forwarded")
+    audit.wait_for(lambda: size in forwarded_sizes(), what="the latest signed head forwarded")
+    cosigned = audit.wait_for(lambda: head_frames(receiver, b"EUCAIM+COSIGNED-HEAD"), what="a cosigned head forwarded")
     for note in cosigned:
         open_note(note, log_key, origin=audit.origin)
         assert witness.check(note) > 0

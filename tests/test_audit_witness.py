@@ -29,16 +29,6 @@ from eucaim_node.store import collections
 pytestmark = [pytest.mark.integration]
 
 
-def wait_for(predicate, timeout: float = 90.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def node(stack, audit_node, tmp_path_factory):
     """The audit service with a 1 s head interval in place of the stack's (60 s)."""
@@ -82,7 +72,7 @@ class Ledger:
                                         action="audit-test", target=self.node.origin, outcome="success", detail={})
                   for i in range(count)]
         asyncio.run(publish_events(settings, *events))
-        wait_for(lambda: self.size() >= before + count, what=f"{count} new records")
+        self.node.wait_for(lambda: self.size() >= before + count, what=f"{count} new records")
 
     def submit(self, old: int, proof: list[bytes], note: str) -> httpx.Response:
         """An add-checkpoint request as the attacker can make it (the node's token and log key)."""
@@ -98,7 +88,7 @@ def quiet(stack, observer, node):
     record and head restored afterwards."""
     ledger = Ledger(stack, observer, node)
     ledger.append(max(1, 6 - ledger.size()))
-    wait_for(lambda: ledger.witnessed()[0] == ledger.size() == ledger.latest_head_size(),
+    node.wait_for(lambda: ledger.witnessed()[0] == ledger.size() == ledger.latest_head_size(),
              what="the witness's cosignature on a head over every record")
     node.stop()
     saved_records, saved_heads = list(ledger.records.find()), list(ledger.heads.find())
@@ -192,22 +182,22 @@ def scrape_pending(stack) -> float:
 def test_a_witness_down_delays_nothing_and_gets_the_backlog_when_it_returns(stack, observer, node):
     ledger = Ledger(stack, observer, node)
     ledger.append(1)
-    wait_for(lambda: ledger.witnessed()[0] == ledger.latest_head_size() > 0, what="a witnessed head")
+    node.wait_for(lambda: ledger.witnessed()[0] == ledger.latest_head_size() > 0, what="a witnessed head")
     stack.stop("witness")
     try:
         before = ledger.size()
         ledger.append(3)  # recorded while the witness is down: nothing is lost
         assert ledger.size() >= before + 3
-        wait_for(lambda: ledger.latest_head_size() >= before + 3, what="heads signed while the witness is down")
-        state = wait_for(lambda: (s := ledger.state.find_one({"_id": WITNESS_STATE})) and s.get("last_error") and s,
+        node.wait_for(lambda: ledger.latest_head_size() >= before + 3, what="heads signed while the witness is down")
+        state = node.wait_for(lambda: (s := ledger.state.find_one({"_id": WITNESS_STATE})) and s.get("last_error") and s,
                          what="the pending state recorded")
         assert "unreachable" in state["last_error"] and state["size"] < ledger.latest_head_size()
-        wait_for(lambda: scrape_pending(stack) >= 3, what="the witness lag in the metrics")
+        node.wait_for(lambda: scrape_pending(stack) >= 3, what="the witness lag in the metrics")
         result = node.cli("verify", expect=1)  # no witness, no verification: one clear line
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "ledger NOT verified" in result.stderr and "unreachable" in result.stderr
     finally:
         stack.start("witness")
-    wait_for(lambda: ledger.witnessed()[0] >= ledger.latest_head_size() >= before + 3, what="the backlog cosigned")
-    wait_for(lambda: scrape_pending(stack) == 0, what="no witness lag")
+    node.wait_for(lambda: ledger.witnessed()[0] >= ledger.latest_head_size() >= before + 3, what="the backlog cosigned")
+    node.wait_for(lambda: scrape_pending(stack) == 0, what="no witness lag")
     assert "ledger OK" in node.cli("verify").stdout

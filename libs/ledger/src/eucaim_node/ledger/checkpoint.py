@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -152,6 +153,21 @@ def make_checkpoint(origin: str, size: int, root: bytes, at: datetime | None = N
     return Checkpoint(origin, size, root, format_time(at) if at is not None else None)
 
 
+def signatures_by(lines: Iterable[str], name: str, wanted_id: bytes) -> Iterator[tuple[str, bytes]]:
+    """(line, decoded key id || signature) of each signature line of key ``name`` with key id ``wanted_id``; other
+    lines are ignored, as a signed-note verifier must ignore unknown keys (c2sp.org/signed-note)."""
+    for line in lines:
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != _DASH or parts[1] != name:
+            continue
+        try:
+            blob = base64.b64decode(parts[2], validate=True)
+        except ValueError:
+            continue
+        if blob[:4] == wanted_id:
+            yield line, blob
+
+
 def open_note(note: str, public: Ed25519PublicKey, origin: str | None = None) -> Checkpoint:
     """Parse a signed checkpoint and verify its signature with ``public``; raises HeadError."""
     body, sep, signatures = note.partition("\n\n")
@@ -175,17 +191,7 @@ def open_note(note: str, public: Ed25519PublicKey, origin: str | None = None) ->
     for extra in lines[3:]:
         if extra.startswith("timestamp "):
             timestamp = extra.removeprefix("timestamp ")
-    wanted = key_id(name, public)
-    for line in signatures.splitlines():
-        parts = line.split(" ")
-        if len(parts) != 3 or parts[0] != _DASH or parts[1] != name:
-            continue
-        try:
-            blob = base64.b64decode(parts[2], validate=True)
-        except ValueError:
-            continue
-        if blob[:4] != wanted:
-            continue
+    for _, blob in signatures_by(signatures.splitlines(), name, key_id(name, public)):
         try:
             public.verify(blob[4:], body.encode())
         except InvalidSignature:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .checkpoint import HeadError, key_id, parse_verifier_key, verifier_key
+from .checkpoint import HeadError, key_id, parse_verifier_key, signatures_by, verifier_key
 
 COSIGNATURE_V1 = b"\x04"  # signed-note signature type of an Ed25519 cosignature/v1
 _DASH = "\u2014"
@@ -77,16 +77,8 @@ def open_cosignature(note: str, name: str, public: Ed25519PublicKey) -> Cosignat
 
     Raises HeadError if there is none, or if the one with this key id does not verify."""
     body, lines = split_note(note)
-    wanted = cosigner_key_id(name, public)
-    for line in lines:
-        parts = line.split(" ")
-        if len(parts) != 3 or parts[0] != _DASH or parts[1] != name:
-            continue
-        try:
-            blob = base64.b64decode(parts[2], validate=True)
-        except ValueError:
-            continue
-        if len(blob) != 4 + 8 + 64 or blob[:4] != wanted:
+    for line, blob in signatures_by(lines, name, cosigner_key_id(name, public)):
+        if len(blob) != 4 + 8 + 64:
             continue
         (timestamp,) = struct.unpack(">Q", blob[4:12])
         if timestamp > _MAX_TIMESTAMP:
