@@ -98,11 +98,9 @@ class LedgerStore:
         async for document in cursor:
             yield document
 
-    async def heads_between(self, first: int, last: int, *, cosigned: bool = False, limit: int = 0) -> list[dict[str, Any]]:
-        """Signed heads of sizes first..last, smallest first; with ``cosigned`` only those the witness cosigned."""
+    async def heads_between(self, first: int, last: int, *, limit: int = 0) -> list[dict[str, Any]]:
+        """Signed heads of sizes first..last, smallest first."""
         query: dict[str, Any] = {"_id": {"$gte": first, "$lte": last}}
-        if cosigned:
-            query["cosigned_note"] = {"$exists": True}
         return [h async for h in self.heads.find(query, sort=[("_id", ASCENDING)], limit=limit)]
 
     async def latest_head(self) -> dict[str, Any] | None:
@@ -157,10 +155,10 @@ class LedgerStore:
         return await self.state.find_one({"_id": WITNESS_STATE}) or {"_id": WITNESS_STATE, "size": 0}
 
     async def record_witnessed(self, size: int, cosigned_note: str, at: datetime) -> None:
-        """The witness cosigned the head of ``size``: keep its cosigned note on the head and in the state."""
-        await self.heads.update_one({"_id": size}, {"$set": {"cosigned_note": cosigned_note, "witnessed_at": at}})
+        """The witness cosigned the head of ``size``: keep its cosigned note in the state (heads stay insert-only)."""
         await self.state.update_one({"_id": WITNESS_STATE}, {"$set": {
-            "size": size, "cosigned_note": cosigned_note, "witnessed_at": at, "last_error": None}}, upsert=True)
+            "size": size, "cosigned_size": size, "cosigned_note": cosigned_note, "witnessed_at": at,
+            "last_error": None}}, upsert=True)
 
     async def record_witness_error(self, known_size: int | None, error: str, at: datetime) -> None:
         """A submission failed (the witness is down, or refused): the heads after the witnessed size stay pending."""

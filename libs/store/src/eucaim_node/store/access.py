@@ -68,7 +68,7 @@ _GRANTS: dict[str, dict[str, frozenset[Action]]] = {
     "audit": {
         c.AUDIT_RECORDS: frozenset({F, I, X}),               # ledger/store.py: append-only, no update/remove
         c.AUDIT_TREE_HEADS: frozenset({F, I}),               # signed heads: insert once
-        c.AUDIT_LEDGER_STATE: UPSERT,                        # the syslog forwarding cursor
+        c.AUDIT_LEDGER_STATE: UPSERT,                        # the syslog cursors, the witness state (witnessing.py)
     },
     # The operator's command (audit verify|prove|export|head, search, catalogue dcat, the walkthrough): reads only.
     # `audit head --sign` writes a head: it is the audit service's act, run with the audit user (docs/operations.md).

@@ -94,7 +94,7 @@ class HeadSigner:
 
 class SyslogForwarder:
     """Sends every record, in leaf order, as a DICOM audit message, then every signed tree head covering the records
-    sent (MSGID ``EUCAIM+TREE-HEAD``, the checkpoint as the message) and every head the witness cosigned (MSGID
+    sent (MSGID ``EUCAIM+TREE-HEAD``, the checkpoint as the message) and the witness's latest cosigned head (MSGID
     ``EUCAIM+COSIGNED-HEAD``, the checkpoint with the cosignature), so the repository holds the heads too and can
     check the records against them. Each cursor advances after a successful send (at least once: after a crash
     the last batch may be sent again)."""
@@ -120,22 +120,33 @@ class SyslogForwarder:
             await self.store.set_cursor(SYSLOG_CURSOR, start + len(contiguous))
             log.info("audit messages forwarded", extra={"count": len(contiguous), "next_leaf": start + len(contiguous)})
         forwarded = start + len(contiguous)
-        heads = await self._forward_heads(SYSLOG_HEADS_CURSOR, forwarded, cosigned=False)
-        heads += await self._forward_heads(SYSLOG_COSIGNED_CURSOR, forwarded, cosigned=True)
+        heads = await self._forward_heads(forwarded)
+        await self._forward_cosigned(forwarded)
         return 0.0 if len(contiguous) == self.batch or heads == self.batch else self.idle
 
-    async def _forward_heads(self, cursor: str, forwarded_leaves: int, *, cosigned: bool) -> int:
+    async def _forward_heads(self, forwarded_leaves: int) -> int:
         """Heads not yet sent whose leaves were all sent; the cursor holds the next head size to consider."""
-        start = await self.store.get_cursor(cursor)
-        heads = await self.store.heads_between(start, forwarded_leaves, cosigned=cosigned, limit=self.batch)
-        if not heads:
-            return 0
-        field, msgid = ("cosigned_note", MSGID_COSIGNED_HEAD) if cosigned else ("note", MSGID_HEAD)
-        now = datetime.now(UTC)
-        await self.sender.send([format_message(h[field], at=now, hostname=self.hostname, msgid=msgid) for h in heads])
-        await self.store.set_cursor(cursor, int(heads[-1]["_id"]) + 1)
-        log.info("tree heads forwarded", extra={"count": len(heads), "cosigned": cosigned})
+        start = await self.store.get_cursor(SYSLOG_HEADS_CURSOR)
+        heads = await self.store.heads_between(start, forwarded_leaves, limit=self.batch)
+        if heads:
+            now = datetime.now(UTC)
+            await self.sender.send([format_message(h["note"], at=now, hostname=self.hostname, msgid=MSGID_HEAD)
+                                    for h in heads])
+            await self.store.set_cursor(SYSLOG_HEADS_CURSOR, int(heads[-1]["_id"]) + 1)
+            log.info("tree heads forwarded", extra={"count": len(heads)})
         return len(heads)
+
+    async def _forward_cosigned(self, forwarded_leaves: int) -> None:
+        """The witness's latest cosignature (it vouches for every earlier leaf), once its leaves were sent."""
+        state = await self.store.witness_state()
+        size = state.get("cosigned_size")
+        if not isinstance(size, int) or size < await self.store.get_cursor(SYSLOG_COSIGNED_CURSOR) \
+                or size > forwarded_leaves:
+            return
+        await self.sender.send([format_message(state["cosigned_note"], at=datetime.now(UTC), hostname=self.hostname,
+                                               msgid=MSGID_COSIGNED_HEAD)])
+        await self.store.set_cursor(SYSLOG_COSIGNED_CURSOR, size + 1)
+        log.info("cosigned tree head forwarded", extra={"tree_size": size})
 
     async def run(self) -> None:
         try:
