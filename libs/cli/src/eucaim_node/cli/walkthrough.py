@@ -117,7 +117,10 @@ def describe(stack: Stack, outcome: StudyOutcome) -> str:
           for instance in ("clinical", "research")),
         f"  Send DICOM to:                     {'{2}@{0}:{1}'.format(*stack.orthanc_dicom('clinical'))}  (e.g. storescu)",
         f"      from an allowed modality:      {', '.join(map(str, stack.settings.clinical_modalities))}",
-        f"  MongoDB (catalogue, audit):        {stack.mongo_url()}  database {stack.settings.mongo_database!r}",
+        f"  MongoDB (catalogue, audit):        {stack.mongo_url()}  database {stack.settings.mongo_database!r}; TLS, "
+        f"one SCRAM user per service",
+        f"  Audit witness (cosigns heads):     {stack.witness_url()}  "
+        "check the ledger with `uv run eucaim-node audit verify`",
         f"  Kafka (SASL_SSL, SCRAM-SHA-512):   {stack.kafka_bootstrap()}  one user per service; the CLI's "
         f"(operator) and CA in {stack.node_env_file()}",
         f"  Logs:                              {stack.state_dir / 'logs'}",

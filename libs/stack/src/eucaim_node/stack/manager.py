@@ -163,6 +163,10 @@ class Stack:
     def search_url(self) -> str:
         return f"http://{self.settings.host}:{self.settings.health_port('catalogue_sync')}/federation/search"
 
+    def witness_url(self) -> str:
+        """The audit ledger's witness (C2SP tlog-witness)."""
+        return configs.witness_url(self.settings)
+
     def names(self) -> tuple[str, ...]:
         return tuple(self._components)
 
