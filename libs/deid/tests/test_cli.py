@@ -301,3 +301,24 @@ def test_reading_a_fifo_returns_at_once(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe")
     with pytest.raises(NotRegularFile, match="FIFO"):
         read_regular_file(tmp_path / "pipe")
+
+
+@pytest.mark.parametrize("qdir", ["dst/q", "dst"])
+def test_a_quarantine_folder_inside_dst_is_refused(tree: Path, qdir: str) -> None:
+    """QDIR holds identifiable originals and a report naming SRC's files: inside DST (the released
+    folder) they would leave with it. The run is refused before anything is written."""
+    result = runner.invoke(app, [str(tree / "src"), str(tree / "dst"), "--key-file", str(tree / "key"),
+                                 "--quarantine", str(tree / qdir), "--site-prefix", "ES01"])
+    assert result.exit_code == 5, result.output
+    assert "QDIR" in result.output or "quarantine" in result.output
+    assert not any((tree / "dst").rglob("*")) if (tree / "dst").exists() else True
+
+
+def test_a_source_inside_dst_is_refused(tree: Path) -> None:
+    """SRC (identifiable) inside DST, or DST itself, would mix originals with released instances."""
+    for dst in (tree / "src", tree):
+        result = runner.invoke(app, [str(tree / "src"), str(dst), "--key-file", str(tree / "key"),
+                                     "--quarantine", str(tree / "q"), "--site-prefix", "ES01"])
+        assert result.exit_code == 5, result.output
+        assert not list((tree / "src").rglob(".deid-staging-*"))
+        assert not list((tree / "src").rglob("*/*/*.dcm"))

@@ -18,7 +18,7 @@ and never overwrites it. The summary's counts add up to the inputs found.
 
 Exit codes: 0 the run completed (even if inputs were quarantined or not DICOM);
 2 the key file is missing, unreadable or shorter than 32 bytes; 3 SRC cannot be
-read; 4 DST or QDIR cannot be written; 5 bad profile or option. ``--jobs N`` spreads
+read; 4 DST or QDIR cannot be written; 5 bad profile or option (or QDIR or SRC inside DST). ``--jobs N`` spreads
 the files over N worker processes (the report keeps input order).
 """
 
@@ -49,6 +49,7 @@ from .deid_files import (
     Skipped,
     UnsafePath,
     find_inputs,
+    inside,
     make_private_folder,
     read_regular_file,
     relative_to_source,
@@ -229,6 +230,9 @@ def deid(
         raise _fail(console, EXIT_PROFILE, str(error)) from None
     if not src.exists():
         raise _fail(console, EXIT_SOURCE, f"source not found: {src}")
+    overlap = _overlap(src, dst, quarantine)
+    if overlap:
+        raise _fail(console, EXIT_PROFILE, overlap)
     try:
         dst.mkdir(parents=True, exist_ok=True)
         make_private_folder(quarantine)
@@ -252,6 +256,16 @@ def deid(
     elapsed = time.time() - started
     report = _write_report(quarantine, summary, chosen, started)
     console.print(_summary_table(summary, elapsed, dst, report))
+
+
+def _overlap(src: Path, dst: Path, qdir: Path) -> str | None:
+    """Why the folders cannot be used together, or None: DST is what leaves the clinical side, so
+    neither QDIR (identifiable originals, a report naming SRC's files) nor SRC may lie inside it."""
+    if inside(dst, qdir):
+        return f"--quarantine {qdir} must not be inside DST {dst} (its originals would be released with DST)"
+    if inside(dst, src):
+        return f"SRC {src} must not be inside DST {dst} (identifiable files would be released with DST)"
+    return None
 
 
 def _run(console: Console, inventory: Inventory, summary: RunSummary, src: Path, dst: Path, qdir: Path,
