@@ -322,3 +322,20 @@ def test_a_source_inside_dst_is_refused(tree: Path) -> None:
         assert result.exit_code == 5, result.output
         assert not list((tree / "src").rglob(".deid-staging-*"))
         assert not list((tree / "src").rglob("*/*/*.dcm"))
+
+
+def test_folders_left_open_under_qdir_files_by_an_earlier_run_are_made_private(tree: Path) -> None:
+    """QDIR itself is the operator's, but QDIR/files and everything under it are 0700 (docs/deid.md),
+    also when an earlier run (or an older version) left them 0755 with originals inside."""
+    import os
+    import stat
+
+    old = tree / "q" / "files" / "Garcia_Maria"
+    old.mkdir(parents=True)
+    (old / "earlier.dcm").write_bytes(b"identifiable original of an earlier run")
+    for folder in (tree / "q" / "files", old):
+        os.chmod(folder, 0o755)
+    result = _invoke(tree)
+    assert result.exit_code == 0, result.output
+    for folder in (tree / "q" / "files", old):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

@@ -7,8 +7,8 @@ inside DST and QDIR (the quarantine folder, which holds identifiable originals, 
   (even one swapped in after the walk) can never make the run hang.
 - Every path written is resolved (all symbolic links followed) and must lie under the resolved
   DST or QDIR: an absolute part, ``..`` or a planted link that leads elsewhere is refused.
-- QDIR (when created here) and every folder created under it are mode 0700, files 0600,
-  whatever the umask.
+- QDIR (when created here) and every folder under it that leads to a file written are mode 0700
+  (also one an earlier run left open), files 0600, whatever the umask.
 """
 
 from __future__ import annotations
@@ -160,12 +160,15 @@ def make_private_folder(path: Path) -> None:
 
 
 def write_private_file(base: Path, relative: Path, data: bytes) -> Path:
-    """Write `data` to ``base / relative`` with mode 0600 (folders 0700), refusing any path that
-    leads outside `base` and a symbolic link in the file's place."""
+    """Write `data` to ``base / relative`` with mode 0600 (every folder between `base` and it 0700,
+    also one that existed), refusing any path that leads outside `base` and a symbolic link in the
+    file's place."""
     target = safe_target(base, relative)
     make_private_folder(target.parent)
     if not inside(base, target.parent):  # a link planted while the folders were made
         raise UnsafePath(str(relative))
+    for folder in relative.parents[:-1]:  # folders an earlier run (or version) may have left open
+        (base / folder).chmod(PRIVATE_DIR)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, PRIVATE_FILE)
     with os.fdopen(fd, "wb") as handle:
         os.fchmod(fd, PRIVATE_FILE)
