@@ -140,3 +140,33 @@ def test_any_text_in_a_temporal_attribute_leaves_empty_or_fully_parsable(place, 
         assert written in ("", str(dummy_for(vr)))
         leftover = set(suffix) - set(string.digits + "+-. \\")
         assert not leftover & set(written)
+
+
+@pytest.mark.parametrize("vr", ["DA", "DT", "TM"])
+def test_a_kept_safe_private_element_with_a_temporal_vr_is_checked_too(vr: str) -> None:
+    """Retain Safe Private keeps listed private elements, but the VR is whatever the file says: a
+    listed tag written as DA/DT/TM is a temporal value like any other (strict, else replaced)."""
+    from eucaim_node.deid import EUCAIM_DEFAULT
+
+    engine = Deidentifier(KEY, site_prefix=SITE, profile=EUCAIM_DEFAULT.with_options(Option.RETAIN_SAFE_PRIVATE))
+    ds = make_ct()
+    ds.add_new(0x00190010, "LO", "SIEMENS MR HEADER")
+    ds.add_new(0x0019100C, vr, "20200115^Watson^Emma")  # B value's tag, on the safe-list
+    result, out = _run(engine, ds)
+    assert b"Watson" not in result.data
+    assert out[0x0019100C].value in ("", None)
+    assert [r.code for r in result.replaced] == ["malformed-temporal"]
+
+
+def test_a_kept_safe_private_date_is_shifted_under_modified_dates() -> None:
+    """Under Retain Longitudinal Modified Dates no real date is released, private or not."""
+    from eucaim_node.deid import EUCAIM_DEFAULT
+
+    profile = EUCAIM_DEFAULT.with_options(Option.RETAIN_SAFE_PRIVATE)
+    assert profile.has(Option.RETAIN_LONGITUDINAL_MODIFIED_DATES)
+    engine = Deidentifier(KEY, site_prefix=SITE, profile=profile)
+    ds = make_ct(StudyDate="20200115")
+    ds.add_new(0x00190010, "LO", "SIEMENS MR HEADER")
+    ds.add_new(0x0019100C, "DA", "20200115")
+    _, out = _run(engine, ds)
+    assert out[0x0019100C].value == out.StudyDate != "20200115"

@@ -443,8 +443,11 @@ class Deidentifier:
             if retain and tag.element >= 0x1000 and self._is_safe_private(ds, tag):
                 kept_blocks.add((tag.group, tag.element >> 8))
                 elem = ds[tag]
-                if elem.VR == "SQ":
+                vr = vr_of(elem)
+                if vr == "SQ":
                     self._process_sequence(elem, state)
+                elif vr in TEMPORAL_VRS:  # the file sets the VR: a date here is checked and shifted as anywhere
+                    self._apply(ds, elem, vr, self._temporal(ds, elem, vr, None, None, state, ""), state)
                 continue
             del ds[tag]
         for tag in creators:
