@@ -339,3 +339,17 @@ def test_folders_left_open_under_qdir_files_by_an_earlier_run_are_made_private(t
     assert result.exit_code == 0, result.output
     for folder in (tree / "q" / "files", old):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+@pytest.mark.parametrize("planted", ["outside", "q"])
+def test_a_link_in_place_of_the_report_is_a_clear_error_not_a_crash(tree: Path, planted: str) -> None:
+    """QDIR/quarantine-report.json is a symbolic link (out of QDIR, or dangling inside it): the report
+    is not written through it, and the run ends with exit 4 and one line, not a traceback."""
+    (tree / "outside").mkdir()
+    (tree / "q").mkdir()
+    (tree / "q" / REPORT_NAME).symlink_to(tree / planted / "target.json")
+    result = _invoke(tree)
+    assert result.exit_code == 4, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "cannot write the quarantine report" in result.output
+    assert not (tree / planted / "target.json").exists()

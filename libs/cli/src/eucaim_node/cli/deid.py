@@ -254,7 +254,12 @@ def deid(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     elapsed = time.time() - started
-    report = _write_report(quarantine, summary, chosen, started)
+    try:
+        report = _write_report(quarantine, summary, chosen, started)
+    except UnsafePath:
+        raise _fail(console, EXIT_OUTPUT, f"cannot write the quarantine report {quarantine / REPORT_NAME}: it leads outside QDIR") from None
+    except OSError as error:
+        raise _fail(console, EXIT_OUTPUT, f"cannot write the quarantine report {quarantine / REPORT_NAME} ({error.strerror})") from None
     console.print(_summary_table(summary, elapsed, dst, report))
 
 
