@@ -171,3 +171,25 @@ def test_averaging_two_thousand_equivalent_queries_recovers_nothing():
     assert len(set(answers)) == 1  # one question, one answer, however it is written
     # The average is that one noisy answer, not the truth (with step 1 and ε = 0.28 it is off with this secret).
     assert statistics.mean(answers) == answers[0] != true_studies
+
+
+def test_absorption_sees_through_merged_groups():
+    """``A AND (A OR B)`` is ``A`` also when ``A OR B`` is written on A's own key, where the simplified group is
+    one leaf (an IN, a range) rather than an OR/AND group: otherwise every B gives the same question fresh noise."""
+    ct, mr, us = cond(MODALITY, "EQUALS", "RID10321"), cond(MODALITY, "EQUALS", "RID10312"), cond(MODALITY, "EQUALS", "RID10337")
+    young, adult = cond(AGE, "LOWER_THAN", 50), cond(AGE, "GREATER_THAN", 20)
+    same = [
+        ({"operand": "AND", "children": [ct, {"operand": "OR", "children": [ct, mr]}]}, ct),
+        ({"operand": "AND", "children": [ct, cond(MODALITY, "IN", ["RID10321", "RID10337"])]}, ct),
+        ({"operand": "AND", "children": [ct, {"operand": "OR", "children": [mr, {"operand": "OR", "children": [ct, us]}]}]},
+         ct),
+        ({"operand": "OR", "children": [young, {"operand": "AND", "children": [young, adult]}]}, young),
+        ({"operand": "OR", "children": [cond(MODALITY, "IN", ["RID10321", "RID10312"]),
+                                        {"operand": "AND", "children": [ct, young]}]},
+         cond(MODALITY, "IN", ["RID10321", "RID10312"])),
+    ]
+    for a, b in same:
+        assert compiler.compile(a).canonical == compiler.compile(b).canonical, (a, b)
+    # and a narrower leaf is not taken for a wider one
+    assert compiler.compile({"operand": "AND", "children": [ct, mr]}).canonical != compiler.compile(ct).canonical
+    assert compiler.compile({"operand": "OR", "children": [ct, young]}).canonical != compiler.compile(ct).canonical

@@ -129,8 +129,8 @@ def _simplify(node: Node) -> Node:
             return zero
         elif child != unit:
             children.append(child)
-    children = _absorb(op, children)
     children = _merge_ranges(children) if op == "and" else _merge_values(children)
+    children = _absorb(op, children)
     if zero in children:
         return zero
     distinct = {_key(c): c for c in children}  # idempotence
@@ -172,10 +172,56 @@ def _merge_values(children: list[Node]) -> list[Node]:
 
 
 def _absorb(op: str, children: list[Node]) -> list[Node]:
-    """``A AND (A OR B)`` → ``A``; ``A OR (A AND B)`` → ``A``."""
-    dual = "or" if op == "and" else "and"
-    plain = {_key(c) for c in children if c[0] != dual}
-    return [c for c in children if c[0] != dual or not any(_key(g) in plain for g in c[1:])]
+    """``A AND (A OR B)`` → ``A``; ``A OR (A AND B)`` → ``A``, also when ``A OR B`` was simplified to one leaf
+    (``p = a`` absorbs ``p IN (a, b)`` in an AND): in an AND a child implied by another is dropped, in an OR
+    a child that implies another. Of two that imply each other the one with the smaller key stays."""
+    keys = [_key(c) for c in children]
+    # A group or leaf can only be implied by (AND) or imply (OR) a leaf on its own path or on the path of one of
+    # its direct children (children of op are not op groups, nested groups are never "wider" or "narrower"
+    # by the sufficient test of _implies): compare those pairs only, not all n² (the search's hot path).
+    by_path: dict[str, list[int]] = {}
+    for j, c in enumerate(children):
+        if c[0] in _ORDERED:
+            by_path.setdefault(c[1], []).append(j)
+
+    def redundant(i: int) -> bool:
+        child = children[i]
+        parts = child[1:] if child[0] in ("and", "or") else (child,)
+        paths = {part[1] for part in parts if part[0] in _ORDERED}
+        others = [j for path in sorted(paths) for j in by_path.get(path, ())]
+        for j in others:
+            other = children[j]
+            if keys[j] == keys[i]:
+                continue
+            wider, narrower = (children[i], other) if op == "and" else (other, children[i])
+            if _implies(narrower, wider) and (not _implies(wider, narrower) or keys[j] < keys[i]):
+                return True
+        return False
+
+    return [c for i, c in enumerate(children) if not redundant(i)]
+
+
+#: Leaves that can imply a different leaf on the same path.
+_ORDERED = ("eq", "in", "range")
+
+
+def _implies(a: Node, b: Node) -> bool:
+    """A sufficient test that every document ``a`` matches is matched by ``b`` (False when unsure)."""
+    if a == b:
+        return True
+    if b[0] == "or":
+        return any(_implies(a, child) for child in b[1:])
+    if a[0] == "and":
+        return any(_implies(child, b) for child in a[1:])
+    if a[0] in ("and", "or", "true", "false") or b[0] in ("and", "or", "true", "false") or a[1] != b[1]:
+        return False
+    if a[0] in ("eq", "in") and b[0] == "in":
+        values = {_key(v) for v in b[2]}
+        return all(_key(v) in values for v in ((a[2],) if a[0] == "eq" else a[2]))
+    if a[0] == "range" and b[0] == "range":
+        return ((b[2] is None or (a[2] is not None and a[2] >= b[2]))
+                and (b[3] is None or (a[3] is not None and a[3] <= b[3])))
+    return False
 
 
 def _pick(choose, a: float | None, b: float | None) -> float | None:
