@@ -180,3 +180,12 @@ async def test_an_unreachable_remote_is_retried_not_lost():
     entry = versions.docs["default@000001"]["delivery"]
     assert (entry["status"], entry["attempts"], entry["last_error"]) == ("pending", 3, "ConnectError")
     assert 0.008 <= worker.delay(1) <= 0.012 and worker.delay(10) <= 0.06
+
+
+def test_a_collection_of_too_few_subjects_publishes_no_count_however_many_studies_they_have():
+    """The search leaves a collection out when its subjects are fewer than min_count, whatever its studies number;
+    the public description must not publish the studies count of such a small cell either."""
+    few = collection_facts(aggregate(studies(24, per_subject=8)), Coarsening(granularity=10, min_count=10))  # 3 subjects
+    assert (few.studies, few.subjects) == (None, None)
+    enough = collection_facts(aggregate(studies(24, per_subject=2)), Coarsening(granularity=10, min_count=10))  # 12
+    assert (enough.studies, enough.subjects) == (20, 10)

@@ -78,8 +78,11 @@ def collection_facts(aggregates: dict[str, Any], coarse: Coarsening, tables: Cod
         low = int(math.floor(max(percentile(ages, 0.05), ages[k - 1]) / 5) * 5)
         high = int(math.ceil(min(percentile(ages, 0.95), ages[-k]) / 5) * 5)
         low, high = min(low, high), max(low, high)
+    subjects = coarse.count(int(aggregates.get("subjects", 0)))
+    # The cell is the subjects, as in the search (results.py): too few of them and no count is published at all.
+    studies = coarse.count(int(aggregates.get("studies", 0))) if subjects is not None else None
     return dcat.CollectionFacts(
-        studies=coarse.count(int(aggregates.get("studies", 0))), subjects=coarse.count(int(aggregates.get("subjects", 0))),
+        studies=studies, subjects=subjects,
         min_typical_age=low, max_typical_age=high,
         sexes=facets("sex_counts", "sex"), modalities=facets("modality_counts", "modality"),
         body_parts=facets("body_part_counts", "body_part"), manufacturers=facets("manufacturer_counts", "manufacturer"),
