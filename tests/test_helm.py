@@ -466,6 +466,23 @@ def test_a_hook_job_creates_the_roles_and_users_from_the_generated_script(helm, 
     assert egress[1] == {"ports": [{"port": 27017, "protocol": "TCP"}], "to": FULL["mongodb"]["networkPolicy"]["peers"]}
 
 
+def test_the_pre_install_hook_needs_nothing_the_release_creates_after_it(helm, tmp_path):
+    """Helm runs pre-install hooks before it creates the release's ordinary objects: a hook pod that names the
+    chart's ServiceAccount (or mounts a ConfigMap that is not a hook itself) is refused on a fresh install."""
+    objects = render(helm, tmp_path, FULL)
+    ordinary = {(o["kind"], o["metadata"]["name"]) for o in objects
+                if "helm.sh/hook" not in o["metadata"].get("annotations", {})}
+    hooks = [o for o in objects if "pre-install" in o["metadata"].get("annotations", {}).get("helm.sh/hook", "")]
+    jobs = [o for o in hooks if o["kind"] == "Job"]
+    assert jobs
+    for job in jobs:
+        pod = job["spec"]["template"]["spec"]
+        needed = {("ConfigMap", v["configMap"]["name"]) for v in pod.get("volumes", []) if "configMap" in v}
+        if "serviceAccountName" in pod:
+            needed.add(("ServiceAccount", pod["serviceAccountName"]))
+        assert not needed & ordinary, job["metadata"]["name"]
+
+
 def test_mongodb_without_tls_and_users_only_when_the_values_say_so(helm, tmp_path):
     objects = render(helm, tmp_path, {"mongodb": {"insecurePlaintext": True}})
     assert not [o for o in objects if o["kind"] == "Job"]
