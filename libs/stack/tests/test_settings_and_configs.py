@@ -236,6 +236,14 @@ def test_a_service_inherits_none_of_the_stacks_variables_from_the_shell(tmp_path
         assert "EUCAIM_COLLECTIONS_FILE" not in scrubbed  # not the stack's: an operator may set it
 
 
+def test_the_witness_inherits_none_of_the_nodes_variables_from_the_shell(tmp_path: Path) -> None:
+    """The witness is another party: a shell that sourced node.env must not hand it the node's secret files."""
+    stack = Stack(StackSettings.test_profile(state_dir=tmp_path))
+    scrubbed = stack.process("witness").scrub_env
+    assert {"EUCAIM_HMAC_KEY_FILE", "EUCAIM_AUDIT_SIGNING_KEY_FILE", "EUCAIM_MONGO_PASSWORD_FILE",
+            "EUCAIM_KAFKA_SASL_PASSWORD_FILE", "EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE"} <= scrubbed
+
+
 def test_service_env_adds_its_health_port_and_traces(tmp_path: Path) -> None:
     stack = Stack(StackSettings.test_profile(state_dir=tmp_path))
     for offset, service in enumerate(SERVICE_MODULES, start=1):

@@ -500,6 +500,7 @@ class Stack:
             env={**configs.render_witness_env(s), "PYTHONUNBUFFERED": "1"},
             cwd=s.state,
             adopt_orphans=False,
+            scrub_env=configs.stack_env_names(s),  # another party: none of the node's settings from the shell
         )
         return Component("witness", "infrastructure", process)
 
