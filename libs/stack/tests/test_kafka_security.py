@@ -72,3 +72,31 @@ def test_every_service_gets_its_own_principal_and_the_spec_grants_only_the_matri
     assert (options["security_protocol"], options["sasl_mechanism"], options["sasl_plain_username"]) == (
         "SASL_SSL", "SCRAM-SHA-512", "metadata")
     assert options["sasl_plain_password"] == ks.read_password(s, "metadata")
+
+
+def test_formatting_kafka_keeps_the_super_users_password_off_the_command_line(tmp_path, monkeypatch):
+    """`kafka-storage format --add-scram` needs the password: it goes in a 0600 @argfile, never in argv (ps)."""
+    import subprocess
+
+    from eucaim_node.stack import Stack, manager
+    from eucaim_node.stack.secrets_files import ensure_secrets
+
+    s = _settings(tmp_path)
+    ensure_secrets(s)
+    password = ks.read_password(s, SUPER_USER)
+    seen = []
+
+    def run(argv, **kwargs):
+        argfile = Path(argv[1].removeprefix("@"))
+        seen.append((argv, stat.S_IMODE(argfile.stat().st_mode), argfile.read_text()))
+        return subprocess.CompletedProcess(argv, 0)
+
+    monkeypatch.setattr(manager.subprocess, "run", run)
+    properties = tmp_path / "kafka" / "server.properties"
+    properties.parent.mkdir()
+    Stack(s)._format_kafka(tmp_path / "libs", properties, tmp_path / "log4j2.properties", Stack(s).process("kafka"))
+    [(argv, mode, content)] = seen
+    assert argv[0] == "java" and len(argv) == 2 and argv[1].startswith("@")
+    assert password not in " ".join(argv) and password in content and mode == 0o600
+    assert not Path(argv[1][1:]).exists()  # removed once the tool ran
+    assert password not in Stack(s).process("kafka").log_path.read_text()
