@@ -353,3 +353,25 @@ def test_a_link_in_place_of_the_report_is_a_clear_error_not_a_crash(tree: Path, 
     assert isinstance(result.exception, SystemExit)
     assert "cannot write the quarantine report" in result.output
     assert not (tree / planted / "target.json").exists()
+
+
+def test_an_input_that_gets_no_outcome_fails_the_run(tree: Path, monkeypatch) -> None:
+    """The accounting check is real: the counts are compared with the entries the walk found, so an
+    input lost between the walk and the summary (injected: its outcome is dropped) ends the run with
+    exit 6 and a line saying how many, instead of a summary that silently adds up."""
+    from eucaim_node.cli import deid as deid_module
+
+    real = deid_module._outcomes
+
+    def losing_one(*args, **kwargs):
+        outcomes = real(*args, **kwargs)
+        next(outcomes)  # the first input's outcome never reaches the summary
+        yield from outcomes
+
+    monkeypatch.setattr(deid_module, "_outcomes", losing_one)
+    result = _invoke(tree)
+    assert result.exit_code == 6, result.output
+    assert "1 of 4 inputs" in result.output
+    summary = _report(tree)["summary"]
+    assert summary["inputs"] == 4
+    assert summary["released"] + summary["quarantined"] + summary["duplicates"] + summary["skipped"] == 3

@@ -14,11 +14,13 @@ released, quarantined, a duplicate of an earlier input (same SOP Instance UID, s
 output bytes), or skipped (a folder that cannot be listed, a broken link, a FIFO or other
 special file). Of two inputs with the same SOP Instance UID but different content the
 first (by path) is released; the second is quarantined (``duplicate-sop-instance-uid``)
-and never overwrites it. The summary's counts add up to the inputs found.
+and never overwrites it. The summary's counts are checked against the entries the walk found
+(counted on their own): if they differ, the report is written and the run fails (exit 6).
 
 Exit codes: 0 the run completed (even if inputs were quarantined or not DICOM);
 2 the key file is missing, unreadable or shorter than 32 bytes; 3 SRC cannot be
-read; 4 DST or QDIR cannot be written; 5 bad profile or option (or QDIR or SRC inside DST). ``--jobs N`` spreads
+read; 4 DST or QDIR cannot be written; 5 bad profile or option (or QDIR or SRC inside DST); 6 an input
+found by the walk got no outcome (a bug: the report says what was accounted for). ``--jobs N`` spreads
 the files over N worker processes (the report keeps input order).
 """
 
@@ -62,6 +64,7 @@ EXIT_KEY = 2
 EXIT_SOURCE = 3
 EXIT_OUTPUT = 4
 EXIT_PROFILE = 5
+EXIT_UNACCOUNTED = 6
 REPORT_NAME = "quarantine-report.json"
 REPORT_VERSION = 2
 DUPLICATE_CODE = "duplicate-sop-instance-uid"
@@ -88,8 +91,8 @@ class Outcome:
 
 @dataclass
 class RunSummary:
-    """Counts for the closing summary and the report: inputs = released + quarantined +
-    duplicates + skipped."""
+    """Counts for the closing summary and the report. `total` is the number of entries the walk
+    found, set from the walk (not from the outcomes), so :meth:`unaccounted` can catch a lost input."""
 
     total: int = 0
     released: int = 0
@@ -103,8 +106,11 @@ class RunSummary:
     items: list[dict[str, object]] = field(default_factory=list)
     replaced: list[dict[str, object]] = field(default_factory=list)
 
+    def unaccounted(self) -> int:
+        """Inputs found by the walk with no outcome (negative if some were counted twice)."""
+        return self.total - (self.released + self.quarantined + self.duplicates + self.skipped)
+
     def add(self, status: str, item: dict[str, object] | None = None, study: str | None = None) -> None:
-        self.total += 1
         if status == "released":
             self.released += 1
             self.studies.add(str(study))
@@ -261,6 +267,10 @@ def deid(
     except OSError as error:
         raise _fail(console, EXIT_OUTPUT, f"cannot write the quarantine report {quarantine / REPORT_NAME} ({error.strerror})") from None
     console.print(_summary_table(summary, elapsed, dst, report))
+    if summary.unaccounted():
+        raise _fail(console, EXIT_UNACCOUNTED,
+                    f"{summary.unaccounted()} of {summary.total} inputs found in SRC have no outcome "
+                    f"(released + quarantined + duplicates + skipped differ from what the walk found); see {report}")
 
 
 def _overlap(src: Path, dst: Path, qdir: Path) -> str | None:
@@ -276,6 +286,7 @@ def _overlap(src: Path, dst: Path, qdir: Path) -> str | None:
 def _run(console: Console, inventory: Inventory, summary: RunSummary, src: Path, dst: Path, qdir: Path,
          staging: Path, engine_args: tuple[bytes, str, Profile], jobs: int) -> None:
     """Process every input and settle each outcome in input order."""
+    summary.total = len(inventory.files) + len(inventory.skipped)  # what the walk found, counted on its own
     for skipped in inventory.skipped:
         summary.add("skipped", _skipped_item(skipped))
     written: dict[Path, str] = {}  # output path -> the input released there in this run
