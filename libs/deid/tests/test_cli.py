@@ -375,3 +375,30 @@ def test_an_input_that_gets_no_outcome_fails_the_run(tree: Path, monkeypatch) ->
     summary = _report(tree)["summary"]
     assert summary["inputs"] == 4
     assert summary["released"] + summary["quarantined"] + summary["duplicates"] + summary["skipped"] == 3
+
+
+@pytest.mark.parametrize("qdir", ["src", "src/../src", "."])
+def test_a_source_that_is_the_quarantine_folder_or_inside_it_is_refused(tree: Path, qdir: str) -> None:
+    """SRC equal to QDIR, or inside it: the copies of quarantined originals (QDIR/files/...) and the
+    report would land in SRC's tree and a rerun would process them again. Refused (exit 5) before
+    anything is written."""
+    result = runner.invoke(app, [str(tree / "src"), str(tree / "dst"), "--key-file", str(tree / "key"),
+                                 "--quarantine", str(tree / qdir), "--site-prefix", "ES01"])
+    assert result.exit_code == 5, result.output
+    assert "must not be QDIR or inside it" in result.output
+    assert not (tree / "dst").exists()
+    assert not list(tree.rglob(REPORT_NAME))
+
+
+def test_a_quarantine_folder_inside_the_source_is_not_walked(tree: Path) -> None:
+    """QDIR inside SRC is allowed: the walk skips it, so a rerun never reads its own quarantine copies
+    or report."""
+    qdir = tree / "src" / "q"
+    args = [str(tree / "src"), str(tree / "dst"), "--key-file", str(tree / "key"),
+            "--quarantine", str(qdir), "--site-prefix", "ES01"]
+    for _ in range(2):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    report = json.loads((qdir / REPORT_NAME).read_text())
+    assert report["summary"]["inputs"] == 4
+    assert not any(str(i["source"]).startswith("q/") for i in report["items"])

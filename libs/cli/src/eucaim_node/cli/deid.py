@@ -19,7 +19,8 @@ and never overwrites it. The summary's counts are checked against the entries th
 
 Exit codes: 0 the run completed (even if inputs were quarantined or not DICOM);
 2 the key file is missing, unreadable or shorter than 32 bytes; 3 SRC cannot be
-read; 4 DST or QDIR cannot be written; 5 bad profile or option (or QDIR or SRC inside DST); 6 an input
+read; 4 DST or QDIR cannot be written; 5 bad profile or option (or QDIR or SRC inside DST, or SRC
+equal to or inside QDIR; QDIR inside SRC is skipped by the walk); 6 an input
 found by the walk got no outcome (a bug: the report says what was accounted for). ``--jobs N`` spreads
 the files over N worker processes (the report keeps input order).
 """
@@ -275,11 +276,15 @@ def deid(
 
 def _overlap(src: Path, dst: Path, qdir: Path) -> str | None:
     """Why the folders cannot be used together, or None: DST is what leaves the clinical side, so
-    neither QDIR (identifiable originals, a report naming SRC's files) nor SRC may lie inside it."""
+    neither QDIR (identifiable originals, a report naming SRC's files) nor SRC may lie inside it; and
+    SRC may not be QDIR or lie inside it, or a rerun would process its own quarantine copies."""
     if inside(dst, qdir):
         return f"--quarantine {qdir} must not be inside DST {dst} (its originals would be released with DST)"
     if inside(dst, src):
         return f"SRC {src} must not be inside DST {dst} (identifiable files would be released with DST)"
+    if inside(qdir, src):  # QDIR inside SRC is fine: the walk skips it
+        return (f"SRC {src} must not be QDIR or inside it: --quarantine {qdir} (its copies and report would be "
+                f"read again as inputs by a rerun)")
     return None
 
 
