@@ -402,3 +402,32 @@ def test_a_quarantine_folder_inside_the_source_is_not_walked(tree: Path) -> None
     report = json.loads((qdir / REPORT_NAME).read_text())
     assert report["summary"]["inputs"] == 4
     assert not any(str(i["source"]).startswith("q/") for i in report["items"])
+
+
+@pytest.mark.parametrize("blocker", ["folder-at-file", "file-at-folder"])
+def test_an_output_path_taken_by_another_kind_of_entry_quarantines_just_that_input(tree: Path, blocker: str) -> None:
+    """A folder in DST with an output file's name (or a file with its series folder's name) is not a
+    reason to abort the batch (it was exit 4): the inputs that would go there are quarantined
+    (`output-path-taken`), the rest released, and the entry in DST left as it was."""
+    import shutil
+
+    assert _invoke(tree).exit_code == 0
+    outputs = sorted((tree / "dst").rglob("*.dcm"))
+    shutil.rmtree(tree / "dst")
+    shutil.rmtree(tree / "q")
+    if blocker == "folder-at-file":
+        outputs[0].mkdir(parents=True)
+        expected_blocked = 1
+    else:
+        outputs[0].parent.parent.mkdir(parents=True)
+        outputs[0].parent.write_bytes(b"not a folder")
+        expected_blocked = 2
+    result = _invoke(tree)
+    assert result.exit_code == 0, result.output
+    report = _report(tree)
+    blocked = [i for i in report["items"] if any(r["code"] == "output-path-taken" for r in i["reasons"])]
+    assert len(blocked) == expected_blocked
+    assert all(i["status"] == "quarantined" and i["quarantined_copy"] for i in blocked)
+    assert report["summary"]["released"] == 2 - expected_blocked
+    assert report["summary"]["inputs"] == 4
+    assert outputs[0].is_dir() if blocker == "folder-at-file" else outputs[0].parent.read_bytes() == b"not a folder"

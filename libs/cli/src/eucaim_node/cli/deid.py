@@ -317,9 +317,16 @@ def _settle(outcome: Outcome, summary: RunSummary, written: dict[Path, str], src
         reason = QuarantineReason(code="unsafe-path", message="output path would leave DST (refused)", rule="path")
         _quarantine_late(outcome, summary, src, qdir, staged, reason, None)
         return
+    if target.exists() and not target.is_file():  # e.g. a folder with the output file's name
+        _quarantine_late(outcome, summary, src, qdir, staged, _path_taken("it is not a regular file"), None)
+        return
     first = written.get(target) or (EARLIER_RUN if target.exists() else None)
     if first is None:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):  # a file where a folder of the path must be
+            _quarantine_late(outcome, summary, src, qdir, staged, _path_taken("a file stands in for a folder"), None)
+            return
         if not target.parent.resolve().is_relative_to(dst.resolve()):  # a link planted meanwhile
             reason = QuarantineReason(code="unsafe-path", message="output path would leave DST (refused)", rule="path")
             _quarantine_late(outcome, summary, src, qdir, staged, reason, None)
@@ -344,6 +351,12 @@ def _settle(outcome: Outcome, summary: RunSummary, written: dict[Path, str], src
                               message=f"another input with this SOP Instance UID and different content was released "
                                       f"first: {first}; not overwritten")
     _quarantine_late(outcome, summary, src, qdir, staged, reason, first)
+
+
+def _path_taken(why: str) -> QuarantineReason:
+    """The output path is held in DST by another kind of entry: only this input is affected."""
+    return QuarantineReason(code="output-path-taken", rule="path",
+                            message=f"the output path in DST is taken ({why}); nothing written there")
 
 
 def _quarantine_late(outcome: Outcome, summary: RunSummary, src: Path, qdir: Path, staged: Path,
