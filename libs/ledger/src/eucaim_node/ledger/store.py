@@ -158,14 +158,23 @@ class LedgerStore:
         """The witness cosigned the head of ``size``: keep its cosigned note in the state (heads stay insert-only)."""
         await self.state.update_one({"_id": WITNESS_STATE}, {"$set": {
             "size": size, "cosigned_size": size, "cosigned_note": cosigned_note, "witnessed_at": at,
-            "last_error": None}}, upsert=True)
+            "last_error": None, "witness_reported_size": None, "reanchor_to": None}}, upsert=True)
 
-    async def record_witness_error(self, known_size: int | None, error: str, at: datetime) -> None:
-        """A submission failed (the witness is down, or refused): the heads after the witnessed size stay pending."""
+    async def record_witness_error(self, known_size: int | None, error: str, at: datetime, *,
+                                   reported_size: int | None = None) -> None:
+        """A submission failed (the witness is down, or refused): the heads after the witnessed size stay pending.
+        ``reported_size``: the size a witness that went back reported (kept apart from ``size``, never followed)."""
         update: dict[str, Any] = {"last_error": error[:500], "last_error_at": at}
         if known_size is not None:
             update["size"] = known_size
+        if reported_size is not None:
+            update["witness_reported_size"] = reported_size
         await self.state.update_one({"_id": WITNESS_STATE}, {"$set": update}, upsert=True)
+
+    async def allow_witness_reanchor(self, size: int, at: datetime) -> None:
+        """An operator allows the next submission to follow the witness back to ``size`` (once: cleared on success)."""
+        await self.state.update_one({"_id": WITNESS_STATE}, {"$set": {"reanchor_to": size, "reanchor_allowed_at": at}},
+                                    upsert=True)
 
     async def get_cursor(self, name: str) -> int:
         state = await self.state.find_one({"_id": name})

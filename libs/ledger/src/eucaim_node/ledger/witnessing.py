@@ -4,7 +4,11 @@ The latest signed head is submitted with a consistency proof from the size the w
 cosigned (c2sp.org/tlog-witness). A head cosigned there vouches for every earlier leaf, so when the
 witness was away the backlog is one submission of the newest head. On 409 the witness says its
 size and the submission is retried from it; a witness ahead of the ledger (409 with a larger size)
-means the ledger lost leaves the witness saw: nothing is submitted and the error is recorded.
+means the ledger lost leaves the witness saw: nothing is submitted and the error is recorded. A 409 with a size
+*below* the one this witness already cosigned for the node means the witness lost or rolled back its state (or is
+not the witness it was): following it would re-anchor the log there, and a ledger rewritten meanwhile would get
+cosigned. The submitter refuses (:class:`WitnessRolledBack`) until an operator allows that one size
+(``eucaim-node audit witness-reanchor``, recorded in the state and the audit log).
 """
 
 from __future__ import annotations
@@ -25,6 +29,14 @@ MAX_CONFLICTS = 3
 
 class WitnessAhead(WitnessError):
     """The witness cosigned a larger tree than this ledger holds: leaves were lost (truncation) or forked."""
+
+
+class WitnessRolledBack(WitnessError):
+    """The witness reports a size below the one it already cosigned for this log: it lost or rolled back its state."""
+
+    def __init__(self, message: str, *, reported: int, cosigned: int) -> None:
+        super().__init__(message)
+        self.reported, self.cosigned = reported, cosigned
 
 
 @dataclass(frozen=True)
@@ -54,16 +66,18 @@ class WitnessSubmitter:
         if old == size and state.get("cosigned_size") == size:
             return Submitted(size, size)
         try:
-            cosigned_note = await self._submit(head["note"], size, old)
+            cosigned_note = await self._submit(head["note"], size, old, _floor(state))
         except WitnessError as exc:
             known = exc.size if isinstance(exc, WitnessConflict) else None
-            await self.store.record_witness_error(known, str(exc), datetime.now(UTC))
+            reported = exc.reported if isinstance(exc, WitnessRolledBack) else None
+            await self.store.record_witness_error(known, str(exc), datetime.now(UTC), reported_size=reported)
             raise
         await self.store.record_witnessed(size, cosigned_note, datetime.now(UTC))
         log.info("tree head cosigned by the witness", extra={"tree_size": size})
         return Submitted(size, size)
 
-    async def _submit(self, note: str, size: int, old: int) -> str:
+    async def _submit(self, note: str, size: int, old: int, floor: tuple[int, int | None]) -> str:
+        cosigned_size, reanchor_to = floor
         for _ in range(MAX_CONFLICTS + 1):
             if old > size:
                 raise WitnessAhead(f"the witness cosigned a tree of {old} leaves, the ledger's latest head has "
@@ -77,8 +91,21 @@ class WitnessSubmitter:
             except WitnessConflict as conflict:
                 if conflict.size is None or conflict.size == old:
                     raise
+                if conflict.size < cosigned_size and conflict.size != reanchor_to:
+                    raise WitnessRolledBack(
+                        f"witness reports size {conflict.size} below the cosigned size {cosigned_size}: it lost or "
+                        "rolled back its state; refusing to re-anchor (run `eucaim-node audit verify`, then "
+                        f"`eucaim-node audit witness-reanchor --to-size {conflict.size}`)",
+                        reported=conflict.size, cosigned=cosigned_size) from None
                 log.info("the witness holds another size, resubmitting", extra={"witness_size": conflict.size})
                 old = conflict.size
                 continue
             return cosigned(note, lines, self.witness)
         raise WitnessError(f"the witness's size kept changing over {MAX_CONFLICTS} submissions")
+
+
+def _floor(state: dict) -> tuple[int, int | None]:
+    """The size this witness already cosigned (it may never report less) and the one re-anchor size an operator
+    allowed below it (None: none)."""
+    allowed = state.get("reanchor_to")
+    return int(state.get("cosigned_size") or 0), None if allowed is None else int(allowed)

@@ -1,0 +1,128 @@
+"""WitnessSubmitter's handling of the witness's 409 answers (c2sp.org/tlog-witness, "add-checkpoint"), with a fake
+witness client and an in-memory ledger state: the submitter must follow a witness that moved forward, and must
+refuse to follow one that went back below what it already cosigned (lost or rolled-back state, or an impostor)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from eucaim_node.ledger.merkle import leaf_hash
+from eucaim_node.ledger.witness_client import WitnessConflict, WitnessError
+from eucaim_node.ledger.witnessing import WitnessAhead, WitnessRolledBack, WitnessSubmitter
+
+NOTE = "node.example/audit\n{size}\nroot\n\n— node.example/audit sig\n"
+
+
+class FakeLedger:
+    """The parts of LedgerStore the submitter uses, in memory."""
+
+    def __init__(self, leaves: int, state: dict[str, Any] | None = None) -> None:
+        self.hashes = [leaf_hash(f"record {i}".encode()) for i in range(leaves)]
+        self.state: dict[str, Any] = {"_id": "witness", "size": 0, **(state or {})}
+
+    async def latest_head(self) -> dict[str, Any] | None:
+        n = len(self.hashes)
+        return {"_id": n, "note": NOTE.format(size=n)} if n else None
+
+    async def witness_state(self) -> dict[str, Any]:
+        return dict(self.state)
+
+    async def leaf_hashes(self, size: int) -> list[bytes]:
+        return self.hashes[:size]
+
+    async def record_witnessed(self, size, cosigned_note, at) -> None:
+        self.state.update(size=size, cosigned_size=size, cosigned_note=cosigned_note, last_error=None,
+                          witness_reported_size=None, reanchor_to=None)
+
+    async def record_witness_error(self, known_size, error, at, *, reported_size=None) -> None:
+        self.state["last_error"] = error
+        if known_size is not None:
+            self.state["size"] = known_size
+        if reported_size is not None:
+            self.state["witness_reported_size"] = reported_size
+
+    async def allow_witness_reanchor(self, size: int, at) -> None:
+        self.state["reanchor_to"] = size
+
+
+class FakeWitness:
+    """Answers 409 with the given sizes (in turn), then cosigns; records every ``old`` it was sent."""
+
+    def __init__(self, *conflicts: int | None) -> None:
+        self.conflicts = list(conflicts)
+        self.olds: list[int] = []
+
+    async def add_checkpoint(self, old_size: int, proof, note: str) -> str:
+        self.olds.append(old_size)
+        if self.conflicts:
+            raise WitnessConflict(self.conflicts.pop(0), "conflict")
+        return "— witness.example cosig\n"
+
+
+async def test_a_witness_reporting_a_size_below_the_cosigned_one_is_not_followed():
+    ledger = FakeLedger(12, {"size": 8, "cosigned_size": 8})
+    witness = FakeWitness(3)
+    with pytest.raises(WitnessRolledBack):
+        await WitnessSubmitter(ledger, witness, None).submit_latest()  # type: ignore[arg-type]
+    assert witness.olds == [8], "resubmitted from the smaller size: the node re-anchored silently"
+    assert ledger.state["size"] == 8 and ledger.state["cosigned_size"] == 8
+    assert "witness reports size 3 below the cosigned size 8" in ledger.state["last_error"]
+    assert "refusing to re-anchor" in ledger.state["last_error"]
+    assert ledger.state["witness_reported_size"] == 3
+
+
+async def test_a_witness_that_moved_forward_is_followed():
+    ledger = FakeLedger(12, {"size": 4, "cosigned_size": 4})
+    witness = FakeWitness(8)
+    submitted = await WitnessSubmitter(ledger, witness, None).submit_latest()  # type: ignore[arg-type]
+    assert witness.olds == [4, 8]
+    assert submitted is not None and submitted.witnessed_size == 12
+    assert ledger.state["cosigned_size"] == 12 and ledger.state["last_error"] is None
+
+
+async def test_a_size_below_the_known_but_not_below_the_cosigned_one_is_followed():
+    # The node learnt size 8 from an earlier 409 but only 4 was cosigned: 6 is not going back behind a cosignature.
+    ledger = FakeLedger(12, {"size": 8, "cosigned_size": 4})
+    witness = FakeWitness(6)
+    await WitnessSubmitter(ledger, witness, None).submit_latest()  # type: ignore[arg-type]
+    assert witness.olds == [8, 6]
+    assert ledger.state["cosigned_size"] == 12
+
+
+async def test_a_fresh_node_follows_the_witness_size():
+    ledger = FakeLedger(5)
+    witness = FakeWitness(2)
+    await WitnessSubmitter(ledger, witness, None).submit_latest()  # type: ignore[arg-type]
+    assert witness.olds == [0, 2]
+
+
+async def test_a_409_with_the_size_already_sent_is_raised_and_recorded():
+    ledger = FakeLedger(12, {"size": 8, "cosigned_size": 8})
+    witness = FakeWitness(8)
+    with pytest.raises(WitnessConflict):
+        await WitnessSubmitter(ledger, witness, None).submit_latest()  # type: ignore[arg-type]
+    assert witness.olds == [8] and ledger.state["last_error"]
+
+
+async def test_a_witness_ahead_of_the_ledger_gets_nothing_and_the_error_is_recorded():
+    ledger = FakeLedger(12, {"size": 4, "cosigned_size": 4})
+    witness = FakeWitness(20)
+    with pytest.raises(WitnessAhead):
+        await WitnessSubmitter(ledger, witness, None).submit_latest()  # type: ignore[arg-type]
+    assert witness.olds == [4], "submitted a head to a witness that saw more leaves than the ledger holds"
+    assert "leaves the witness saw are gone" in ledger.state["last_error"]
+    assert ledger.state["cosigned_size"] == 4
+
+
+async def test_an_operator_reanchor_to_the_reported_size_lets_the_next_submission_follow_it_once():
+    ledger = FakeLedger(12, {"size": 8, "cosigned_size": 8})
+    with pytest.raises(WitnessRolledBack):
+        await WitnessSubmitter(ledger, FakeWitness(3), None).submit_latest()  # type: ignore[arg-type]
+    await ledger.allow_witness_reanchor(3, None)
+    witness = FakeWitness(3)
+    await WitnessSubmitter(ledger, witness, None).submit_latest()  # type: ignore[arg-type]
+    assert witness.olds == [8, 3]
+    assert ledger.state["cosigned_size"] == 12 and ledger.state["reanchor_to"] is None
+    assert isinstance(WitnessRolledBack("x", reported=1, cosigned=2), WitnessError)
