@@ -92,7 +92,8 @@ AUDIT_WITNESS_PENDING_LEAVES = Gauge(
     ["service"], registry=REGISTRY)
 AUDIT_WITNESS_FAILURES = Counter(
     "eucaim_audit_witness_failures", "Submissions of a tree head to the witness that failed, by kind "
-    "(unavailable: the witness could not be reached; refused: it answered 4xx, e.g. a fork or a truncated ledger).",
+    "(unavailable: the witness could not be reached; refused: it answered 4xx, e.g. a fork or a truncated ledger; "
+    "rolled_back: it reported a size below the one it cosigned, so the node refused to re-anchor).",
     ["service", "kind"], registry=REGISTRY)
 
 def render() -> tuple[bytes, str]:

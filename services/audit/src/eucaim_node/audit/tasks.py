@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eucaim_node.ledger.export import dicom_audit_message
 from eucaim_node.ledger.syslog import SyslogTlsSender, format_message
 from eucaim_node.ledger.witness_client import WitnessError, WitnessUnavailable
-from eucaim_node.ledger.witnessing import WitnessSubmitter
+from eucaim_node.ledger.witnessing import WitnessRolledBack, WitnessSubmitter
 from eucaim_node.runtime import is_transient
 from eucaim_node.telemetry.metrics import AUDIT_WITNESS_FAILURES, AUDIT_WITNESS_PENDING_LEAVES
 
@@ -81,6 +81,11 @@ class HeadSigner:
             AUDIT_WITNESS_FAILURES.labels(SERVICE, "unavailable").inc()
             log.warning("witness unavailable: tree heads stay pending and are submitted when it answers",
                         extra={"error": str(exc)[:300]})
+        except WitnessRolledBack as exc:
+            AUDIT_WITNESS_FAILURES.labels(SERVICE, "rolled_back").inc()
+            log.error("the witness went back below the size it cosigned: NOT re-anchored, records are still "
+                      "recorded; an operator must check and allow it", extra={
+                          "witness_size": exc.reported, "cosigned_size": exc.cosigned})
         except WitnessError as exc:
             AUDIT_WITNESS_FAILURES.labels(SERVICE, "refused").inc()
             log.error("the witness did not cosign the latest tree head", extra={"error": str(exc)[:500]})
