@@ -10,7 +10,7 @@ import pytest
 
 from eucaim_node.ledger.merkle import leaf_hash
 from eucaim_node.ledger.witness_client import WitnessConflict, WitnessError
-from eucaim_node.ledger.witnessing import WitnessAhead, WitnessRolledBack, WitnessSubmitter
+from eucaim_node.ledger.witnessing import WitnessAhead, WitnessRolledBack, WitnessSubmitter, reanchor_refusal
 
 NOTE = "node.example/audit\n{size}\nroot\n\n— node.example/audit sig\n"
 
@@ -126,3 +126,11 @@ async def test_an_operator_reanchor_to_the_reported_size_lets_the_next_submissio
     assert witness.olds == [8, 3]
     assert ledger.state["cosigned_size"] == 12 and ledger.state["reanchor_to"] is None
     assert isinstance(WitnessRolledBack("x", reported=1, cosigned=2), WitnessError)
+
+
+def test_an_operator_may_allow_only_the_exact_size_the_witness_reported_below_its_cosigned_size():
+    state = {"_id": "witness", "size": 8, "cosigned_size": 8, "witness_reported_size": 3}
+    assert reanchor_refusal(state, 3) is None
+    assert "reported size 3, not 5" in reanchor_refusal(state, 5)
+    assert "nothing to re-anchor" in reanchor_refusal({"size": 8, "cosigned_size": 8}, 3)
+    assert "not below the cosigned size" in reanchor_refusal({**state, "witness_reported_size": 9}, 9)

@@ -274,6 +274,36 @@ async def _submit_to_witness(settings, store) -> None:
         await client.close()
 
 
+@app.command("witness-reanchor")
+def witness_reanchor_command(
+    to_size: Annotated[int, typer.Option("--to-size", help="The size the witness now reports (witness_reported_size "
+                                                           "in the ledger state; see the error it logged).")],
+    env_file: EnvFile = None,
+) -> None:
+    """Allow the next submission to follow a witness that went back below the size it cosigned (lost or rolled-back
+    state) to TO_SIZE, once. Run `verify` first: heads after TO_SIZE are cosigned again without the old anchor."""
+    from eucaim_node.ledger.store import LedgerStore
+    from eucaim_node.ledger.witnessing import reanchor_refusal
+
+    settings = _settings(env_file)
+
+    async def work(db):
+        store = LedgerStore(db)
+        state = await store.witness_state()
+        refusal = reanchor_refusal(state, to_size)
+        if refusal is None:
+            await store.allow_witness_reanchor(to_size, datetime.now(UTC))
+        return refusal, int(state.get("cosigned_size") or 0)
+
+    refusal, cosigned_size = _run(_with_db(settings, work))
+    if refusal is not None:
+        _run(_record_access(settings, "audit-witness-reanchor", "denied", {"to_size": to_size}))
+        raise _fail(refusal, 1)
+    _run(_record_access(settings, "audit-witness-reanchor", "success",
+                        {"to_size": to_size, "cosigned_size": cosigned_size}))
+    typer.echo(f"the next submission may re-anchor the witness at size {to_size} (it had cosigned {cosigned_size})")
+
+
 @app.command("public-key")
 def public_key_command(env_file: EnvFile = None) -> None:
     """Print the public key of the signing key (PEM) and its signed-note verifier key."""

@@ -109,3 +109,17 @@ def _floor(state: dict) -> tuple[int, int | None]:
     allowed below it (None: none)."""
     allowed = state.get("reanchor_to")
     return int(state.get("cosigned_size") or 0), None if allowed is None else int(allowed)
+
+
+def reanchor_refusal(state: dict, to_size: int) -> str | None:
+    """Why an operator may not allow re-anchoring at ``to_size`` (None: allowed): only the exact size a witness
+    that went back reported, and only below the cosigned size (anything else needs no operator act)."""
+    reported = state.get("witness_reported_size")
+    cosigned_size, _ = _floor(state)
+    if reported is None:
+        return "the witness has reported no size below its cosigned size: nothing to re-anchor"
+    if to_size != int(reported):
+        return f"the witness reported size {reported}, not {to_size}"
+    if to_size >= cosigned_size:
+        return f"size {to_size} is not below the cosigned size {cosigned_size}: nothing to re-anchor"
+    return None
