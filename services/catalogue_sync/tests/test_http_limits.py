@@ -45,6 +45,22 @@ def test_the_client_behind_a_trusted_proxy_is_the_forwarded_one():
     assert node._client({"client": ("10.0.0.1", 5555)}, {}) == "10.0.0.1"
 
 
+def test_addresses_of_one_ipv6_64_share_a_budget_and_other_64s_do_not():
+    node = api()
+    spent = [node._admit(f"2001:db8:1:2::{i:x}", {}, login=False)[1] for i in range(1, 6)]
+    assert [r.status_code if r else None for r in spent] == [None, None, None, None, 429]
+    assert node._admit("2001:db8:1:3::1", {}, login=False) == (None, None)  # the next /64 is someone else
+    wrong = {"authorization": "Secret wrong-token-000000000"}
+    assert [node._admit(f"2001:db8:9:9::{i}", wrong, login=True)[1] is None for i in (1, 2, 3)] == [True, True, False]
+
+
+def test_an_ipv4_mapped_address_spends_the_ipv4_address_budget():
+    node = api()
+    for _ in range(4):
+        assert node._admit("192.0.2.7", {}, login=False) == (None, None)
+    assert node._admit("::ffff:192.0.2.7", {}, login=False)[1].status_code == 429
+
+
 def _request(chunks: list[bytes], headers: dict) -> tuple[AsgiRequest, list]:
     received = []
 

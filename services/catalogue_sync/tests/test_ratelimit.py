@@ -74,3 +74,13 @@ def test_the_limits_are_on_by_default_and_configurable():
     assert tight.trusted_proxies() == {"10.0.0.1", "::1"}
     with pytest.raises(ValueError, match="not an IP address"):
         CatalogueSyncSettings(**DEVELOPMENT_KAFKA, health_port=8080, federation_trusted_proxies="proxy.example")
+
+
+def test_ipv6_clients_are_keyed_by_their_64_prefix_and_ipv4_by_address():
+    from eucaim_node.catalogue_sync.core.ratelimit import UNPARSABLE_CLIENT, rate_limit_key
+
+    assert rate_limit_key("2001:db8:1:2::1") == rate_limit_key("2001:db8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64"
+    assert rate_limit_key("2001:db8:1:2::1") != rate_limit_key("2001:db8:1:3::1")
+    assert rate_limit_key("::ffff:192.0.2.7") == rate_limit_key("192.0.2.7") == "192.0.2.7"
+    assert rate_limit_key("192.0.2.7") != rate_limit_key("192.0.2.8")
+    assert rate_limit_key("unknown") == rate_limit_key("1.2.3.4:80") == rate_limit_key("") == UNPARSABLE_CLIENT

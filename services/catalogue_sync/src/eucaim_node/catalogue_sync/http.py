@@ -10,7 +10,7 @@
   (Tier 1), public, read-only, Turtle or JSON-LD by ``Accept`` or ``?format=ttl|jsonld``; ``?version=N``
   for an earlier version only with a harvester's token (same header and token file as the search).
 
-Exposure limits (decision 0072), per client address: requests without a valid token share one token
+Exposure limits (decision 0072), per client address (an IPv6 client per /64 prefix): requests without a valid token share one token
 bucket, and searches without a valid token (or a wrong token anywhere) another, smaller one; an
 exhausted bucket answers 429 with ``Retry-After`` (a login budget is checked before the token, so a
 locked-out address cannot go on guessing). Search bodies are read as a stream up to a bound and
@@ -45,7 +45,7 @@ from eucaim_node.catalogue.store import noise_secret, run_search, search_audit_d
 from eucaim_node.events import AccessRecorded, Event
 
 from .adapters.versions import MongoVersionStore
-from .core.ratelimit import ClientLimits, Verdict
+from .core.ratelimit import ClientLimits, Verdict, rate_limit_key
 
 log = logging.getLogger("eucaim_node.catalogue_sync.http")
 PRODUCER = "catalogue-sync"
@@ -90,20 +90,21 @@ class FederationApi:
         """(the token's client name or None, a 429 refusal or None). ``login``: a token is required here, so a
         request without a valid one is a failed login; elsewhere only a wrong token is."""
         attempt = login or "authorization" in headers
+        bucket = rate_limit_key(client)
         if attempt:
-            blocked = self.limits.failed_logins.check(client)
+            blocked = self.limits.failed_logins.check(bucket)
             if not blocked.allowed:
                 return None, _too_many(blocked, "too many failed logins from this address; retry later")
         principal = self._principal(headers)
         if principal is not None:
             return principal, None
         if attempt:
-            self.limits.failed_logins.take(client)
+            self.limits.failed_logins.take(bucket)
         return None, self._anonymous(client)
 
     def _anonymous(self, client: str) -> AsgiResponse | None:
         """Spend one unauthenticated request of ``client``'s budget; a 429 if none is left."""
-        verdict = self.limits.anonymous.take(client)
+        verdict = self.limits.anonymous.take(rate_limit_key(client))
         if not verdict.allowed:
             return _too_many(verdict, "too many unauthenticated requests from this address; retry later")
         return None

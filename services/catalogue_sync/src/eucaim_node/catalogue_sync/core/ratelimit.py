@@ -6,15 +6,38 @@ full bucket, so only addresses that recently spent tokens need remembering: the 
 ``max_clients`` of them, least recently used first out. An attacker who cycles through more addresses
 than that gets fresh buckets for the evicted ones; that is the price of bounded memory, and per-address
 limiting cannot stop a distributed attacker anyway (decision 0072).
+
+Buckets are keyed by :func:`rate_limit_key`, not by the raw address: one IPv6 host is routinely given a
+whole /64 (RFC 4291 §2.5.4, RFC 7421), so per-address IPv6 buckets would be free to multiply.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+
+
+UNPARSABLE_CLIENT = "unparsable"  # the one bucket every address that is not an IP address shares
+
+
+def rate_limit_key(address: str) -> str:
+    """The bucket key of a client address: an IPv6 address's /64 prefix (the usual assignment to one
+    site or host, RFC 4291 §2.5.4), an IPv4 address itself (also when written IPv4-mapped,
+    ``::ffff:a.b.c.d``, RFC 4291 §2.5.5.2), and one shared key for anything unparsable, so garbage
+    cannot mint fresh buckets."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return UNPARSABLE_CLIENT
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ip)
+    return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
 
 
 @dataclass(frozen=True)
