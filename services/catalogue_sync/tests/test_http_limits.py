@@ -73,12 +73,12 @@ def _request(chunks: list[bytes], headers: dict) -> tuple[AsgiRequest, list]:
     return AsgiRequest(scope, receive, None), received
 
 
-def test_the_body_is_refused_as_soon_as_it_passes_the_bound():
+def test_the_search_refuses_a_body_past_the_bound_with_413_as_soon_as_it_passes():
+    """The bound itself is tested in libs/runtime (eucaim_node.runtime.body); this is the search's use of it."""
     node = api(max_body=1024)
-    request, received = _request([b"x" * 600] * 100, {})  # 60 KB, no Content-Length
-    assert asyncio.run(node._bounded_body(request)) is None
+    auth = {"authorization": f"Secret {TOKEN}", "content-type": "application/json"}
+    streamed, received = _request([b"x" * 600] * 100, auth)  # 60 KB, no Content-Length
+    assert asyncio.run(node.search({}, streamed)).status_code == 413
     assert len(received) == 2  # stopped at the chunk that crossed 1024 bytes
-    declared, received = _request([b"{}"], {"content-length": "5000"})
-    assert asyncio.run(node._bounded_body(declared)) is None and received == []
-    small, _ = _request([b'{"a":', b" 1}"], {})
-    assert asyncio.run(node._bounded_body(small)) == b'{"a": 1}'
+    declared, received = _request([b"{}"], {**auth, "content-length": "5000"})
+    assert asyncio.run(node.search({}, declared)).status_code == 413 and received == []

@@ -43,6 +43,7 @@ from eucaim_node.catalogue.results import Protection
 from eucaim_node.catalogue.search import QueryCompiler, QueryError
 from eucaim_node.catalogue.store import noise_secret, run_search, search_audit_detail
 from eucaim_node.events import AccessRecorded, Event
+from eucaim_node.runtime.body import BodyTooLarge, read_bounded_body
 
 from .adapters.versions import MongoVersionStore
 from .core.ratelimit import ClientLimits, Verdict, rate_limit_key
@@ -109,20 +110,6 @@ class FederationApi:
             return _too_many(verdict, "too many unauthenticated requests from this address; retry later")
         return None
 
-    async def _bounded_body(self, request: Request) -> bytes | None:
-        """The body, or None as soon as it exceeds ``max_body`` (read as a stream: a missing or lying
-        Content-Length changes nothing)."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body:
-            return None
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     async def _audit(self, actor: str, action: str, target: str | None, outcome: str, cause: str,
                      detail: dict[str, Any]) -> None:
         await self.publish(AccessRecorded.create(cause=cause, producer=PRODUCER, actor=actor, action=action,
@@ -160,11 +147,11 @@ class FederationApi:
         if "application/json" not in headers.get("content-type", "").lower():
             return _error(415, "the body must be JSON (Content-Type: application/json)")
         try:
-            body = await self._bounded_body(request)
+            body = await read_bounded_body(headers.get("content-length"), request.stream(), self.max_body)
+        except BodyTooLarge:
+            return _error(413, f"the query is larger than {self.max_body} bytes")
         except ClientDisconnectError:
             return _error(400, "the client went away before the body was complete")
-        if body is None:
-            return _error(413, f"the query is larger than {self.max_body} bytes")
         try:
             payload = json.loads(body)
         except ValueError as exc:

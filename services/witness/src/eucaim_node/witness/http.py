@@ -21,6 +21,8 @@ from urllib.parse import parse_qs
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from eucaim_node.runtime.body import BodyTooLarge, ClientDisconnected, asgi_body_chunks, read_bounded_body
+
 from .adapters.store import WitnessStore
 from .core import MAX_BODY_BYTES, Latest, Refusal, accept, check_submission, origin_of, parse_submission
 
@@ -40,23 +42,15 @@ async def _respond(send: Send, status: int, body: str, content_type: str = "text
     await send({"type": "http.response.body", "body": raw})
 
 
-async def read_bounded(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The request body, refused (Refusal 413) as soon as it exceeds ``limit`` bytes: never buffered past it."""
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            raise Refusal(413, f"request body larger than {limit} bytes")
-    chunks, total = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise Refusal(400, "client disconnected")
-        chunk = message.get("body", b"")
-        total += len(chunk)
-        if total > limit:
-            raise Refusal(413, f"request body larger than {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+async def _read_body(scope: Scope, receive: Receive) -> bytes:
+    """The request body, refused (Refusal 413) as soon as it exceeds MAX_BODY_BYTES: never buffered past it."""
+    content_length = dict(scope.get("headers", ())).get(b"content-length", b"").decode("latin-1")
+    try:
+        return await read_bounded_body(content_length, asgi_body_chunks(receive), MAX_BODY_BYTES)
+    except BodyTooLarge as exc:
+        raise Refusal(413, str(exc)) from None
+    except ClientDisconnected:
+        raise Refusal(400, "client disconnected") from None
 
 
 class WitnessApp:
@@ -108,7 +102,7 @@ class WitnessApp:
             await _respond(send, 401, "a bearer token is required to submit checkpoints\n",
                            headers={"www-authenticate": 'Bearer realm="witness"'})
             return
-        body = await read_bounded(scope, receive, MAX_BODY_BYTES)
+        body = await _read_body(scope, receive)
         submission = parse_submission(body)
         origin = origin_of(submission.note)
         now = int(self.clock())
