@@ -220,6 +220,23 @@ def test_the_broker_authenticates_everyone_and_denies_what_no_acl_allows():
     assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false" and env["KAFKA_SUPER_USERS"] == "User:admin"
 
 
+def test_kafka_provisioning_script_puts_no_password_on_a_command_line():
+    """Each SCRAM password reaches kafka-configs.sh in a 0600 file (--add-config-file), never as an argument
+    that `ps` shows; only the shell builtin printf sees it, writing into a private temporary directory."""
+    import shlex
+
+    script = (ROOT / "deploy" / "compose" / "kafka-provision.sh").read_text()
+    lines = script.replace("\\\n", " ").splitlines()
+    commands = [shlex.split(line) for line in lines if line.strip() and not line.startswith("#")]
+    for words in commands:
+        assert "--add-config" not in words, "password-bearing --add-config argument: " + " ".join(words)
+        if any("password" in word for word in words):
+            assert words[0] == "printf" and words[-2] == ">", "a password on a command line: " + " ".join(words)
+    configs = [words for words in commands if words[0].endswith("/kafka-configs.sh")]
+    assert len(configs) == len(KAFKA_GRANTS) and all("--add-config-file" in words for words in configs)
+    assert ["umask", "077"] in commands and ["trap", 'rm -rf "$scram_dir"', "EXIT"] in commands
+
+
 def test_kafka_setup_runs_the_provisioning_script_generated_from_the_grant_matrix():
     from eucaim_node.stack.kafka_security import provision_script
 

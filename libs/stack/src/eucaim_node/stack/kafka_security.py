@@ -155,7 +155,9 @@ def provision_script() -> str:
 
     What compose's ``kafka-setup`` runs (deploy/compose/kafka-provision.sh, checked against this by a test) and
     what ``eucaim-node kafka provision-script`` prints for production. It runs as a super user through
-    ``$KAFKA_COMMAND_CONFIG``; each password is read from ``$KAFKA_PASSWORDS_DIR/kafka-<principal>.password``.
+    ``$KAFKA_COMMAND_CONFIG``; each password is read from ``$KAFKA_PASSWORDS_DIR/kafka-<principal>.password``
+    and handed to ``kafka-configs.sh --add-config-file`` in a 0600 file of a private temporary directory, so no
+    command line (``ps``) carries it.
     """
     from eucaim_node.events import NODE_TOPICS
 
@@ -175,10 +177,22 @@ def provision_script() -> str:
         '    --partitions "$KAFKA_TOPIC_PARTITIONS" --replication-factor "$KAFKA_REPLICATION_FACTOR"',
         "done",
     ]
+    lines += [
+        "",
+        "# SCRAM passwords go to kafka-configs.sh in a 0600 file (--add-config-file), never as an argument that",
+        "# `ps` would show; printf is a shell builtin, so no process is given the password either.",
+        "umask 077",
+        'scram_dir="$(mktemp -d)"',
+        "trap 'rm -rf \"$scram_dir\"' EXIT",
+    ]
     for grant in KAFKA_GRANTS.values():
+        credential = f'"$scram_dir/{grant.principal}.properties"'
         lines += ["", f"# {grant.principal}",
+                  f"printf '{SASL_MECHANISM}=password=%s\\n' "
+                  f'"$(cat "$KAFKA_PASSWORDS_DIR/kafka-{grant.principal}.password")" > {credential}',
                   f"{tool.format('kafka-configs.sh')} --alter --entity-type users --entity-name {grant.principal} "
-                  f'--add-config "{SASL_MECHANISM}=[password=$(cat "$KAFKA_PASSWORDS_DIR/kafka-{grant.principal}.password")]"']
+                  f"--add-config-file {credential}",
+                  f"rm -f {credential}"]
         by_operation: dict[tuple[str, str], list[str]] = {}
         for kind, name, operation in grant.acls():
             by_operation.setdefault((kind, operation), []).append(name)
