@@ -6,7 +6,10 @@
 //   topic <name>                              create if missing (broker defaults: partitions, replication)
 //   user <principal> <password file>          upsert the SCRAM-SHA-512 credential
 //   acl <principal> TOPIC|GROUP <name> <op>   ALLOW User:<principal> <op> on the literal resource, any host
-// ACLs of the spec's principals that the spec does not list are deleted, so the matrix is the whole truth.
+//   superuser <principal>                     never touched: neither its SCRAM credential nor its ACLs
+// The matrix is the whole truth: every ACL the spec does not list is deleted (but a super user's), and so is
+// every SCRAM credential of a user that is neither a spec user nor a super user (a principal dropped from the
+// declaration can no longer log in).
 // Idempotent; exits non-zero with the failing step on stderr.
 
 import java.nio.file.Files;
@@ -25,6 +28,7 @@ import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.ScramCredentialInfo;
 import org.apache.kafka.clients.admin.ScramMechanism;
 import org.apache.kafka.clients.admin.UserScramCredentialAlteration;
+import org.apache.kafka.clients.admin.UserScramCredentialDeletion;
 import org.apache.kafka.clients.admin.UserScramCredentialUpsertion;
 import org.apache.kafka.common.acl.AccessControlEntry;
 import org.apache.kafka.common.acl.AclBinding;
@@ -47,22 +51,24 @@ public class Provision {
         List<NewTopic> topics = new ArrayList<>();
         List<UserScramCredentialAlteration> users = new ArrayList<>();
         Set<AclBinding> acls = new HashSet<>();
-        Set<String> principals = new HashSet<>();
+        Set<String> declared = new HashSet<>();
+        Set<String> superUsers = new HashSet<>();
         for (String line : Files.readAllLines(Path.of(args[1]))) {
             String[] f = line.trim().split("\\s+");
             switch (f[0]) {
                 case "topic" -> topics.add(new NewTopic(f[1], Optional.empty(), Optional.empty()));
                 case "user" -> {
+                    declared.add(f[1]);
                     String password = Files.readString(Path.of(f[2])).strip();
                     users.add(new UserScramCredentialUpsertion(f[1],
                             new ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS), password));
                 }
                 case "acl" -> {
                     String principal = "User:" + f[1];
-                    principals.add(principal);
                     acls.add(new AclBinding(new ResourcePattern(ResourceType.valueOf(f[2]), f[3], PatternType.LITERAL),
                             new AccessControlEntry(principal, "*", AclOperation.valueOf(f[4]), AclPermissionType.ALLOW)));
                 }
+                case "superuser" -> superUsers.add(f[1]);
                 case "" -> { }
                 default -> throw new IllegalArgumentException("unknown spec line: " + line);
             }
@@ -78,10 +84,21 @@ public class Provision {
                 }
             });
             step("upserting SCRAM users", () -> admin.alterUserScramCredentials(users).all().get());
+            step("removing SCRAM users the spec does not declare", () -> {
+                List<UserScramCredentialAlteration> dropped = new ArrayList<>();
+                for (var user : admin.describeUserScramCredentials().all().get().values()) {
+                    if (declared.contains(user.name()) || superUsers.contains(user.name())) continue;
+                    for (var info : user.credentialInfos()) {
+                        dropped.add(new UserScramCredentialDeletion(user.name(), info.mechanism()));
+                    }
+                }
+                if (!dropped.isEmpty()) admin.alterUserScramCredentials(dropped).all().get();
+                System.out.printf("SCRAM credentials of undeclared users deleted: %d%n", dropped.size());
+            });
             step("applying ACLs", () -> {
                 Set<AclBinding> existing = new HashSet<>(admin.describeAcls(AclBindingFilter.ANY).values().get());
                 List<AclBindingFilter> stale = existing.stream()
-                        .filter(b -> principals.contains(b.entry().principal()) && !acls.contains(b))
+                        .filter(b -> !isSuperUser(b.entry().principal(), superUsers) && !acls.contains(b))
                         .map(AclBinding::toFilter).collect(Collectors.toList());
                 if (!stale.isEmpty()) admin.deleteAcls(stale).all().get();
                 List<AclBinding> missing = acls.stream().filter(b -> !existing.contains(b)).collect(Collectors.toList());
@@ -89,6 +106,10 @@ public class Provision {
                 System.out.printf("ACLs: %d in force, %d created, %d deleted%n", acls.size(), missing.size(), stale.size());
             });
         }
+    }
+
+    private static boolean isSuperUser(String principal, Set<String> superUsers) {
+        return principal.startsWith("User:") && superUsers.contains(principal.substring("User:".length()));
     }
 
     interface Step {

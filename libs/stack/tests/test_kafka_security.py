@@ -65,6 +65,10 @@ def test_every_service_gets_its_own_principal_and_the_spec_grants_only_the_matri
     spec = ks.provisioning_spec(s).splitlines()
     assert {line.split()[1] for line in spec if line.startswith("topic ")} == set(NODE_TOPICS)
     assert {line.split()[1] for line in spec if line.startswith("user ")} == set(KAFKA_GRANTS)  # not the super user
+    # Provision.java deletes the SCRAM login and ACLs of every other user but the super user's, so the spec
+    # must name exactly one super user, admin, which is neither a user line nor dropped.
+    assert [line for line in spec if line.startswith("superuser ")] == [f"superuser {ks.SUPER_USER}"]
+    assert ks.SUPER_USER == "admin"
     acls = {tuple(line.split()[1:]) for line in spec if line.startswith("acl ")}
     assert acls == {(g.principal, *acl) for g in KAFKA_GRANTS.values() for acl in g.acls()}
     assert not any(ks.read_password(s, p) in "\n".join(spec) for p in KAFKA_GRANTS)  # files, not passwords

@@ -136,10 +136,14 @@ def format_scram_arguments(settings: StackSettings) -> list[str]:
 
 
 def provisioning_spec(settings: StackSettings) -> str:
-    """What deploy/local/kafka/Provision.java applies: every node topic, a SCRAM user and the ACLs per grant."""
+    """What deploy/local/kafka/Provision.java applies: every node topic, a SCRAM user and the ACLs per grant.
+
+    Provision deletes every other ACL and the SCRAM credential of every undeclared user, except the super
+    user's (named by the ``superuser`` line): a principal dropped from the grants can no longer log in.
+    """
     from eucaim_node.events import NODE_TOPICS
 
-    lines = [f"topic {topic}" for topic in NODE_TOPICS]
+    lines = [f"superuser {SUPER_USER}", *(f"topic {topic}" for topic in NODE_TOPICS)]
     for grant in KAFKA_GRANTS.values():
         lines.append(f"user {grant.principal} {password_file(settings, grant.principal)}")
         lines += [f"acl {grant.principal} {kind} {name} {operation}" for kind, name, operation in grant.acls()]
