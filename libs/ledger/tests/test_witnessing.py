@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from eucaim_node.ledger.merkle import leaf_hash
+from eucaim_node.ledger.merkle import leaf_hash, root, verify_consistency
 from eucaim_node.ledger.witness_client import WitnessConflict, WitnessError
 from eucaim_node.ledger.witnessing import WitnessAhead, WitnessRolledBack, WitnessSubmitter, reanchor_refusal
 
@@ -21,6 +21,7 @@ class FakeLedger:
     def __init__(self, leaves: int, state: dict[str, Any] | None = None) -> None:
         self.hashes = [leaf_hash(f"record {i}".encode()) for i in range(leaves)]
         self.state: dict[str, Any] = {"_id": "witness", "size": 0, **(state or {})}
+        self.leaf_reads = 0
 
     async def latest_head(self) -> dict[str, Any] | None:
         n = len(self.hashes)
@@ -30,6 +31,7 @@ class FakeLedger:
         return dict(self.state)
 
     async def leaf_hashes(self, size: int) -> list[bytes]:
+        self.leaf_reads += 1
         return self.hashes[:size]
 
     async def record_witnessed(self, size, cosigned_note, at) -> None:
@@ -53,9 +55,11 @@ class FakeWitness:
     def __init__(self, *conflicts: int | None) -> None:
         self.conflicts = list(conflicts)
         self.olds: list[int] = []
+        self.proofs: list[list[bytes]] = []
 
     async def add_checkpoint(self, old_size: int, proof, note: str) -> str:
         self.olds.append(old_size)
+        self.proofs.append(list(proof))
         if self.conflicts:
             raise WitnessConflict(self.conflicts.pop(0), "conflict")
         return "— witness.example cosig\n"
@@ -80,6 +84,16 @@ async def test_a_witness_that_moved_forward_is_followed():
     assert witness.olds == [4, 8]
     assert submitted is not None and submitted.witnessed_size == 12
     assert ledger.state["cosigned_size"] == 12 and ledger.state["last_error"] is None
+
+
+async def test_each_submission_sends_a_valid_consistency_proof_and_reads_the_leaves_once():
+    # The leaves are the O(n) read of a submission: a 409 retry must not read them again.
+    ledger = FakeLedger(12, {"size": 4, "cosigned_size": 4})
+    witness = FakeWitness(8)
+    await WitnessSubmitter(ledger, witness, None).submit_latest()  # type: ignore[arg-type]
+    assert ledger.leaf_reads == 1
+    for old, proof in zip(witness.olds, witness.proofs, strict=True):
+        verify_consistency(old, 12, root(ledger.hashes[:old]), root(ledger.hashes), proof)
 
 
 async def test_a_size_below_the_known_but_not_below_the_cosigned_one_is_followed():

@@ -78,12 +78,16 @@ class WitnessSubmitter:
 
     async def _submit(self, note: str, size: int, old: int, floor: tuple[int, int | None]) -> str:
         cosigned_size, reanchor_to = floor
+        leaves: list[bytes] | None = None  # read once per submission, not again on each 409 retry
         for _ in range(MAX_CONFLICTS + 1):
             if old > size:
                 raise WitnessAhead(f"the witness cosigned a tree of {old} leaves, the ledger's latest head has "
                                    f"{size}: leaves the witness saw are gone (truncated or forked ledger)")
             try:
-                proof = consistency_proof(old, await self.store.leaf_hashes(size)) if 0 < old < size else []
+                proof: list[bytes] = []
+                if 0 < old < size:
+                    leaves = leaves if leaves is not None else await self.store.leaf_hashes(size)
+                    proof = consistency_proof(old, leaves)
             except LedgerInconsistent as exc:
                 raise WitnessError(f"no consistency proof from {old} to {size}: {exc}") from None
             try:
