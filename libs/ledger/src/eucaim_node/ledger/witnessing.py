@@ -44,10 +44,6 @@ class Submitted:
     head_size: int
     witnessed_size: int
 
-    @property
-    def pending_leaves(self) -> int:
-        return self.head_size - self.witnessed_size
-
 
 class WitnessSubmitter:
     def __init__(self, store: LedgerStore, client: WitnessClient, witness: Witness | None) -> None:
