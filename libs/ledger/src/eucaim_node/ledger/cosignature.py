@@ -90,13 +90,3 @@ def open_cosignature(note: str, name: str, public: Ed25519PublicKey) -> Cosignat
         return Cosignature(name, timestamp, line + "\n")
     raise HeadError(f"no cosignature by witness {name} with the configured key")
 
-
-def cosignature_timestamp(blob_b64: str) -> int:
-    """The timestamp inside a cosignature/v1 signature (base64 of key id || timestamp || signature)."""
-    try:
-        blob = base64.b64decode(blob_b64, validate=True)
-    except ValueError:
-        raise HeadError("a cosignature is base64") from None
-    if len(blob) != 4 + 8 + 64:
-        raise HeadError("not a cosignature/v1 signature (wrong length)")
-    return struct.unpack(">Q", blob[4:12])[0]
