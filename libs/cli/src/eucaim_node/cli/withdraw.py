@@ -16,7 +16,8 @@ from typing import Annotated
 
 import typer
 
-from eucaim_node.runtime import KafkaSettings, PseudonymKeySettings
+from eucaim_node.runtime import KafkaSettings
+from eucaim_node.settings import PseudonymKeySettings
 
 from .search import EnvFile, fail, load, record_access
 
@@ -32,7 +33,7 @@ def withdraw(
     env_file: EnvFile = None,
 ) -> None:
     """Withdraw a patient: remove their studies from the research side and the catalogue, for good."""
-    from eucaim_node.deid import KeyFileError, pseudonymise_patient_id
+    from eucaim_node.deid import KeyFileError, load_key, pseudonymise_patient_id
     from eucaim_node.events import WithdrawalRequested
 
     settings = load(WithdrawalCliSettings, env_file)
@@ -42,7 +43,7 @@ def withdraw(
     if not patient_id:
         raise fail("the patient ID is empty")
     try:
-        subject_key = pseudonymise_patient_id(patient_id, settings.hmac_key(), settings.site_prefix)
+        subject_key = pseudonymise_patient_id(patient_id, load_key(settings.hmac_key_file), settings.site_prefix)
     except (KeyFileError, OSError, ValueError) as exc:
         raise fail(f"cannot compute the subject key: {exc}") from None
     del patient_id

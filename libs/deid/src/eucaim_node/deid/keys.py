@@ -16,8 +16,11 @@ MIN_KEY_BYTES = 32
 _HEX_TEXT_KEY = re.compile(rb"([0-9A-Fa-f]+)(?:\r?\n)?")
 
 
-class KeyFileError(Exception):
+class KeyFileError(ValueError):
     """The key file is missing, unreadable or shorter than :data:`MIN_KEY_BYTES`.
+
+    A ValueError, so a service's start-up (eucaim_node.runtime) reports it as a configuration error
+    without importing this library.
 
     Messages name the path and the problem, never the key material.
     """

@@ -6,11 +6,10 @@ from pathlib import Path
 
 from pydantic import Field
 
-from eucaim_node.runtime import KafkaSettings
 from eucaim_node.store import MongoSettings
 
 
-class LedgerSettings(KafkaSettings, MongoSettings):
+class LedgerSettings(MongoSettings):
     """Where the ledger is and who signs it."""
 
     audit_log_origin: str = Field(

@@ -7,7 +7,6 @@ from .settings import (
     ConfigurationError,
     KafkaSettings,
     NodeSettings,
-    PseudonymKeySettings,
     ServiceSettings,
     load_settings,
 )
@@ -19,7 +18,6 @@ __all__ = [
     "EventPublisher",
     "KafkaSettings",
     "NodeSettings",
-    "PseudonymKeySettings",
     "ReadinessCheck",
     "ServiceSettings",
     "TransientError",

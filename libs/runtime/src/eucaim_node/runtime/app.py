@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker
 
-from eucaim_node.deid import KeyFileError
 from eucaim_node.telemetry import TelemetryConfigurationError, configure_logging, configure_tracing, metrics, shutdown_tracing
 
 from .kafka import BROKER_SETTINGS
@@ -127,7 +126,8 @@ def run_service(name: str, settings_cls: type[S], create_app: Callable[[S], Asgi
         raise ConfigurationError(2) from None
     try:
         app = create_app(settings)
-    except (OSError, ValueError, KeyFileError) as exc:
+    # A key file that is missing or too short raises KeyFileError, a ValueError (eucaim_node.deid.keys).
+    except (OSError, ValueError) as exc:
         print(f"configuration error in {name}: {exc}", file=sys.stderr)
         raise ConfigurationError(2) from None
     log.info("starting", extra={"service": name, "health_port": settings.health_port})

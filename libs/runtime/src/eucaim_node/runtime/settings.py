@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ssl
 import sys
-from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -90,16 +89,6 @@ class KafkaSettings(NodeSettings):
         cls = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}[self.kafka_sasl_mechanism]
         return cls(options["sasl_plain_username"], options["sasl_plain_password"],
                    ssl_context=options.get("ssl_context"), use_ssl=use_ssl)
-
-
-class PseudonymKeySettings(NodeSettings):
-    hmac_key_file: Path = Field(description="File holding the node's HMAC key (>= 32 bytes); never logged.")
-    site_prefix: str = Field(default="EUCAIM-LOCAL", pattern=r"^[A-Za-z0-9-]{1,24}$", description="Prefix of subject pseudonyms.")
-
-    def hmac_key(self) -> bytes:
-        from eucaim_node.deid import load_key
-
-        return load_key(self.hmac_key_file)
 
 
 S = TypeVar("S", bound=BaseSettings)

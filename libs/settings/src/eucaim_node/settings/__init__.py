@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "EUCAIM_"
 
-__all__ = ["ENV_PREFIX", "NodeSettings", "ReadableFile", "read_secret"]
+__all__ = ["ENV_PREFIX", "NodeSettings", "PseudonymKeySettings", "ReadableFile", "read_secret"]
 
 
 class NodeSettings(BaseSettings):
@@ -40,3 +40,14 @@ ReadableFile = Annotated[Path, AfterValidator(_readable)]
 def read_secret(path: Path | None) -> str | None:
     """The text of a secret file, stripped of surrounding white space; None when no file is set."""
     return None if path is None else path.read_text().strip()
+
+
+class PseudonymKeySettings(NodeSettings):
+    """Where the node's pseudonymisation key is, and the prefix of its subject pseudonyms.
+
+    Only the path: the key itself is read with :func:`eucaim_node.deid.load_key` by the service
+    that uses it, so configuration stays free of the de-identification library.
+    """
+
+    hmac_key_file: Path = Field(description="File holding the node's HMAC key (>= 32 bytes); never logged.")
+    site_prefix: str = Field(default="EUCAIM-LOCAL", pattern=r"^[A-Za-z0-9-]{1,24}$", description="Prefix of subject pseudonyms.")

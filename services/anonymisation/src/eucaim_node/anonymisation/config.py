@@ -8,7 +8,8 @@ from pydantic_settings import NoDecode
 from eucaim_node.deid import Profile, profile_named
 
 from eucaim_node.orthanc import ClinicalOrthancSettings, ResearchOrthancSettings
-from eucaim_node.runtime import KafkaSettings, PseudonymKeySettings, ServiceSettings
+from eucaim_node.runtime import KafkaSettings, ServiceSettings
+from eucaim_node.settings import PseudonymKeySettings
 from eucaim_node.store import MongoSettings
 
 

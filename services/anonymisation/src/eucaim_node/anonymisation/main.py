@@ -8,7 +8,7 @@ from faststream import Context
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaRouter
 
-from eucaim_node.deid import Deidentifier
+from eucaim_node.deid import Deidentifier, load_key
 from eucaim_node.events import (
     StudyAnonymised,
     StudyQuarantined,
@@ -61,7 +61,7 @@ def create_app(settings: AnonymisationSettings) -> AsgiFastStream:
     mongo, db = connect(settings, app_name=NAME)
     clinical = ClinicalOrthanc(settings.clinical_orthanc())
     research = ResearchOrthanc(settings.research_orthanc())
-    deidentifier = Deidentifier(settings.hmac_key(), site_prefix=settings.site_prefix, profile=settings.profile())
+    deidentifier = Deidentifier(load_key(settings.hmac_key_file), site_prefix=settings.site_prefix, profile=settings.profile())
     anonymiser = StudyAnonymiser(clinical, research, deidentifier.deidentify, MongoQuarantineLog(db), _Publishers(),
                                  withdrawals=MongoWithdrawals(db), concurrency=settings.anonymisation_concurrency)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 from pydantic import Field
 
 from eucaim_node.ledger.settings import LedgerSettings
-from eucaim_node.runtime import ServiceSettings
+from eucaim_node.runtime import KafkaSettings, ServiceSettings
 
 
-class AuditSettings(ServiceSettings, LedgerSettings):
+class AuditSettings(ServiceSettings, KafkaSettings, LedgerSettings):
     audit_head_interval_seconds: float = Field(
         default=60.0, gt=0, le=86400, description="How often a new signed tree head is made (if records were appended).")
     audit_syslog_host: str | None = Field(

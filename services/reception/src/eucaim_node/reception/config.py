@@ -3,7 +3,8 @@
 from pydantic import Field
 
 from eucaim_node.orthanc import ClinicalOrthancSettings
-from eucaim_node.runtime import KafkaSettings, PseudonymKeySettings, ServiceSettings
+from eucaim_node.runtime import KafkaSettings, ServiceSettings
+from eucaim_node.settings import PseudonymKeySettings
 from eucaim_node.store import MongoSettings
 
 

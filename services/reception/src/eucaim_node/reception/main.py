@@ -8,6 +8,7 @@ import logging
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaRouter
 
+from eucaim_node.deid import load_key
 from eucaim_node.events import StudyReceived, grant
 from eucaim_node.orthanc import OrthancClient
 from eucaim_node.runtime import EventPublisher, build_app, create_broker, ensure_topics, is_transient
@@ -49,7 +50,7 @@ def create_app(settings: ReceptionSettings) -> AsgiFastStream:
     mongo, db = connect(settings, app_name=NAME)
     archive = OrthancClient(settings.clinical_orthanc())
     receiver = StudyReceiver(archive, MongoReceptionLedger(db), publish_study_received,
-                             key=settings.hmac_key(), page_size=settings.reception_changes_page_size)
+                             key=load_key(settings.hmac_key_file), page_size=settings.reception_changes_page_size)
     tasks: list[asyncio.Task] = []
 
     async def start() -> None:
