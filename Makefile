@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SYNCED := .venv/.synced
 
-.PHONY: help up demo down status test test-unit asyncapi mongo-users bench-deid clean helm-lint
+.PHONY: help up demo down status test test-unit lint asyncapi mongo-users bench-deid clean helm-lint
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,10 @@ test: $(SYNCED)  ## All tests: unit, integration and end-to-end (starts the real
 test-unit: $(SYNCED)  ## Only the tests that need no services (dciodvfy and tesseract are still needed)
 	$(UV) run eucaim-node stack install
 	$(UV) run pytest -m "not integration"
+
+lint: $(SYNCED)  ## The dependency rules (import-linter) and ruff alone; both also run in test-unit
+	$(UV) run lint-imports
+	$(UV) run ruff check .
 
 asyncapi: $(SYNCED)  ## Regenerate docs/asyncapi.json from the services' code
 	$(UV) run python scripts/asyncapi.py

@@ -31,7 +31,7 @@ async def test_two_writers_and_redeliveries_give_one_gap_free_leaf_per_record(st
             for i in order:
                 results.append(await store.append(record(i)))
 
-        await asyncio.gather(*(writer(s, o) for s, o in zip(stores, orders)), writer(stores[0], orders[1][:30]))
+        await asyncio.gather(*(writer(s, o) for s, o in zip(stores, orders, strict=True)), writer(stores[0], orders[1][:30]))
         documents = [d async for d in stores[0].records.find({}, sort=[("leaf_index", 1)])]
         assert sorted(d["_id"] for d in documents) == sorted(f"r-{i}" for i in range(120))
         assert [d["leaf_index"] for d in documents] == list(range(120))

@@ -193,7 +193,7 @@ async def test_metrics_count_what_one_study_did(stack, observer, kafka, tmp_path
                   "eucaim.study.indexed.v1", "eucaim.collection.updated.v1"):
         assert delta("audit", "eucaim_events_handled_total", service="audit", topic=topic) == 1, topic
     # One histogram observation per successful attempt, and no failure anywhere.
-    for service, label in (("anonymisation", "anonymisation"), ("metadata", "metadata"),
+    for service, _label in (("anonymisation", "anonymisation"), ("metadata", "metadata"),
                            ("catalogue_sync", "catalogue-sync"), ("audit", "audit")):
         handled = sum(v for (n, l), v in after[service].items() if n == "eucaim_events_handled_total") - sum(
             v for (n, l), v in before[service].items() if n == "eucaim_events_handled_total")

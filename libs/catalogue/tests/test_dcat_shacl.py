@@ -86,7 +86,7 @@ def test_the_one_pathless_sh_or_is_adapted_in_memory_and_the_files_are_unchanged
     assert adapt_pathless_or(shapes) == 0
     assert any(shapes.objects(None, SH["or"]))
     loaded = load_shapes()
-    for owner, prop in loaded.subject_objects(SH.property):
+    for _owner, prop in loaded.subject_objects(SH.property):
         assert (prop, SH.path, None) in loaded or (prop, SH["or"], None) not in loaded
     sums = dict(line.split()[::-1] for line in (shapes_dir() / "SHA256SUMS").read_text().splitlines())
     for name, digest in sums.items():

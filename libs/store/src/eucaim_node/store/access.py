@@ -38,7 +38,7 @@ class Action(StrEnum):
     CREATE_INDEX = "createIndex"
 
 
-F, I, U, R, X = Action.FIND, Action.INSERT, Action.UPDATE, Action.REMOVE, Action.CREATE_INDEX
+F, I, U, R, X = Action.FIND, Action.INSERT, Action.UPDATE, Action.REMOVE, Action.CREATE_INDEX  # noqa: E741 (one-letter names keep the grants table readable)
 #: update_one/replace_one with upsert=True needs insert as well as update.
 UPSERT = frozenset({F, I, U})
 
