@@ -10,6 +10,7 @@ from rdflib.namespace import DCAT, RDF, SKOS
 from eucaim_node.catalogue import config as dcat_config
 from eucaim_node.catalogue import dcat
 from eucaim_node.catalogue.config import bundled_config_path, load_config
+from eucaim_node.catalogue.quality import METRICS, measures
 from eucaim_node.catalogue.shacl import SH, adapt_pathless_or, load_shapes, shapes_dir, validate
 
 CONFIG = load_config(bundled_config_path("collections.example.yaml"))
@@ -18,7 +19,9 @@ FACTS = dcat.CollectionFacts(
     sexes=(dcat.CodedFacet("SNOMEDCT248152002", "Female"), dcat.CodedFacet("SNOMEDCT248153007", "Male")),
     modalities=(dcat.CodedFacet("RID10321", "Computed Tomography"),),
     body_parts=(dcat.CodedFacet("SNOMEDCT43799004", "Chest"),),
-    manufacturers=(dcat.CodedFacet("birnlex_3066", "Siemens Medical Solutions"),))
+    manufacturers=(dcat.CodedFacet("birnlex_3066", "Siemens Medical Solutions"),),
+    quality=measures({"series_checked": 4, "flagged": {"missing_slices": 1, "mixed_orientation": 1},
+                      "tag_present": {"PatientID": 4, "Modality": 4, "BodyPartExamined": 3, "Manufacturer": 4}}))
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
@@ -133,3 +136,20 @@ def test_a_configured_interoperability_level_is_published_as_a_described_concept
 def test_an_unconfigured_interoperability_level_is_not_guessed():
     graph = catalogue_graph(collections=("lung-screening",))
     assert list(graph.objects(None, dcat.EUCAIM.interoperabilityLevel)) == []
+
+
+def test_data_quality_is_published_as_dqv_measurements_of_the_dataset():
+    graph = catalogue_graph(collections=("lung-screening",))
+    dataset = next(graph.subjects(RDF.type, DCAT.Dataset))
+    values = {}
+    for node in graph.objects(dataset, dcat.DQV.hasQualityMeasurement):
+        assert (node, RDF.type, dcat.DQV.QualityMeasurement) in graph
+        assert graph.value(node, dcat.DQV.computedOn) == dataset
+        metric = graph.value(node, dcat.DQV.isMeasurementOf)
+        assert (metric, RDF.type, dcat.DQV.Metric) in graph and graph.value(metric, SKOS.definition) is not None
+        assert (graph.value(metric, dcat.DQV.inDimension), RDF.type, dcat.DQV.Dimension) in graph
+        values[str(metric).removeprefix(dcat.QUALITY_METRIC)] = graph.value(node, dcat.DQV.value).toPython()
+    assert set(values) == set(METRICS)
+    assert values["series-without-missing-slices"] == 0.75 and values["series-with-consistent-orientation"] == 0.75
+    assert values["minimum-tag-BodyPartExamined"] == 0.75 and values["minimum-tag-AcquisitionDate"] == 0.0
+    assert validate(graph).violations == ()

@@ -24,6 +24,16 @@ class Research:
     async def instance_tags(self, instance_id):
         return {"PatientSex": "M", "PatientAge": "063Y", "Manufacturer": "Philips"}
 
+    undecodable = frozenset()
+    instances_tags = {"i1": {"Rows": "8", "Columns": "8", "InstanceNumber": "1"},
+                      "i2": {"Rows": "8", "Columns": "8", "InstanceNumber": "3"}}
+
+    async def series_instances_tags(self, series_id):
+        return self.instances_tags
+
+    async def decodes(self, instance_id):
+        return instance_id not in self.undecodable
+
 
 class Catalogue:
     def __init__(self, withdrawn=(), withdraw_during_write=False):
@@ -119,3 +129,16 @@ async def test_withdrawal_removes_every_study_and_announces_each_again_on_redeli
     await indexer.withdraw(event)
     assert sorted(e.event_id for e in removed[2:]) == first  # same IDs: the audit deduplicates
     assert {e.collection_id for e in removed} == {"lung-screening"}
+
+
+async def test_series_and_study_carry_their_data_quality():
+    research = Research()
+    research.undecodable = frozenset({"i2"})
+    indexer, catalogue, _, _ = make(research)
+    await indexer.index(anonymised())
+    series = catalogue.series["2.25.9"]["quality"]
+    assert series["missing_instance_numbers"] == 1 and series["undecodable"] == 1
+    assert set(series["flags"]) == {"missing_slices", "undecodable_pixels", "missing_minimum_tags"}
+    study = catalogue.studies["2.25.5"]["quality"]
+    assert study["series_checked"] == 1 and study["flagged"]["undecodable_pixels"] == 1
+    assert study["tag_present"]["Manufacturer"] == 0 and "missing_slices" in study["flags"]

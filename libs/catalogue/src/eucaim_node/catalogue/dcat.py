@@ -20,6 +20,7 @@ from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
 
 from .config import Agent, CollectionsConfig, Contact, ResolvedCollection
+from .quality import DIMENSIONS, METRICS, Measure
 
 HEALTHDCATAP = Namespace("http://healthdataportal.eu/ns/health#")  # the namespace the R8 shapes validate
 DCATAP = Namespace("http://data.europa.eu/r5r/")
@@ -31,6 +32,10 @@ DPVPD = Namespace("https://w3id.org/dpv/dpv-pd#")
 ELI = Namespace("http://data.europa.eu/eli/ontology#")
 DCAT3 = Namespace("http://www.w3.org/ns/dcat#")  # rdflib's DCAT lacks the DCAT 3 versioning terms
 EUCAIM = Namespace("https://cancerimage.eu/ontology/EUCAIM#")
+DQV = Namespace("http://www.w3.org/ns/dqv#")
+#: The node's own data-quality metrics and dimensions (W3C DQV §6: a metric is any documented measure).
+QUALITY_METRIC = "urn:eucaim-node:dqv:metric:"
+QUALITY_DIMENSION = "urn:eucaim-node:dqv:dimension:"
 
 EU = "http://publications.europa.eu/resource/authority/"
 HDEU = "https://hdeu-dcat.data.health.europa.eu/resource/authority/"
@@ -81,6 +86,7 @@ class CollectionFacts:
     modalities: tuple[CodedFacet, ...] = ()
     body_parts: tuple[CodedFacet, ...] = ()
     manufacturers: tuple[CodedFacet, ...] = ()
+    quality: tuple[Measure, ...] = ()  # data-quality measurements (catalogue.quality), published as W3C DQV
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,7 @@ def new_graph() -> Graph:
     graph = Graph()
     for prefix, ns in (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("skos", SKOS), ("vcard", VCARD), ("adms", ADMS),
                        ("healthdcatap", HEALTHDCATAP), ("dcatap", DCATAP), ("cv", CV), ("dpv", DPV), ("dpvpd", DPVPD),
-                       ("eli", ELI), ("eucaim", EUCAIM), ("xsd", XSD), ("rdfs", RDFS)):
+                       ("eli", ELI), ("eucaim", EUCAIM), ("xsd", XSD), ("rdfs", RDFS), ("dqv", DQV)):
         graph.bind(prefix, ns)
     return graph
 
@@ -186,6 +192,39 @@ def _legislation(b: _Builder, subject: URIRef, iris: tuple[str, ...]) -> None:
     for iri in iris:
         b.graph.add((subject, DCATAP.applicableLegislation, URIRef(iri)))
         b.graph.add((URIRef(iri), RDF.type, ELI.LegalResource))
+
+
+def _metric(b: _Builder, name: str) -> URIRef:
+    """A DQV metric, described once per graph with its dimension (W3C DQV §6.5, §6.6)."""
+    g = b.graph
+    node = URIRef(QUALITY_METRIC + name)
+    if node not in b.described:
+        b.described.add(node)
+        metric = METRICS[name]
+        dimension = URIRef(QUALITY_DIMENSION + metric.dimension)
+        g.add((node, RDF.type, DQV.Metric))
+        g.add((node, SKOS.prefLabel, Literal(metric.label, lang="en")))
+        g.add((node, SKOS.definition, Literal(metric.definition, lang="en")))
+        g.add((node, DQV.expectedDataType, XSD.double))
+        g.add((node, DQV.inDimension, dimension))
+        if dimension not in b.described:
+            b.described.add(dimension)
+            g.add((dimension, RDF.type, DQV.Dimension))
+            g.add((dimension, SKOS.prefLabel, Literal(metric.dimension.capitalize(), lang="en")))
+            g.add((dimension, SKOS.definition, Literal(DIMENSIONS[metric.dimension], lang="en")))
+    return node
+
+
+def _quality(b: _Builder, ds: URIRef, iri: str, quality: tuple[Measure, ...]) -> None:
+    """One ``dqv:QualityMeasurement`` per measure, computed on the dataset (W3C DQV §6.4)."""
+    g = b.graph
+    for measure in quality:
+        node = URIRef(f"{iri}/quality/{measure.metric}")
+        g.add((ds, DQV.hasQualityMeasurement, node))
+        g.add((node, RDF.type, DQV.QualityMeasurement))
+        g.add((node, DQV.isMeasurementOf, _metric(b, measure.metric)))
+        g.add((node, DQV.computedOn, ds))
+        g.add((node, DQV.value, Literal(measure.value, datatype=XSD.double)))
 
 
 class MissingMetadata(ValueError):
@@ -290,6 +329,7 @@ def add_dataset(graph: Graph, config: CollectionsConfig, collection: ResolvedCol
         for facet in facets:
             concept_iri, scheme = _concept_iri(facet.code)
             g.add((ds, predicate, b.concept(concept_iri, facet.label, scheme, facet.code)))
+    _quality(b, ds, iri, facts.quality)
 
     if version is not None:
         g.add((ds, DCAT3.version, Literal(version.label)))

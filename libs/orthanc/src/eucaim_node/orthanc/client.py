@@ -110,6 +110,21 @@ class OrthancClient:
         """Tags of one instance, by keyword (``/simplified-tags``); pixel data excluded by Orthanc."""
         return await self.get_json(f"instances/{instance_id}/simplified-tags")
 
+    async def series_instances_tags(self, series_id: str) -> dict[str, dict[str, Any]]:
+        """Every instance's tags by keyword, keyed by instance ID, in one request (``/series/{id}/instances-tags``)."""
+        return await self.get_json(f"series/{series_id}/instances-tags?simplify")
+
+    async def decodes(self, instance_id: str) -> bool:
+        """Whether Orthanc can decode the instance's (first frame's) pixel data: it renders ``/preview`` or refuses
+        (415/500 for a transfer syntax it has no codec for, or corrupt pixel data)."""
+        try:
+            await self._call(self._api.get_binary, f"instances/{instance_id}/preview")
+        except api_errors.HttpError as exc:
+            if exc.http_status_code in (400, 415, 500):
+                return False
+            raise
+        return True
+
     async def instance_file(self, instance_id: str) -> bytes:
         return await self._call(self._api.get_binary, f"instances/{instance_id}/file")
 

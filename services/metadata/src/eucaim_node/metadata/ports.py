@@ -11,6 +11,12 @@ class ResearchArchive(Protocol):
     async def series(self, series_id: str) -> dict[str, Any]: ...
     async def instance_tags(self, instance_id: str) -> dict[str, Any]: ...
 
+    async def series_instances_tags(self, series_id: str) -> dict[str, dict[str, Any]]:
+        """Every instance's tags by keyword, keyed by instance ID."""
+
+    async def decodes(self, instance_id: str) -> bool:
+        """Whether the archive can decode the instance's pixel data."""
+
 
 class Catalogue(Protocol):
     async def replace_study(self, study: dict[str, Any], series: list[dict[str, Any]]) -> None: ...

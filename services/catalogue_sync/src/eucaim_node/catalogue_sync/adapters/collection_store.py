@@ -9,20 +9,21 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from eucaim_node.catalogue.quality import collection_summary
 from eucaim_node.store.collections import CATALOGUE_REMOVED_STUDIES
 from eucaim_node.events import CollectionAggregates
 from eucaim_node.store import collections
 
 _FIELDS = {"subject_key": 1, "modalities": 1, "body_parts": 1, "manufacturers": 1, "modality_codes": 1,
            "body_part_codes": 1, "manufacturer_codes": 1, "sex_code": 1, "age_years": 1, "series_count": 1,
-           "instance_count": 1, "indexed_at": 1}
+           "instance_count": 1, "indexed_at": 1, "quality": 1}
 
 
 def aggregate(studies: list[dict[str, Any]]) -> dict[str, Any]:
     """Everything the node keeps about a collection, from its study documents (pure).
 
     Facet counts are numbers of *subjects* having the value (what small-cell protection needs);
-    ``subject_ages`` is each subject's youngest age, sorted (no keys).
+    ``subject_ages`` is each subject's youngest age, sorted (no keys); ``quality`` sums the studies' data quality.
     """
     subjects: dict[str, dict[str, Any]] = {}
     series = instances = 0
@@ -55,6 +56,7 @@ def aggregate(studies: list[dict[str, Any]]) -> dict[str, Any]:
         "age_range": [ages[0], ages[-1]] if ages else None,
         "sex_counts": counts("sex"), "modality_counts": counts("modality"), "body_part_counts": counts("body_part"),
         "manufacturer_counts": counts("manufacturer"), "subject_ages": ages,
+        "quality": collection_summary(doc.get("quality") for doc in studies),
     }
 
 

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from eucaim_node.catalogue import dcat
 from eucaim_node.catalogue.coding import CodingTables
 from eucaim_node.catalogue.config import CollectionsConfig
+from eucaim_node.catalogue.quality import Measure, measures
 from eucaim_node.catalogue.shacl import validate
 from eucaim_node.events import CollectionPublished, Event, derive_event_id
 
@@ -86,6 +87,7 @@ def collection_facts(aggregates: dict[str, Any], coarse: Coarsening, tables: Cod
         min_typical_age=low, max_typical_age=high,
         sexes=facets("sex_counts", "sex"), modalities=facets("modality_counts", "modality"),
         body_parts=facets("body_part_counts", "body_part"), manufacturers=facets("manufacturer_counts", "manufacturer"),
+        quality=measures(aggregates.get("quality")),
     )
 
 
@@ -96,7 +98,7 @@ def version_notes(previous: dict[str, Any] | None, facts: dcat.CollectionFacts, 
     old = previous.get("facts", {})
     for name, label in (("studies", "number of studies"), ("subjects", "number of subjects"),
                         ("min_typical_age", "typical ages"), ("sexes", "sexes"), ("modalities", "modalities"),
-                        ("body_parts", "body parts"), ("manufacturers", "manufacturers")):
+                        ("body_parts", "body parts"), ("manufacturers", "manufacturers"), ("quality", "data quality")):
         if old.get(name) != _plain(getattr(facts, name)):
             changed.append(label)
     if config_changed or not changed:
@@ -107,7 +109,8 @@ def version_notes(previous: dict[str, Any] | None, facts: dcat.CollectionFacts, 
 def _plain(value: Any) -> Any:
     # Objects, not [code, label] pairs: FerretDB stores no nested arrays.
     if isinstance(value, tuple):
-        return [{"code": f.code, "label": f.label} if isinstance(f, dcat.CodedFacet) else f for f in value]
+        return [{"code": f.code, "label": f.label} if isinstance(f, dcat.CodedFacet)
+                else {"metric": f.metric, "value": f.value} if isinstance(f, Measure) else f for f in value]
     return value
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from eucaim_node.catalogue.coding import CodingTables
 from eucaim_node.catalogue.config import CollectionsConfig
+from eucaim_node.catalogue.quality import assess_series, is_image, study_summary
 from eucaim_node.catalogue.rules import StudyFacts, assign_collection
 from eucaim_node.events import Event, StudyAnonymised, StudyIndexed, StudyRemoved, WithdrawalRequested, derive_event_id
 from eucaim_node.orthanc import OrthancNotFound
@@ -17,6 +19,8 @@ from .documents import series_document, study_document
 
 log = logging.getLogger("eucaim_node.metadata")
 PRODUCER = "metadata"
+#: Instances whose pixel data are decoded at once (each is one request to the research Orthanc).
+DECODE_CONCURRENCY = 4
 
 
 class StudyIndexer:
@@ -55,6 +59,7 @@ class StudyIndexer:
             first_tags = first_tags or tags
             series_docs.append(series_document(series, tags, study_key=event.study_key, subject_key=subject_key,
                                                tables=self._tables))
+            series_docs[-1]["quality"] = await self._series_quality(series_id)
         facts = StudyFacts.of((s["modality"] for s in series_docs), (s["body_part"] for s in series_docs),
                               study.get("MainDicomTags", {}).get("StudyDescription"), event.calling_aet)
         collection_id = assign_collection(self._config, facts, self._default_collection)
@@ -64,6 +69,7 @@ class StudyIndexer:
             indexed_at=datetime.now(UTC), source_event_id=str(event.event_id),
             condition=collection.condition if collection else None, tables=self._tables,
         )
+        study_doc["quality"] = study_summary(s["quality"] for s in series_docs)
         await self._catalogue.replace_study(study_doc, series_docs)
         await self._catalogue.refresh_subject(study_doc["subject_key"])
         # A withdrawal may have been recorded while this study was being written: check again, after the
@@ -78,7 +84,21 @@ class StudyIndexer:
             modalities=tuple(study_doc["modalities"]), body_parts=tuple(study_doc["body_parts"]),
         ))
         log.info("study indexed", extra={"study_key": event.study_key, "collection_id": collection_id,
-                                         "series": study_doc["series_count"], "instances": study_doc["instance_count"]})
+                                         "series": study_doc["series_count"], "instances": study_doc["instance_count"],
+                                         "quality_flags": study_doc["quality"]["flags"]})
+
+    async def _series_quality(self, series_id: str) -> dict[str, Any]:
+        """The series' data quality (catalogue.quality): every instance's tags, and each image decoded once."""
+        tags = await self._research.series_instances_tags(series_id)
+        images = [instance for instance, t in sorted(tags.items()) if is_image(t)]
+        limit = asyncio.Semaphore(DECODE_CONCURRENCY)
+
+        async def decodes(instance_id: str) -> bool:
+            async with limit:
+                return await self._research.decodes(instance_id)
+
+        undecodable = sum(not ok for ok in await asyncio.gather(*(decodes(i) for i in images)))
+        return assess_series(tags.values(), undecodable=undecodable).document()
 
     async def withdraw(self, event: WithdrawalRequested) -> None:
         """Remove every catalogued study of the subject; idempotent (tombstones drive the announcements)."""
