@@ -18,7 +18,7 @@ FULL = {"PatientID": "p", "Modality": "CT", "BodyPartExamined": "CHEST", "Manufa
 def axial(zs, *, numbers=None, orientation=AXIAL, **extra):
     numbers = numbers or range(1, len(zs) + 1)
     return [{**FULL, "InstanceNumber": str(n), "ImagePositionPatient": f"-10\\-10\\{z}",
-             "ImageOrientationPatient": orientation, **extra} for n, z in zip(numbers, zs)]
+             "ImageOrientationPatient": orientation, **extra} for n, z in zip(numbers, zs, strict=True)]
 
 
 def test_a_regular_volume_is_clean():

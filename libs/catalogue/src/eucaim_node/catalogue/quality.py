@@ -174,7 +174,7 @@ def step_findings(distances: list[float]) -> StepFindings:
     phases = repeats.pop() if len(repeats) == 1 else 1
     duplicates = 0 if phases > 1 else sum(n - 1 for n in rounded.values())
     unique = sorted(k * SAME_POSITION_MM for k in rounded)
-    steps = [b - a for a, b in zip(unique, unique[1:])]
+    steps = [b - a for a, b in zip(unique, unique[1:], strict=False)]
     if len(steps) < 2:  # two slices define no regular spacing to hold them to
         return StepFindings(0, duplicates, 0, phases, steps[0] if steps else None)
     # The regular spacing is the most common step (ties: the smallest), so one gap among three slices is a gap.
