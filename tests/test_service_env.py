@@ -18,7 +18,7 @@ from eucaim_node.audit.config import AuditSettings
 from eucaim_node.catalogue_sync.config import CatalogueSyncSettings
 from eucaim_node.cli.search import FederationCliSettings
 from eucaim_node.cli.withdraw import WithdrawalCliSettings
-from eucaim_node.ledger.settings import LedgerSettings
+from eucaim_node.cli.audit import AuditCliSettings
 from eucaim_node.metadata.config import MetadataSettings
 from eucaim_node.reception.config import ReceptionSettings
 from eucaim_node.runtime.settings import ENV_PREFIX
@@ -32,7 +32,7 @@ READERS: dict[str, tuple[type[BaseSettings], ...]] = {
     "metadata": (MetadataSettings,),
     "catalogue_sync": (CatalogueSyncSettings,),
     "audit": (AuditSettings,),
-    configs.OPERATOR_CLI: (LedgerSettings, FederationCliSettings, WithdrawalCliSettings),
+    configs.OPERATOR_CLI: (AuditCliSettings, FederationCliSettings, WithdrawalCliSettings),
 }
 
 

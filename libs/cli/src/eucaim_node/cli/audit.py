@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import getpass
 import json
-import os
-import socket
 import sys
-import uuid
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from eucaim_node.ledger.settings import LedgerSettings
+from eucaim_node.runtime import KafkaSettings
+
+from .operator import fail as _fail
+from .operator import record_access
 
 app = typer.Typer(help="The tamper-evident audit ledger: verify, prove, sign heads, export.", no_args_is_help=True)
 
@@ -43,17 +45,14 @@ class FhirVersion(str, Enum):
     R4B = "R4B"
 
 
-def _settings(env_file: Path | None):
-    from eucaim_node.ledger.settings import LedgerSettings
+class AuditCliSettings(KafkaSettings, LedgerSettings):
+    """The ledger, and Kafka for each command's own audit record."""
 
+
+def _settings(env_file: Path | None) -> AuditCliSettings:
     from .search import load
 
-    return load(LedgerSettings, env_file)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+    return load(AuditCliSettings, env_file)
 
 
 def _public_key(settings, public_key: Path | None):
@@ -68,26 +67,8 @@ def _public_key(settings, public_key: Path | None):
         raise _fail(str(exc)) from None
 
 
-def _actor() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"cli:{user}@{socket.gethostname()}"
-
-
 async def _record_access(settings, action: str, outcome: str, detail: dict[str, Any]) -> None:
-    """Publish the AccessRecorded event of this command; a failure is reported, never hidden."""
-    from eucaim_node.events import AccessRecorded
-    from eucaim_node.runtime import publish_events
-
-    event = AccessRecorded.create(cause=f"cli:{uuid.uuid4()}", producer="cli", actor=_actor(), action=action,
-                                  target=settings.audit_log_origin, outcome=outcome, detail=detail)
-    try:
-        await asyncio.wait_for(publish_events(settings, event), 30)
-    except Exception as exc:
-        typer.echo(f"warning: this {action} could not be recorded in the audit log: {type(exc).__name__}: {exc}", err=True)
-        raise typer.Exit(4) from None
+    await record_access(settings, action, settings.audit_log_origin, outcome, detail)
 
 
 def _run(coro):

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .search import EnvFile, FederationCliSettings, fail, load, record_access
+from .operator import fail, record_access
+from .search import EnvFile, FederationCliSettings, load
 
 app = typer.Typer(help="The node's published catalogue (EUCAIM Tier 1, HealthDCAT-AP).", no_args_is_help=True)
 

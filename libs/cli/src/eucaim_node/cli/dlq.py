@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import json
-import os
-import socket
-import uuid
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
@@ -28,8 +24,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
-from eucaim_node.events import DLQ_REPLAY_GROUP, AccessRecorded, dead_letter_topic
-from eucaim_node.runtime import KafkaSettings, publish_events
+from eucaim_node.events import DLQ_REPLAY_GROUP, dead_letter_topic
+from eucaim_node.runtime import KafkaSettings
+
+from .operator import operator_name, record_access
 
 app = typer.Typer(help="Dead-letter topics: list what failed, replay it once the cause is fixed (audited).",
                   no_args_is_help=True)
@@ -65,18 +63,6 @@ class DeadLetter:
 
 def resolve_topic(topic: str) -> str:
     return topic if topic.startswith(DLQ_PREFIX) else dead_letter_topic(topic)
-
-
-def operator_name(explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    if os.environ.get("EUCAIM_OPERATOR"):
-        return os.environ["EUCAIM_OPERATOR"]
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # a container user without a passwd entry
-        user = f"uid{os.getuid()}"
-    return f"{user}@{socket.gethostname()}"
 
 
 def _int(value: str | None) -> int | None:
@@ -163,9 +149,7 @@ class DeadLetterTopic:
 
 async def _audit(settings: KafkaSettings, operator: str, action: str, topic: str, outcome: str,
                  detail: dict[str, Any]) -> None:
-    event = AccessRecorded.create(cause=f"{action}:{topic}:{uuid.uuid4()}", producer="cli", actor=f"cli:{operator}",
-                                  action=action, target=topic, outcome=outcome, detail=detail)
-    await publish_events(settings, event, client="cli-dlq")
+    await record_access(settings, action, topic, outcome, detail, operator=operator)
 
 
 def _settings(bootstrap: str | None) -> KafkaSettings:

@@ -13,12 +13,9 @@ Settings come from the environment (``EUCAIM_MONGO_URL``, ``EUCAIM_KAFKA_BOOTSTR
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 import os
-import socket
 import sys
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,25 +25,14 @@ from eucaim_node.catalogue.settings import CollectionsSettings, SearchSettings
 from eucaim_node.runtime import KafkaSettings
 from eucaim_node.store import MongoSettings
 
+from .operator import fail, record_access
+
 EnvFile = Annotated[Path | None, typer.Option("--env-file", help="KEY=value settings file (default: the local stack's "
                                                                  "node.env when EUCAIM_MONGO_URL is not set).")]
 
 
 class FederationCliSettings(KafkaSettings, MongoSettings, CollectionsSettings, SearchSettings):
     pass
-
-
-def actor() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = "unknown"
-    return f"cli:{user}@{socket.gethostname()}"
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def default_env_file(env_file: Path | None) -> Path | None:
@@ -74,16 +60,6 @@ def load(cls: type, env_file: Path | None, **values: Any) -> Any:
         raise fail("configuration: " + "; ".join(line.strip() for line in describe_errors(exc))) from None
     except Exception as exc:
         raise fail(f"configuration: {exc}") from None
-
-
-async def record_access(settings: KafkaSettings, action: str, target: str | None, outcome: str,
-                        detail: dict[str, Any]) -> None:
-    from eucaim_node.events import AccessRecorded
-    from eucaim_node.runtime import publish_events
-
-    await publish_events(settings, AccessRecorded.create(
-        cause=f"cli:{action}:{uuid.uuid4()}", producer="cli", actor=actor(), action=action, target=target,
-        outcome=outcome, detail=detail))
 
 
 async def _search(settings: FederationCliSettings, body: Any) -> dict[str, Any]:

@@ -19,7 +19,8 @@ import typer
 from eucaim_node.runtime import KafkaSettings
 from eucaim_node.settings import PseudonymKeySettings
 
-from .search import EnvFile, fail, load, record_access
+from .operator import fail, record_access
+from .search import EnvFile, load
 
 
 class WithdrawalCliSettings(KafkaSettings, PseudonymKeySettings):
