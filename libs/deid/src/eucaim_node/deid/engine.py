@@ -424,7 +424,7 @@ class Deidentifier:
         kept = []
         for item in elem.value or ():
             if structured.is_content_item(item):
-                if not structured.clean_content_item(item, self, state):
+                if not structured.clean_content_item(item, self.table.content, self._option_keys, state.identity):
                     continue  # Table E.3.4-1 says remove this content item
             self._process_dataset(item, state, parent)
             kept.append(item)

@@ -13,16 +13,17 @@ Table E.1-1 like any other, which keeps every reference consistent.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
 from pydicom.dataset import Dataset
 
 from .cleaner import clean_text
 from .dummies import DUMMY_PERSON, DUMMY_TEXT, dummy_for
+from .identity import IdentifyingValues
 from .table import ContentRule, choose_action
 
-if TYPE_CHECKING:
-    from .engine import Deidentifier, _Instance
+#: Table E.3.4-1 as loaded: (coding scheme, code value) of the concept name → its rows.
+ContentRules = Mapping[tuple[str, str], tuple[ContentRule, ...]]
 
 #: ValueType → (keyword of the value attribute, its VR).
 VALUE_ATTRIBUTES: dict[str, tuple[str, str]] = {
@@ -62,12 +63,12 @@ def concept_of(item: Dataset) -> tuple[str, str] | None:
     return str(scheme).strip(), str(value).strip()
 
 
-def rule_for_item(engine: Deidentifier, item: Dataset) -> ContentRule | None:
+def rule_for_item(rules: ContentRules, item: Dataset) -> ContentRule | None:
     """The Table E.3.4-1 row for the item's concept name (and value type, if listed)."""
     concept = concept_of(item)
     if concept is None:
         return None
-    rows = engine.table.content.get(concept)
+    rows = rules.get(concept)
     if not rows:
         return None
     value_type = value_type_of(item)
@@ -77,15 +78,19 @@ def rule_for_item(engine: Deidentifier, item: Dataset) -> ContentRule | None:
     return rows[0]
 
 
-def clean_content_item(item: Dataset, engine: Deidentifier, state: _Instance) -> bool:
-    """Apply Table E.3.4-1 to one content item; False means remove the item."""
-    rule = rule_for_item(engine, item)
+def clean_content_item(item: Dataset, rules: ContentRules, option_keys: frozenset[str],
+                       identity: IdentifyingValues) -> bool:
+    """Apply Table E.3.4-1 to one content item under the profile's `option_keys`; False means remove the item.
+
+    Free text is cleaned of the instance's own identifying values (`identity`).
+    """
+    rule = rule_for_item(rules, item)
     value_type = value_type_of(item)
     if rule is None:
         if value_type == "TEXT":
-            _clean_value(item, state)
+            _clean_value(item, identity)
         return True
-    action = choose_action(rule.basic, rule.options, engine._option_keys)
+    action = choose_action(rule.basic, rule.options, option_keys)
     if action.startswith("X"):
         return False
     if action == "D":
@@ -93,14 +98,14 @@ def clean_content_item(item: Dataset, engine: Deidentifier, state: _Instance) ->
     elif action == "Z":
         _empty_value(item, value_type)
     elif action == "C" and value_type == "TEXT":
-        _clean_value(item, state)
+        _clean_value(item, identity)
     return True
 
 
-def _clean_value(item: Dataset, state: _Instance) -> None:
+def _clean_value(item: Dataset, identity: IdentifyingValues) -> None:
     text = item.get("TextValue")
     if text:
-        item.TextValue = clean_text(str(text), state.identity, "UT")
+        item.TextValue = clean_text(str(text), identity, "UT")
 
 
 def _dummy_value(item: Dataset, value_type: str) -> None:
