@@ -91,3 +91,28 @@ def test_a_planted_forbidden_import_breaks_its_contract(copied_tree: Path, modul
     broken = " ".join(result.stdout.split("Broken contracts", 1)[-1].split())
     assert contract in broken, result.stdout
     assert Path(module).stem in broken, result.stdout  # the report names the offending module
+
+
+def contract(name_start: str) -> dict:
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    return next(c for c in contracts if c["name"].startswith(name_start))
+
+
+def packages_under(folder: str) -> set[str]:
+    return {f"eucaim_node.{p.name}" for p in ROOT.glob(f"{folder}/*/src/eucaim_node/*") if (p / "__init__.py").exists()}
+
+
+def test_every_service_is_in_the_independence_contract() -> None:
+    """A new service under services/ is covered by the rules only once it is listed; this says so."""
+    listed = set(contract("Services are independent")["modules"])
+    assert packages_under("services") <= listed, f"add to [tool.importlinter] in pyproject.toml: {packages_under('services') - listed}"
+
+
+def test_every_library_is_forbidden_to_import_services() -> None:
+    rule = contract("Libraries do not import services")
+    edge = {"eucaim_node.cli", "eucaim_node.stack"}  # the operator's edge: it starts and drives the services
+    libraries = packages_under("libs") - edge
+    assert libraries <= set(rule["source_modules"]), f"add to source_modules: {libraries - set(rule['source_modules'])}"
+    assert packages_under("services") <= set(rule["forbidden_modules"]), "add the new service to forbidden_modules"
