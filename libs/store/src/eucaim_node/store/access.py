@@ -64,6 +64,14 @@ _GRANTS: dict[str, dict[str, frozenset[Action]]] = {
         c.CATALOGUE_COLLECTIONS: UPSERT,                     # adapters/collection_store.py
         c.CATALOGUE_DATASET_VERSIONS: frozenset({F, I, U, X}),  # adapters/versions.py: versions and outbox
         c.CATALOGUE_SEARCH_STATE: frozenset({F, I}),         # catalogue/store.py noise_secret: created once
+        c.DATASETS: frozenset({F}),                          # http.py: GET /api/datasets, DCAT of published versions
+    },
+    "materialiser": {
+        c.DATASETS: frozenset({F, I, U}),                    # datasets/mongo.py: insert, find_one_and_update
+        c.DATASET_GRANTS: frozenset({F, I, U}),              # datasets/mongo.py: insert, close
+        c.DATASET_COMMANDS: frozenset({F, I}),               # materialiser/adapters: one outcome per command
+        c.CATALOGUE_SUBJECTS: frozenset({F}),                # eforms.json: the subjects' de-identified data
+        c.CATALOGUE_STUDIES: frozenset({F}),
     },
     "audit": {
         c.AUDIT_RECORDS: frozenset({F, I, X}),               # ledger/store.py: append-only, no update/remove
@@ -80,6 +88,9 @@ _GRANTS: dict[str, dict[str, frozenset[Action]]] = {
         c.CATALOGUE_COLLECTIONS: frozenset({F}),
         c.CATALOGUE_DATASET_VERSIONS: frozenset({F}),
         c.CATALOGUE_SEARCH_STATE: frozenset({F}),
+        c.DATASETS: frozenset({F}),                          # dataset list|show|verify; create checks names
+        c.DATASET_GRANTS: frozenset({F}),
+        c.DATASET_COMMANDS: frozenset({F}),                  # the outcome of the command it sent
     },
 }
 

@@ -29,6 +29,13 @@ CATALOGUE_COLLECTIONS = "catalogue_collections"
 CATALOGUE_DATASET_VERSIONS = "catalogue_dataset_versions"
 #: catalogue-sync: node secrets of the search (the noise key), created once.
 CATALOGUE_SEARCH_STATE = "catalogue_search_state"
+#: materialiser (written; it applies the operator's DatasetCommand events), CLI, catalogue-sync (read): one document
+#: per dataset version (Tier 3), ``_id`` = dataset ID.
+DATASETS = "datasets"
+#: materialiser (written, from DatasetCommand grant/revoke): access grants on datasets (who, which dataset, from, until, granted by, closed).
+DATASET_GRANTS = "dataset_grants"
+#: materialiser: the outcome of each operator command on datasets (``_id`` = the command's event ID), for the CLI.
+DATASET_COMMANDS = "dataset_commands"
 #: audit: one record per event, keyed by event ID (append-only); each is a leaf of the Merkle tree.
 AUDIT_RECORDS = "audit_records"
 #: audit: signed tree heads of the ledger, ``_id`` = tree size.
@@ -40,7 +47,8 @@ AUDIT_LEDGER_STATE = "audit_ledger_state"
 ALL: tuple[str, ...] = (
     RECEPTION_CURSORS, RECEPTION_RECEIVED_STUDIES, ANONYMISATION_QUARANTINE, ANONYMISATION_WITHDRAWALS,
     CATALOGUE_STUDIES, CATALOGUE_SERIES, CATALOGUE_SUBJECTS, CATALOGUE_REMOVED_STUDIES, CATALOGUE_WITHDRAWN_SUBJECTS,
-    CATALOGUE_COLLECTIONS, CATALOGUE_DATASET_VERSIONS, CATALOGUE_SEARCH_STATE,
+    CATALOGUE_COLLECTIONS, CATALOGUE_DATASET_VERSIONS, CATALOGUE_SEARCH_STATE, DATASETS, DATASET_GRANTS,
+    DATASET_COMMANDS,
     AUDIT_RECORDS, AUDIT_TREE_HEADS, AUDIT_LEDGER_STATE,
 )
 
