@@ -19,6 +19,7 @@ from generated_file import write_or_check
 from eucaim_node.anonymisation.main import router as anonymisation
 from eucaim_node.audit.main import router as audit
 from eucaim_node.catalogue_sync.main import router as catalogue_sync
+from eucaim_node.materialiser.main import router as materialiser
 from eucaim_node.metadata.main import router as metadata
 from eucaim_node.reception.main import router as reception
 
@@ -27,7 +28,7 @@ DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.json"
 
 def build_document() -> str:
     broker = KafkaBroker("kafka:9092", description="The node's Kafka cluster (in production: external, TLS).")
-    for router in (reception, anonymisation, metadata, catalogue_sync, audit):
+    for router in (reception, anonymisation, metadata, catalogue_sync, audit, materialiser):
         broker.include_router(router)
     spec = AsyncAPI(
         broker,

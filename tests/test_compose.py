@@ -19,6 +19,7 @@ import yaml
 from eucaim_node.anonymisation.config import AnonymisationSettings
 from eucaim_node.audit.config import AuditSettings
 from eucaim_node.catalogue_sync.config import CatalogueSyncSettings
+from eucaim_node.materialiser.config import MaterialiserSettings
 from eucaim_node.metadata.config import MetadataSettings
 from eucaim_node.reception.config import ReceptionSettings
 from eucaim_node.events import KAFKA_GRANTS
@@ -35,6 +36,7 @@ SERVICES = {
     "metadata": ("eucaim_node.metadata", MetadataSettings),
     "catalogue-sync": ("eucaim_node.catalogue_sync", CatalogueSyncSettings),
     "audit": ("eucaim_node.audit", AuditSettings),
+    "materialiser": ("eucaim_node.materialiser", MaterialiserSettings),
 }
 #: Everything built from the repository's image: the five services and the audit ledger's witness.
 COMPONENTS = {**SERVICES, "witness": ("eucaim_node.witness", WitnessSettings)}
@@ -155,7 +157,7 @@ def test_only_reception_and_anonymisation_are_given_the_clinical_orthanc_and_the
         env = env_of(COMPOSE["services"][name])
         assert ("EUCAIM_HMAC_KEY_FILE" in env) == (name in ("reception", "anonymisation")), name
         assert ("EUCAIM_CLINICAL_ORTHANC_PASSWORD_FILE" in env) == (name in ("reception", "anonymisation")), name
-        assert ("EUCAIM_RESEARCH_ORTHANC_PASSWORD_FILE" in env) == (name in ("anonymisation", "metadata")), name
+        assert ("EUCAIM_RESEARCH_ORTHANC_PASSWORD_FILE" in env) == (name in ("anonymisation", "metadata", "materialiser")), name
 
 
 def test_the_search_is_on_with_a_token_secret_for_catalogue_sync_only():

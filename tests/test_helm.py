@@ -15,6 +15,7 @@ import yaml
 from eucaim_node.anonymisation.config import AnonymisationSettings
 from eucaim_node.audit.config import AuditSettings
 from eucaim_node.catalogue_sync.config import CatalogueSyncSettings
+from eucaim_node.materialiser.config import MaterialiserSettings
 from eucaim_node.metadata.config import MetadataSettings
 from eucaim_node.reception.config import ReceptionSettings
 from eucaim_node.events import KAFKA_GRANTS
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "deploy" / "helm" / "eucaim-node"
 KUBERNETES_VERSIONS = ("1.27.0", "1.37.0")  # the chart's kubeVersion floor and the newest schemas
 SETTINGS = {"reception": ReceptionSettings, "anonymisation": AnonymisationSettings, "metadata": MetadataSettings,
-            "catalogue-sync": CatalogueSyncSettings, "audit": AuditSettings}
+            "catalogue-sync": CatalogueSyncSettings, "audit": AuditSettings, "materialiser": MaterialiserSettings}
 CONSUMERS = ("anonymisation", "metadata", "catalogue-sync", "audit")
 
 #: Everything optional switched on, with peers that tell the two Orthancs apart.
@@ -152,7 +153,8 @@ def test_every_container_runs_non_root_read_only_without_privileges(helm, tmp_pa
         assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
         writable = {m["mountPath"] for m in c["volumeMounts"] if not m.get("readOnly")}
         # The only writable path is an emptyDir; the witness also writes its state to its own volume.
-        assert writable == {"/tmp"} | ({"/var/lib/eucaim-witness"} if name == "witness" else set()), name
+        assert writable == {"/tmp"} | ({"/var/lib/eucaim-witness"} if name == "witness" else set()) | (
+            {"/var/lib/eucaim-datasets"} if name == "materialiser" else set()), name
 
 
 def test_probes_check_liveness_and_readiness(helm, tmp_path):
@@ -209,10 +211,10 @@ def test_each_service_gets_exactly_the_settings_it_knows_and_needs(helm, tmp_pat
     assert "EUCAIM_KAFKA_ALLOW_INSECURE_PLAINTEXT" not in env
     # Least privilege: only reception and anonymisation get the clinical Orthanc, and its password Secret.
     assert ("EUCAIM_CLINICAL_ORTHANC_URL" in env) == (name in ("reception", "anonymisation"))
-    assert ("EUCAIM_RESEARCH_ORTHANC_URL" in env) == (name in ("anonymisation", "metadata"))
+    assert ("EUCAIM_RESEARCH_ORTHANC_URL" in env) == (name in ("anonymisation", "metadata", "materialiser"))
     mounted_secrets = {s["secret"]["name"] for v in volumes.values() if "projected" in v for s in v["projected"]["sources"]}
     assert ("eucaim-node-orthanc-clinical" in mounted_secrets) == (name in ("reception", "anonymisation")), name
-    assert ("eucaim-node-orthanc-research" in mounted_secrets) == (name in ("anonymisation", "metadata")), name
+    assert ("eucaim-node-orthanc-research" in mounted_secrets) == (name in ("anonymisation", "metadata", "materialiser")), name
     assert ("EUCAIM_HMAC_KEY_FILE" in env) == (name in ("reception", "anonymisation"))
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == FULL["tracing"]["otlpEndpoint"]
     assert env["OTEL_SERVICE_NAME"]["value"] == f"eucaim-node-{name}"
@@ -305,7 +307,7 @@ def test_network_policies_deny_by_default_and_allow_only_what_each_service_needs
         assert all(rule.get("to") for rule in egress), f"{name}: an egress rule open to every destination"
         assert kafka in peers and collector in peers
         assert (clinical in peers) == (name in ("reception", "anonymisation")), name
-        assert (research in peers) == (name in ("anonymisation", "metadata")), name
+        assert (research in peers) == (name in ("anonymisation", "metadata", "materialiser")), name
         ports = {p["port"] for rule in egress[1:] for p in rule["ports"]}
         assert ports <= {9093, 27017, 8042, 4318} | ({8080} if name == "audit" else set()), ports
         [ingress] = spec["ingress"]
@@ -325,7 +327,7 @@ def test_the_witness_has_its_own_state_and_key_and_only_the_audit_service_reache
     required = {ENV_PREFIX + f.upper() for f, info in WitnessSettings.model_fields.items() if info.is_required()}
     assert required <= {k for k in env if k.startswith(ENV_PREFIX)} <= known | {"EUCAIM_HEALTH_HOST", "EUCAIM_HEALTH_PORT"}
     assert deployments["witness"]["spec"]["strategy"] == {"type": "Recreate"} and deployments["witness"]["spec"]["replicas"] == 1
-    [claim] = [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    [claim] = [o for o in objects if o["kind"] == "PersistentVolumeClaim" and not o["metadata"]["name"].endswith("-datasets")]
     assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"  # its state outlives an uninstall
     volumes = {v["name"]: v for v in deployments["witness"]["spec"]["template"]["spec"]["volumes"]}
     assert volumes["state"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
@@ -491,3 +493,27 @@ def test_mongodb_without_tls_and_users_only_when_the_values_say_so(helm, tmp_pat
             continue  # the witness has no database
         env = {e["name"]: e.get("value") for e in container(deployment)["env"]}
         assert env["EUCAIM_MONGO_INSECURE_PLAINTEXT"] == "true" and "EUCAIM_MONGO_USERNAME" not in env, name
+
+
+def test_the_dataset_root_is_a_claim_written_by_the_materialiser_only_and_read_only_for_readers(helm, tmp_path):
+    objects = render(helm, tmp_path, {"datasets": {"readers": ["catalogue-sync"],
+                                                   "persistence": {"accessModes": ["ReadWriteMany"]}}})
+    [claim] = [o for o in objects if o["kind"] == "PersistentVolumeClaim" and o["metadata"]["name"].endswith("-datasets")]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    deployments = by_kind(objects, "Deployment")
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        mounts = {m["name"]: m for m in container(deployment)["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        env = {e["name"]: e.get("value") for e in container(deployment)["env"]}
+        if name == "materialiser":
+            assert mounts["datasets"]["readOnly"] is False and volumes["datasets"]["persistentVolumeClaim"]["readOnly"] is False
+            assert env["EUCAIM_DATASET_ROOT"] == "/var/lib/eucaim-datasets"
+            assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+        elif name == "catalogue-sync":
+            assert mounts["datasets"]["readOnly"] is True and volumes["datasets"]["persistentVolumeClaim"]["readOnly"] is True
+        else:
+            assert "datasets" not in mounts and "EUCAIM_DATASET_ROOT" not in env, name
+    with pytest.raises(AssertionError, match="readers"):
+        render(helm, tmp_path, {"datasets": {"readers": ["materialiser"]}})

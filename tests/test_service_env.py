@@ -16,9 +16,12 @@ from pydantic_settings import BaseSettings
 from eucaim_node.anonymisation.config import AnonymisationSettings
 from eucaim_node.audit.config import AuditSettings
 from eucaim_node.catalogue_sync.config import CatalogueSyncSettings
+from eucaim_node.cli.dataset import DatasetCliSettings
 from eucaim_node.cli.search import FederationCliSettings
+from eucaim_node.datasets.settings import DatasetRootSettings
 from eucaim_node.cli.withdraw import WithdrawalCliSettings
 from eucaim_node.cli.audit import AuditCliSettings
+from eucaim_node.materialiser.config import MaterialiserSettings
 from eucaim_node.metadata.config import MetadataSettings
 from eucaim_node.reception.config import ReceptionSettings
 from eucaim_node.runtime.settings import ENV_PREFIX
@@ -32,7 +35,9 @@ READERS: dict[str, tuple[type[BaseSettings], ...]] = {
     "metadata": (MetadataSettings,),
     "catalogue_sync": (CatalogueSyncSettings,),
     "audit": (AuditSettings,),
-    configs.OPERATOR_CLI: (AuditCliSettings, FederationCliSettings, WithdrawalCliSettings),
+    "materialiser": (MaterialiserSettings,),
+    configs.OPERATOR_CLI: (AuditCliSettings, FederationCliSettings, WithdrawalCliSettings, DatasetCliSettings,
+                           DatasetRootSettings),
 }
 
 

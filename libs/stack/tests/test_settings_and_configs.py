@@ -32,6 +32,7 @@ NODE_ENV_NAMES = KAFKA_ENV_NAMES | {
     "EUCAIM_MONGO_TLS_CA_FILE",
     "EUCAIM_HMAC_KEY_FILE",
     "EUCAIM_SITE_PREFIX",
+    "EUCAIM_DATASET_ROOT",
     "EUCAIM_AUDIT_SIGNING_KEY_FILE",
     "EUCAIM_AUDIT_WITNESS_URL",
     "EUCAIM_AUDIT_WITNESS_VKEY_FILE",
@@ -57,7 +58,7 @@ def test_defaults_are_the_make_up_ports() -> None:
     assert (s.kafka_port, s.kafka_controller_port, s.ferretdb_port) == (9092, 9093, 27017)
     assert (s.clinical_http_port, s.clinical_dicom_port) == (8042, 4242)
     assert (s.research_http_port, s.research_dicom_port) == (8043, 4243)
-    assert [s.health_port(m) for m in SERVICE_MODULES] == [8101, 8102, 8103, 8104, 8105]
+    assert [s.health_port(m) for m in SERVICE_MODULES] == [8101, 8102, 8103, 8104, 8105, 8107]
     assert (s.clinical_orthanc_username, s.research_orthanc_username) == ("eucaim-clinical", "eucaim-research")
     assert s.stable_age == 5
     assert s.kafka_version == "4.2.0"
@@ -216,7 +217,7 @@ def test_each_orthanc_credential_goes_only_to_its_clients(tmp_path: Path) -> Non
         clinical = {k: v for k, v in env.items() if k.startswith("EUCAIM_CLINICAL_ORTHANC_")}
         research = {k: v for k, v in env.items() if k.startswith("EUCAIM_RESEARCH_ORTHANC_")}
         assert bool(clinical) == (service in ("reception", "anonymisation")), service
-        assert bool(research) == (service in ("anonymisation", "metadata")), service
+        assert bool(research) == (service in ("anonymisation", "metadata", "materialiser")), service
         if clinical:
             assert clinical == {"EUCAIM_CLINICAL_ORTHANC_URL": "http://127.0.0.1:18042",
                                 "EUCAIM_CLINICAL_ORTHANC_USERNAME": "eucaim-clinical",
@@ -246,9 +247,9 @@ def test_the_witness_inherits_none_of_the_nodes_variables_from_the_shell(tmp_pat
 
 def test_service_env_adds_its_health_port_and_traces(tmp_path: Path) -> None:
     stack = Stack(StackSettings.test_profile(state_dir=tmp_path))
-    for offset, service in enumerate(SERVICE_MODULES, start=1):
+    for service in SERVICE_MODULES:
         env = stack.service_env(service)
-        assert env["EUCAIM_HEALTH_PORT"] == str(18100 + offset)
+        assert env["EUCAIM_HEALTH_PORT"] == str(StackSettings.model_fields[f"{service}_health_port"].default + 10000)
         assert env["EUCAIM_KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:19092"
         assert env["EUCAIM_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
         assert env["EUCAIM_KAFKA_SASL_USERNAME"] == service.replace("_", "-")  # its own principal

@@ -108,6 +108,35 @@ const principals = {
       ],
       "catalogue_studies": [
         "find"
+      ],
+      "datasets": [
+        "find"
+      ]
+    }
+  },
+  "materialiser": {
+    "user": "eucaim-materialiser",
+    "role": "eucaim-materialiser-role",
+    "grants": {
+      "catalogue_studies": [
+        "find"
+      ],
+      "catalogue_subjects": [
+        "find"
+      ],
+      "dataset_commands": [
+        "find",
+        "insert"
+      ],
+      "dataset_grants": [
+        "find",
+        "insert",
+        "update"
+      ],
+      "datasets": [
+        "find",
+        "insert",
+        "update"
       ]
     }
   },
@@ -154,6 +183,15 @@ const principals = {
         "find"
       ],
       "catalogue_studies": [
+        "find"
+      ],
+      "dataset_commands": [
+        "find"
+      ],
+      "dataset_grants": [
+        "find"
+      ],
+      "datasets": [
         "find"
       ]
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import audit, catalogue, deid, dlq, kafka, node, search, stack, withdraw
+from . import audit, catalogue, dataset, deid, dlq, kafka, node, search, stack, withdraw
 
 app = typer.Typer(
     name="eucaim-node",
@@ -21,6 +21,7 @@ app.add_typer(stack.app, name="stack")
 app.command("deid")(deid.deid)
 app.command("search")(search.search)
 app.add_typer(catalogue.app, name="catalogue")
+app.add_typer(dataset.app, name="dataset")
 app.command("withdraw")(withdraw.withdraw)
 app.add_typer(audit.app, name="audit")
 app.add_typer(dlq.app, name="dlq")

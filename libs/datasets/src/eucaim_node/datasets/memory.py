@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pymongo.errors import DuplicateKeyError
+
 from .model import Dataset, Grant
 from .ports import StaleDataset
 
@@ -27,7 +29,8 @@ class MemoryStore:
                 if all(d.get(k) == v or (isinstance(d.get(k), list) and v in d[k]) for k, v in filters.items())]
 
     async def insert(self, dataset: Dataset) -> None:
-        assert dataset.id not in self.docs
+        if dataset.id in self.docs:
+            raise DuplicateKeyError(f"duplicate _id {dataset.id}")
         self.docs[dataset.id] = dataset.to_document()
 
     async def update(self, dataset_id: str, expect: dict[str, Any], updates: dict[str, Any]) -> Dataset:

@@ -122,6 +122,8 @@ class Dataset(BaseModel):
     published_at: datetime | None = None
     #: Set when an operator deleted the dataset; the materialiser then removes its files.
     deleted: bool = False
+    #: The event ID of the last operator command applied (a redelivered command is recognised as applied).
+    last_command: str | None = None
 
     @field_validator("studies")
     @classmethod

@@ -20,6 +20,7 @@ from .models import (
     CollectionDelivered,
     CollectionPublished,
     CollectionUpdated,
+    DatasetCommand,
     StudyAnonymised,
     StudyIndexed,
     StudyQuarantined,
@@ -78,6 +79,7 @@ _CONSUMING_SERVICES: tuple[KafkaGrant, ...] = (
              publishes=_topics(StudyIndexed, StudyRemoved)),
     _service("catalogue-sync", consumes=_topics(StudyIndexed, StudyRemoved),
              publishes=_topics(CollectionUpdated, CollectionPublished, CollectionDelivered, AccessRecorded)),
+    _service("materialiser", consumes=_topics(DatasetCommand, WithdrawalRequested), publishes=_topics(AccessRecorded)),
 )
 
 #: Dead-letter topics the audit service records (its own are not: it cannot audit itself).
@@ -93,7 +95,7 @@ DEAD_LETTER_TOPICS: tuple[str, ...] = (*AUDITED_DEAD_LETTER_TOPICS, dead_letter_
 _OPERATOR = KafkaGrant(
     OPERATOR,
     reads=DEAD_LETTER_TOPICS,
-    writes=tuple(dict.fromkeys((*_topics(WithdrawalRequested, AccessRecorded),
+    writes=tuple(dict.fromkeys((*_topics(WithdrawalRequested, AccessRecorded, DatasetCommand),
                                 *(t for g in (*_CONSUMING_SERVICES, _AUDIT) for t in g.reads)))),
     groups=(DLQ_REPLAY_GROUP,),
 )

@@ -7,6 +7,7 @@ after it carry pseudonymous keys only. No event carries names, patient IDs or bi
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -122,7 +123,7 @@ class AccessRecorded(Event):
     event_type: Literal["AccessRecorded"] = "AccessRecorded"
 
     actor: str = Field(min_length=1, description="Authenticated principal: a federation client, an operator (cli:<user>@<host>), a service.")
-    action: str = Field(pattern=r"^[a-z][a-z0-9-]{1,62}$", description="What was done, e.g. federated-search, catalogue-read, withdrawal, dlq-replay.")
+    action: str = Field(pattern=r"^([a-z][a-z0-9-]{1,62}|[A-Z][A-Z_]{1,62})$", description="What was done, e.g. federated-search, catalogue-read, withdrawal, dlq-replay, or an EUCAIM tracing-service action name (CREATE_DATASET, UPDATE_DATASET, USE_DATASETS).")
     target: str | None = Field(default=None, description="What it was done to: a collection ID, a study key, a topic; never an original identifier.")
     outcome: Literal["success", "failure", "denied"] = "success"
     detail: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
@@ -233,3 +234,57 @@ DOMAIN_EVENTS = DOMAIN_EVENTS + (
     CollectionPublished,
     CollectionDelivered,
 )
+
+
+# -- Tier 3 datasets (issue 10) ---------------------------------------------------------------------------------
+
+DATASET_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+
+
+class DatasetStudy(_Part):
+    """One study of a dataset definition: research StudyInstanceUID (the study key), subject key, collection, and
+    the research SeriesInstanceUIDs chosen. Pseudonymous identifiers only."""
+
+    study_uid: str = Field(pattern=r"^[0-9]+(\.[0-9]+)*$", max_length=64)
+    subject: str = Field(pattern=SUBJECT_KEY)
+    collection_id: str = Field(min_length=1)
+    series: tuple[str, ...] = Field(min_length=1)
+
+
+class DatasetDefinition(_Part):
+    name: str = Field(min_length=1, max_length=256)
+    description: str = ""
+    project: str | None = None
+    licence: str | None = None
+    purpose: str | None = None
+    provenance: str = Field(description="JSON: how the study list was made (the query AST, or an explicit list).")
+    studies: tuple[DatasetStudy, ...] = Field(min_length=1)
+
+
+class DatasetGrantRequest(_Part):
+    grant_id: str = Field(pattern=DATASET_ID)
+    grantee: str = Field(min_length=1, max_length=256, pattern=r"^[^\s]+$")
+    valid_from: datetime
+    valid_until: datetime
+
+
+class DatasetCommand(Event):
+    """An operator's act on a Tier 3 dataset, for the materialiser (the datasets' one writer) to apply.
+
+    The materialiser applies each command once (keyed by ``event_id``), records its outcome where the CLI reads
+    it, and records the act in the audit log with the EUCAIM action names (CREATE_DATASET, UPDATE_DATASET, ...).
+    """
+
+    TOPIC: ClassVar[str] = "eucaim.dataset.command.v1"
+    event_type: Literal["DatasetCommand"] = "DatasetCommand"
+
+    command: Literal["define", "release", "publish", "invalidate", "reactivate", "grant", "revoke", "delete"]
+    actor: str = Field(min_length=1, description="Who asked: cli:<user>@<host>.")
+    dataset_id: str = Field(pattern=DATASET_ID)
+    reason: str | None = Field(default=None, max_length=500)
+    definition: DatasetDefinition | None = None
+    grant: DatasetGrantRequest | None = None
+    grant_id: str | None = Field(default=None, pattern=DATASET_ID, description="The grant a revoke closes.")
+
+    def partition_key(self) -> bytes:
+        return self.dataset_id.encode()

@@ -228,7 +228,9 @@ def render_orthanc_config(settings: StackSettings, instance: str, password: str)
 
 #: Who reaches which Orthanc: only these receive its URL and credentials (docs/security.md).
 CLINICAL_ORTHANC_CLIENTS: tuple[str, ...] = ("reception", "anonymisation")
-RESEARCH_ORTHANC_CLIENTS: tuple[str, ...] = ("anonymisation", "metadata")
+RESEARCH_ORTHANC_CLIENTS: tuple[str, ...] = ("anonymisation", "metadata", "materialiser")
+#: Who sees the dataset root: the materialiser writes it; the CLI reads it (``dataset verify``).
+DATASET_ROOT_CLIENTS: tuple[str, ...] = ("materialiser", OPERATOR_CLI)
 #: Who holds the node's HMAC key: the services that make pseudonyms, and the CLI (``withdraw --patient-id``).
 PSEUDONYM_KEY_HOLDERS: tuple[str, ...] = ("reception", "anonymisation", OPERATOR_CLI)
 #: Who reads the audit ledger's settings: the audit service (signs) and the CLI (``audit verify|prove|export``).
@@ -296,6 +298,14 @@ def search_env(settings: StackSettings, service: str) -> dict[str, str]:
     return {"EUCAIM_SEARCH_TOKEN_FILE": str(search_token_file(settings))} if service == "catalogue_sync" else {}
 
 
+def datasets_root(settings: StackSettings) -> Path:
+    return settings.state / "datasets"
+
+
+def dataset_env(settings: StackSettings, service: str) -> dict[str, str]:
+    return {"EUCAIM_DATASET_ROOT": str(datasets_root(settings))} if service in DATASET_ROOT_CLIENTS else {}
+
+
 def health_env(settings: StackSettings, service: str) -> dict[str, str]:
     return {} if service == OPERATOR_CLI else {"EUCAIM_HEALTH_PORT": str(settings.health_port(service))}
 
@@ -316,6 +326,7 @@ SERVICE_ENV_PARTS = (
     pseudonym_env,
     ledger_env,
     search_env,
+    dataset_env,
     health_env,
     tracing_env,
 )

@@ -25,14 +25,15 @@ PORT_FIELDS: tuple[str, ...] = (
     "metadata_health_port",
     "catalogue_sync_health_port",
     "audit_health_port",
+    "materialiser_health_port",
     "otlp_port",
     "witness_port",
 )
 
 TEST_PORT_OFFSET = 10000
 
-#: The five node services, in start order; each runs as ``python -m eucaim_node.<module>``.
-SERVICE_MODULES: tuple[str, ...] = ("reception", "anonymisation", "metadata", "catalogue_sync", "audit")
+#: The node services, in start order; each runs as ``python -m eucaim_node.<module>``.
+SERVICE_MODULES: tuple[str, ...] = ("reception", "anonymisation", "metadata", "catalogue_sync", "audit", "materialiser")
 
 
 #: The calling AE title of the sample push (``make up``) and of the tests' storescu: the default allow-list entry.
@@ -154,6 +155,8 @@ class StackSettings(BaseSettings):
     metadata_health_port: int = 8103
     catalogue_sync_health_port: int = 8104
     audit_health_port: int = 8105
+    #: The dataset materialiser (Tier 3 datasets, docs/datasets.md).
+    materialiser_health_port: int = 8107
 
     #: The audit ledger's witness (its own process, state dir and key; docs/audit.md).
     witness_port: int = 8106

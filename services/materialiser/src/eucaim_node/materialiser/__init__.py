@@ -1,0 +1,1 @@
+"""The dataset materialiser (Tier 3)."""
