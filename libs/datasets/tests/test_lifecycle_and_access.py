@@ -130,3 +130,29 @@ async def test_materialised_path_only_for_a_materialised_valid_dataset_on_disk(t
     await store.update(done.id, {}, {"invalidated": True, "invalidation_reason": WITHDRAWAL})
     with pytest.raises(DatasetUnavailable, match="invalidated"):
         await materialised_path(store, tmp_path, done.id)
+
+
+def test_naive_datetimes_from_a_non_tz_aware_client_are_read_as_utc():
+    doc = Grant(dataset_id=new_dataset_id(), grantee="alice", valid_from=T0, valid_until=T0 + timedelta(days=1),
+                granted_by="dm").to_document()
+    naive = {k: (v.replace(tzinfo=None) if isinstance(v, datetime) else v) for k, v in doc.items()}
+    assert Grant.from_document(naive).open_at(T0 + timedelta(hours=1))
+
+
+def test_stored_documents_have_no_dotted_keys():
+    """MongoDB refuses keys with dots; UIDs are full of them, so they must only ever be values."""
+    from eucaim_node.datasets.model import Hashes, StudyHash
+
+    ds = dataset(hashes=Hashes(index="i", images="m", clinical="c", studies=(StudyHash(study_id="2.25.1", hash="h"),),
+                               manifest_sha256="0" * 64, files=1, bytes=1))
+
+    def keys(value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield k
+                yield from keys(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                yield from keys(v)
+
+    assert not [k for k in keys(ds.to_document()) if "." in k]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .layout import EFORMS, INDEX, relative_files
-from .model import Hashes
+from .model import Hashes, StudyHash
 
 CHUNK = 1 << 20
 MANIFEST = "manifest-sha256.txt"
@@ -64,7 +64,7 @@ def measure(dataset_dir: Path, index: list[dict[str, Any]]) -> Measured:
     """Aggregates and per-file SHA-256 of a dataset directory, read once: what creation records."""
     per_file: dict[str, str] = {}
     total = 0
-    study_hashes: dict[str, str] = {}
+    study_hashes: list[StudyHash] = []
     images = hashlib.sha3_256()
     for study in index:
         study_sha = hashlib.sha3_256()
@@ -75,7 +75,7 @@ def measure(dataset_dir: Path, index: list[dict[str, Any]]) -> Measured:
                 total += _read_into(path, series_sha, file_sha)
                 per_file[path.relative_to(dataset_dir).as_posix()] = file_sha.hexdigest()
             study_sha.update(series_sha.digest())
-        study_hashes[study["studyId"]] = b64(study_sha.digest())
+        study_hashes.append(StudyHash(study_id=study["studyId"], hash=b64(study_sha.digest())))
         images.update(study_sha.digest())
     tops = {}
     for name in (INDEX, EFORMS):
@@ -84,7 +84,7 @@ def measure(dataset_dir: Path, index: list[dict[str, Any]]) -> Measured:
         per_file[name] = sha256.hexdigest()
         tops[name] = b64(sha3.digest())
     manifest = "".join(f"{per_file[p]}  data/{p}\n" for p in sorted(per_file)).encode("utf-8")
-    hashes = Hashes(index=tops[INDEX], images=b64(images.digest()), clinical=tops[EFORMS], studies=study_hashes,
+    hashes = Hashes(index=tops[INDEX], images=b64(images.digest()), clinical=tops[EFORMS], studies=tuple(study_hashes),
                     manifest_sha256=hashlib.sha256(manifest).hexdigest(), files=len(per_file), bytes=total)
     return Measured(hashes, manifest)
 

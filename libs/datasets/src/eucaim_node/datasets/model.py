@@ -13,9 +13,9 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 #: A DICOM UID (PS3.5 §9.1): digits and dots, at most 64 characters. Safe as a directory name.
 UID = r"^[0-9]+(\.[0-9]+)*$"
@@ -35,6 +35,15 @@ def is_dataset_id(value: str) -> bool:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    """MongoDB stores UTC without the zone; a client that is not tz_aware reads naive datetimes back."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+#: A datetime in UTC, whatever the MongoDB client's tz_aware setting.
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class _Frozen(BaseModel):
@@ -77,16 +86,23 @@ class Creation(StrEnum):
     ERROR = "error"
 
 
+class StudyHash(_Frozen):
+    """One study's SHA3-256 (upstream records a list of ``{studyId, hash}``; UIDs contain dots, so never keys)."""
+
+    study_id: str
+    hash: str
+
+
 class Hashes(_Frozen):
     """The dataset-service's integrity aggregates (SHA3-256, standard base64), plus the BagIt manifest's SHA-256.
 
-    ``studies`` maps each study UID to its study hash (in index order); ``manifest_sha256`` (hex) pins the
+    ``studies`` lists each study's hash in index order; ``manifest_sha256`` (hex) pins the
     BagIt payload manifest, whose per-file lines name the first differing file on verification."""
 
     index: str
     images: str
     clinical: str
-    studies: dict[str, str]
+    studies: tuple[StudyHash, ...]
     manifest_sha256: str
     files: int = Field(ge=0)
     bytes: int = Field(ge=0)
@@ -104,7 +120,7 @@ class Dataset(BaseModel):
     licence: str | None = None
     purpose: str | None = None
     author: str
-    created_at: datetime = Field(default_factory=now)
+    created_at: UtcDatetime = Field(default_factory=now)
     #: How the study list was made: ``{"kind": "query", "ast": ...}`` or ``{"kind": "studies"}``; kept as provenance.
     provenance: dict[str, Any]
     studies: tuple[StudyRef, ...] = Field(min_length=1)
@@ -117,9 +133,9 @@ class Dataset(BaseModel):
     creation: Creation = Creation.PENDING
     creation_error: str | None = None
     hashes: Hashes | None = None
-    materialised_at: datetime | None = None
-    released_at: datetime | None = None
-    published_at: datetime | None = None
+    materialised_at: UtcDatetime | None = None
+    released_at: UtcDatetime | None = None
+    published_at: UtcDatetime | None = None
     #: Set when an operator deleted the dataset; the materialiser then removes its files.
     deleted: bool = False
     #: The event ID of the last operator command applied (a redelivered command is recognised as applied).
@@ -170,11 +186,11 @@ class Grant(BaseModel):
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     dataset_id: str
     grantee: str = Field(min_length=1, max_length=256, pattern=r"^[^\s]+$")
-    valid_from: datetime
-    valid_until: datetime
+    valid_from: UtcDatetime
+    valid_until: UtcDatetime
     granted_by: str
-    granted_at: datetime = Field(default_factory=now)
-    closed_at: datetime | None = None
+    granted_at: UtcDatetime = Field(default_factory=now)
+    closed_at: UtcDatetime | None = None
     closed_by: str | None = None
 
     def open_at(self, when: datetime) -> bool:
