@@ -24,7 +24,8 @@ from eucaim_node.catalogue.settings import CollectionsSettings
 from eucaim_node.runtime import KafkaSettings
 from eucaim_node.store import MongoSettings
 
-from .search import EnvFile, actor, fail, load
+from .operator import actor, fail
+from .search import EnvFile, load
 
 app = typer.Typer(help="Tier 3 datasets: frozen, versioned, materialised study lists (docs/datasets.md).",
                   no_args_is_help=True)
@@ -69,20 +70,20 @@ class _Session:
             raise fail(f"unknown dataset {dataset_id}")
         return found
 
-    async def send(self, command, timeout: float) -> dict[str, Any]:
+    async def send(self, command, wait_seconds: float) -> dict[str, Any]:
         """Publish the command and wait for the outcome the materialiser records under its event ID."""
         from eucaim_node.runtime import publish_events
         from eucaim_node.store import collections as names
 
         await publish_events(self.settings, command)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_seconds
         outcomes = self.db[names.DATASET_COMMANDS]
         while time.monotonic() < deadline:
             outcome = await outcomes.find_one({"_id": str(command.event_id)})
             if outcome is not None:
                 return outcome
             await asyncio.sleep(0.2)
-        raise fail(f"command {command.event_id} was sent but the materialiser did not answer within {timeout:.0f} s; "
+        raise fail(f"command {command.event_id} was sent but the materialiser did not answer within {wait_seconds:.0f} s; "
                    "it applies it when it runs (see `eucaim-node dataset show`)", 1)
 
 

@@ -9,10 +9,10 @@ from .layout import DatasetRoot
 from .lifecycle import WITHDRAWAL, Act, IllegalTransition, plan
 from .model import Creation, Dataset, Grant, Hashes, State, StudyRef, is_dataset_id, new_dataset_id
 from .mongo import MongoDatasetStore
-from .ports import DatasetStore, StaleDataset
+from .ports import DatasetStore, DuplicateDataset, StaleDataset
 
 __all__ = [
-    "Act", "Creation", "Dataset", "DatasetRoot", "DatasetStore", "DatasetUnavailable", "Grant", "Hashes",
+    "Act", "Creation", "Dataset", "DatasetRoot", "DatasetStore", "DatasetUnavailable", "DuplicateDataset", "Grant", "Hashes",
     "IllegalTransition", "MongoDatasetStore", "State", "StaleDataset", "StudyRef", "WITHDRAWAL", "holds_open_grant",
     "is_dataset_id", "materialised_path", "new_dataset_id", "open_grant_count", "plan",
 ]

@@ -6,10 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
 from .model import Dataset, Grant
-from .ports import StaleDataset
+from .ports import DuplicateDataset, StaleDataset
 
 
 class MemoryStore:
@@ -30,7 +28,7 @@ class MemoryStore:
 
     async def insert(self, dataset: Dataset) -> None:
         if dataset.id in self.docs:
-            raise DuplicateKeyError(f"duplicate _id {dataset.id}")
+            raise DuplicateDataset(dataset.id)
         self.docs[dataset.id] = dataset.to_document()
 
     async def update(self, dataset_id: str, expect: dict[str, Any], updates: dict[str, Any]) -> Dataset:

@@ -4,21 +4,23 @@ FerretDB 1.24 serves it too (no transactions). State changes are compare-and-set
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from eucaim_node.store import collections as names
 
 from .model import Dataset, Grant
-from .ports import StaleDataset
+from .ports import DuplicateDataset, StaleDataset
 
 
 def _mongo_value(value: Any) -> Any:
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="python")
-    if hasattr(value, "value") and isinstance(getattr(value, "value"), str):
+    if isinstance(value, StrEnum):
         return value.value
     return value
 
@@ -41,7 +43,10 @@ class MongoDatasetStore:
         return sorted(found, key=lambda d: (d.created_at, d.id))
 
     async def insert(self, dataset: Dataset) -> None:
-        await self._datasets.insert_one(dataset.to_document())
+        try:
+            await self._datasets.insert_one(dataset.to_document())
+        except DuplicateKeyError:
+            raise DuplicateDataset(dataset.id) from None
 
     async def update(self, dataset_id: str, expect: dict[str, Any], updates: dict[str, Any]) -> Dataset:
         query = {"_id": dataset_id, **{k: _mongo_value(v) for k, v in expect.items()}}

@@ -12,6 +12,10 @@ class StaleDataset(RuntimeError):
     """A compare-and-set found the dataset changed since it was read (someone else acted first)."""
 
 
+class DuplicateDataset(RuntimeError):
+    """A dataset with this ID is stored already (an insert repeated after a redelivery)."""
+
+
 class DatasetStore(Protocol):
     async def get(self, dataset_id: str) -> Dataset | None: ...
 
@@ -19,7 +23,9 @@ class DatasetStore(Protocol):
 
     async def list(self, **filters: Any) -> list[Dataset]: ...
 
-    async def insert(self, dataset: Dataset) -> None: ...
+    async def insert(self, dataset: Dataset) -> None:
+        """Store a new dataset; :class:`DuplicateDataset` if its ID exists."""
+        ...
 
     async def update(self, dataset_id: str, expect: dict[str, Any], updates: dict[str, Any]) -> Dataset:
         """Set ``updates`` if the stored document still matches ``expect``; else :class:`StaleDataset`."""

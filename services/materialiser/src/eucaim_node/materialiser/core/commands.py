@@ -13,13 +13,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pymongo.errors import DuplicateKeyError
-
 from eucaim_node.datasets import audit
 from eucaim_node.datasets.access import open_grant_count
 from eucaim_node.datasets.lifecycle import Act, IllegalTransition, may_delete, plan
 from eucaim_node.datasets.model import Dataset, Grant, StudyRef, now
-from eucaim_node.datasets.ports import DatasetStore, StaleDataset
+from eucaim_node.datasets.ports import DatasetStore, DuplicateDataset, StaleDataset
 from eucaim_node.events import AccessRecorded, DatasetCommand
 
 from ..ports import Outcomes
@@ -98,7 +96,7 @@ class CommandApplier:
                 raise Refused(f"invalid definition: {exc}") from None
             try:
                 await self.store.insert(dataset)
-            except DuplicateKeyError:
+            except DuplicateDataset:
                 dataset = await self._dataset(command.dataset_id)
         else:
             dataset = existing

@@ -10,12 +10,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pymongo.errors import DuplicateKeyError
-
 from eucaim_node.datasets import audit
 from eucaim_node.datasets.lifecycle import WITHDRAWAL
 from eucaim_node.datasets.model import Creation, Dataset, State
-from eucaim_node.datasets.ports import DatasetStore, StaleDataset
+from eucaim_node.datasets.ports import DatasetStore, DuplicateDataset, StaleDataset
 from eucaim_node.events import AccessRecorded, WithdrawalRequested
 
 from .materialise import Materialiser
@@ -76,7 +74,7 @@ class WithdrawalHandler:
             creation=Creation.PENDING)
         try:
             await self.store.insert(successor)
-        except DuplicateKeyError:
+        except DuplicateDataset:
             pass
         if dataset.next_id is None:
             try:
