@@ -384,7 +384,7 @@ async def test_small_cells_are_suppressed_and_the_audit_never_holds_their_counts
     assert query_events, "the query was not audited"
     detail = query_events[-1]["detail"]
     assert detail["suppressed_cells"] >= 2 and detail["studies_reported"] == answer["total"]["studies_count"]
-    assert set(detail) == {"query_sha256", "query", "conditions", "keys", "collections_reported", "studies_reported",
+    assert set(detail) == {"query_sha256", "query", "conditions", "keys", "unanswered_keys", "collections_reported", "studies_reported",
                            "subjects_reported", "suppressed_cells"}
     denied = [e for e in await federation.access_events() if e["outcome"] == "denied" and e["action"] == "federated-search"]
     assert denied and all(e["actor"].startswith("unauthenticated@") for e in denied)

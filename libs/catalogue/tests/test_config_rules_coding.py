@@ -104,3 +104,40 @@ def test_search_key_codes_of_the_reference_are_all_codable():
                 field = fields[key["key"]]
                 for value in key["values"]:
                     assert tables.stored_code(field, value["code"]) in tables.codes(field), (field, value["code"])
+
+
+EXPLORER = {"SNOMEDCT76752008": "Breast", "SNOMEDCT71854001": "Colon", "SNOMEDCT39607008": "Lung",
+            "SNOMEDCT12921003": "Pelvis", "SNOMEDCT41216001": "Prostate"}
+
+
+@pytest.mark.parametrize(("modality", "body_part", "description", "found"), [
+    # Breast screening: MG, DBT (MG with tomosynthesis), breast MR and US.
+    ("MG", "BREAST", "SCREENING MAMMOGRAPHY", {"Breast"}),
+    ("MG", None, "DBT", {"Breast"}),  # BodyPartExamined missing: mammography images the breast only
+    ("MG", "MAMMA", "", {"Breast"}),
+    ("MR", "BREAST", "MRI BREAST BILATERAL", {"Breast"}),
+    ("US", "BREAST", "", {"Breast"}),
+    ("MR", "CHEST", "BREAST MRI", set()),  # coded CHEST: not claimed as lung, and not guessed as breast
+    # Lung screening: (low-dose) chest CT, coded CHEST, THORAX or LUNG; whole-trunk CT.
+    ("CT", "CHEST", "LOW DOSE CT SCREENING", {"Lung"}),
+    ("CT", "Thorax", "", {"Lung"}),
+    ("CT", "LUNG", "", {"Lung"}),
+    ("CT", "CHESTABDPELVIS", "", {"Lung", "Pelvis"}),
+    ("DX", "CHEST", "", {"Lung"}),
+    ("MR", "CHEST", "CARDIAC", set()),
+    # Prostate: prostate MR coded PROSTATE or PELVIS; pelvic MR that is not a prostate study.
+    ("MR", "PROSTATE", "MPMRI", {"Prostate", "Pelvis"}),
+    ("MR", "PELVIS", "PROSTATE MRI", {"Prostate", "Pelvis"}),
+    ("MR", "PELVIS", "PI-RADS", {"Prostate", "Pelvis"}),
+    ("MR", "PELVIS", "RECTUM STAGING", {"Pelvis"}),
+    ("CT", "PELVIS", "PROSTATE", {"Pelvis"}),  # CT is not a prostate study, even if the description says so
+    ("CT", "ABDOMENPELVIS", "", {"Pelvis"}),
+    ("CT", "ABDOMEN", "CT COLONOGRAPHY", {"Colon"}),
+    ("CT", "ABDOMEN", "", set()),
+    ("MR", "KNEE", "", set()),
+])
+def test_explorer_body_part_values_each_screening_body_part_finds(modality, body_part, description, found):
+    regions = CodingTables.bundled().regions(modality, body_part, (description,))
+    assert {EXPLORER[c] for c in regions if c in EXPLORER} == found
+    # The series' own coded body part is always there too (a query for CHEST still finds a chest CT).
+    assert CodingTables.bundled().code("body_part", body_part).code in regions

@@ -51,7 +51,7 @@ def test_empty_groups_add_no_constraint():
               {"modality_codes.1": {"$exists": True}}]}),
     (cond("SNOMEDCT263495000", "NOT_EQUALS", "SNOMEDCT248153007"), {"sex_code": {"$ne": "SNOMEDCT248153007"}}),
     (cond("SNOMEDCT123037004", "IN", ["SNOMEDCT76752008", "SNOMEDCT816092008"]),
-     {"body_part_codes": {"$in": ["SNOMEDCT12921003", "SNOMEDCT76752008"]}}),  # the dataset-service pelvis code is an alias
+     {"body_region_codes": {"$in": ["SNOMEDCT12921003", "SNOMEDCT76752008"]}}),  # the dataset-service pelvis code is an alias
     (cond("C25392", "EQUALS", "C200140"), {"manufacturer_codes": "birnlex_3066"}),
     (cond("C25392", "CONTAINS", "Sie.mens"), {"manufacturers": {"$regex": "Sie\\.mens", "$options": "i"}}),
     (cond("SNOMEDCT439401001", "EQUALS", "SNOMEDCT363358000"), {"condition_code": "SNOMEDCT363358000"}),
@@ -61,7 +61,7 @@ def test_empty_groups_add_no_constraint():
     (cond("SNOMEDCT423493009", "NOT_EQUALS", 45), {"$or": [{"age_years": {"$lt": 45.0}}, {"age_years": {"$gte": 46.0}}]}),
     (cond("SNOMEDCT423493009", "LOWER_THAN", 50), {"age_years": {"$lt": 50.0}}),
     (cond("SNOMEDCT423493009", "GREATER_THAN", 50), {"age_years": {"$gte": 51.0}}),
-    (cond("SNOMEDCT123037004", "EQUALS", "SNOMEDCT261665006"), {"body_part_codes": "SNOMEDCT261665006"}),
+    (cond("SNOMEDCT123037004", "EQUALS", "SNOMEDCT261665006"), {"body_region_codes": "SNOMEDCT261665006"}),
 ])
 def test_each_condition_type(condition, expected):
     assert compiler.compile(condition).filter == expected
@@ -88,7 +88,10 @@ def test_canonical_form_ignores_members_the_evaluation_ignores():
     ({"ast": {"operand": "AND", "children": {}}}, "ast.children: 'children' must be an array"),
     ({"ast": {"operand": "AND", "children": [cond("RID10311", "LIKE", "x")]}}, "ast.children[0].type: unknown condition type"),
     ({"ast": cond("nope", "EQUALS", "x")}, "ast.key: unsupported search key 'nope'"),
-    ({"ast": cond("SNOMEDCT432213005", "BETWEEN", {"min": 2000})}, "year of diagnosis is not available"),
+    ({"ast": cond("EUCAIM_Hyper-Ontology_V1.0.CLIN1045815", "LIKE", "x")}, "ast.type: unknown condition type"),
+    ({"ast": {"key": "EUCAIM_Hyper-Ontology_V1.0.CLIN1033410", "type": "BETWEEN"}}, "ast.value: missing 'value'"),
+    ({"ast": cond("EUCAIM_Hyper-Ontology_V1.0.IMG1005459", "EQUALS", "BI-RADS 4")}, "is not a BI-RADS/PI-RADS assessment code"),
+    ({"ast": cond("EUCAIM_Hyper", "EQUALS", "x")}, "unsupported search key"),
     ({"ast": cond("RID10311", "BETWEEN", {"min": 1})}, "BETWEEN does not apply to modality"),
     ({"ast": cond("SNOMEDCT423493009", "IN", [1])}, "IN does not apply to age at diagnosis"),
     ({"ast": cond("SNOMEDCT423493009", "EQUALS", "old")}, "ast.value: expected a number"),
@@ -113,3 +116,42 @@ def test_oversized_trees_are_refused():
     wide = {"operand": "OR", "children": [cond("RID10311", "EQUALS", "RID10321")] * 600}
     with pytest.raises(QueryError, match="more than 512 nodes"):
         compiler.compile(wide)
+
+
+SEARCH_KEYS = json.loads((Path(__file__).resolve().parent / "data" / "search-keys.json").read_text())
+BREAST, LUNG, PELVIS, PROSTATE = "SNOMEDCT76752008", "SNOMEDCT39607008", "SNOMEDCT12921003", "SNOMEDCT41216001"
+
+
+def _explorer_keys(supported: bool) -> list[dict]:
+    keys = [k for g in SEARCH_KEYS["groups"] for k in g["keys"]]
+    return [k for k in keys if k.get("dataset_service", {}).get("supported", False) is supported]
+
+
+@pytest.mark.parametrize("key", _explorer_keys(False) + [
+    k for k in _explorer_keys(True) if k["key"] == "SNOMEDCT432213005"], ids=lambda k: k["name"][:40])
+def test_every_explorer_key_the_node_lacks_meets_no_study_and_is_named_not_refused(key):
+    """As the reference node: a key without data is a condition no study meets, never a 422; the audit names it."""
+    value = key["values"][0]["code"] if key["values"] else {"min": 1, "max": 10}
+    ctype = "BETWEEN" if not key["values"] else "EQUALS"
+    if key["key"] == "EUCAIM_Hyper-Ontology_V1.0.IMG1005459":  # BI-RADS/PI-RADS: held (from SR documents)
+        assert compiler.compile(cond(key["key"], ctype, value)).unanswered == ()
+        return
+    alone = compiler.compile(cond(key["key"], ctype, value))
+    assert alone.unanswered == (key["key"],) and alone.filter == {"_id": {"$in": []}}
+    assert alone.canonical == '["false"]'
+    # In the explorer's shape beside a held key: the AND meets no study, an OR keeps the other branch.
+    both = compiler.compile({"operand": "AND", "children": [cond("RID10311", "EQUALS", "RID10321"), cond(key["key"], ctype, value)]})
+    assert both.canonical == '["false"]' and both.unanswered == (key["key"],)
+    either = compiler.compile({"operand": "OR", "children": [cond("RID10311", "EQUALS", "RID10321"), cond(key["key"], ctype, value)]})
+    assert either.canonical == compiler.compile(cond("RID10311", "EQUALS", "RID10321")).canonical
+
+
+def test_an_assessment_condition_reads_the_studys_assessment_codes():
+    birads4 = "EUCAIM_Hyper-Ontology_V1.0.IMG1005465"
+    assert compiler.compile(cond("EUCAIM_Hyper-Ontology_V1.0.IMG1005459", "EQUALS", birads4)).filter == {"assessment_codes": birads4}
+
+
+def test_body_part_matches_the_regions_a_series_images():
+    """Body part compiles onto body_region_codes (coding.py regions); NOT_EQUALS means no series images it."""
+    assert compiler.compile(cond("SNOMEDCT123037004", "EQUALS", LUNG)).filter == {"body_region_codes": LUNG}
+    assert compiler.compile(cond("SNOMEDCT123037004", "NOT_EQUALS", LUNG)).filter == {"body_region_codes": {"$ne": LUNG}}

@@ -23,6 +23,7 @@ def test_series_and_study_documents_are_cdm_aligned_and_coded():
     s = series_document(series, tags, study_key="2.25.1", subject_key="EUCAIM-LOCAL-x")
     assert s == {"_id": "2.25.7", "study_key": "2.25.1", "subject_key": "EUCAIM-LOCAL-x",
                  "modality": "CT", "modality_code": "RID10321", "body_part": "CHEST", "body_part_code": "SNOMEDCT43799004",
+                 "body_region_codes": ["SNOMEDCT39607008", "SNOMEDCT43799004"],
                  "manufacturer": "SIEMENS HEALTHINEERS", "manufacturer_code": "birnlex_3066", "model": "SOMATOM",
                  "series_date": "20200101", "slice_thickness_mm": 1.25, "pixel_spacing_mm": [0.7, 0.7],
                  "contrast": True, "instance_count": 3}
@@ -41,6 +42,7 @@ def test_series_and_study_documents_are_cdm_aligned_and_coded():
     assert study["body_parts"] == ["CHEST", UNKNOWN] and study["modalities"] == ["CT", "SEG"]
     assert study["modality_codes"] == ["RID10321", UNKNOWN_CODE]
     assert study["body_part_codes"] == [UNKNOWN_CODE, "SNOMEDCT43799004"]
+    assert study["body_region_codes"] == [UNKNOWN_CODE, "SNOMEDCT39607008", "SNOMEDCT43799004"]
     assert study["manufacturer_codes"] == [UNKNOWN_CODE, "birnlex_3066"]
     assert (study["sex"], study["sex_code"], study["age_years"]) == ("F", "SNOMEDCT248152002", 61.0)
     assert (study["condition_code"], study["contrast"]) == ("SNOMEDCT363358000", True)

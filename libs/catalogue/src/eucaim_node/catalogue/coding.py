@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from .config import normalise_text
@@ -71,6 +72,25 @@ class CodingTables:
             if entry["code"] == code:
                 return entry["display"]
         return code
+
+    def regions(self, modality: object, body_part: object, descriptions: Iterable[object] = ()) -> frozenset[str]:
+        """The body-part codes a series images, for the search: its own coded body part and every explorer
+        region a ``body_region`` rule grants it (a chest CT images the lung; a mammogram the breast)."""
+        own = self.code("body_part", body_part)
+        modality_value = normalise_text(modality)
+        words = [f" {normalise_text(d)} " for d in descriptions if d]
+        found = {own.code}
+        for rule in self._data["body_region"]["rules"]:
+            parts, modalities = rule.get("body_parts"), rule.get("modalities")
+            if parts and own.value.replace(" ", "") not in parts:
+                continue
+            if modalities and modality_value not in modalities:
+                continue
+            keywords = rule.get("description_keywords")
+            if keywords and not any(f" {k} " in text for k in keywords for text in words):
+                continue
+            found.add(rule["region"])
+        return frozenset(found)
 
     def codes(self, field: Field) -> set[str]:
         """Every code this field may hold (the unknown code included)."""

@@ -18,9 +18,17 @@ Semantics (as the reference node, chaimeleon-eu/dataset-service, where it define
   {min: 30, max: 70}`` includes both ends; studies of unknown age never satisfy an age condition.
 - an operation without children adds no constraint.
 
-Unlike the reference node, an unknown key, an unknown operand or condition type, or a value of the
-wrong shape is an error (:class:`QueryError`, answered with 422 and a message naming the problem),
-never silently false: a federated user should learn that this node cannot answer the question.
+- body part means the *region* a series images (``body_region`` in the coding tables): ``EQUALS Lung``
+  finds low-dose chest CT coded CHEST, ``EQUALS Pelvis`` a prostate MR; ``NOT_EQUALS Lung`` finds studies
+  none of whose series images the lung (decision 0095).
+- a key of the explorer's catalogue this node holds no data for (the EUCAIM hyper-ontology's tumour
+  markers, grades, TNM; year of diagnosis, which de-identification shifts) is a condition that holds for
+  no study, as the reference node answers a key it lacks; :attr:`CompiledQuery.unanswered` names it for
+  the audit (decision 0095).
+
+Unlike the reference node, a key of no known vocabulary, an unknown operand or condition type, or a
+value of the wrong shape is an error (:class:`QueryError`, answered with 422 and a message naming the
+problem), never silently false: a caller who mistyped should learn it.
 """
 
 from __future__ import annotations
@@ -38,9 +46,29 @@ MAX_NODES = 512
 MAX_TEXT = 256
 #: Ages are decoded from an Age String (PS3.5 Table 6.2-1, VR AS: at most "999Y"): no age lies outside this.
 AGE_DOMAIN = (0.0, 999.0)
-UNSUPPORTED_KEYS = {
-    "SNOMEDCT432213005": "year of diagnosis is not available at this node: de-identification shifts every date",
+#: Keys of the explorer's catalogue (shared/reference/eucaim-search/search-keys.json) this node holds no data for,
+#: answered as conditions no study meets; every other key of the EUCAIM hyper-ontology is treated the same.
+UNANSWERED_KEYS = {
+    "SNOMEDCT432213005": "year of diagnosis (de-identification shifts every date)",
+    "EUCAIM_Hyper-Ontology_V1.0.CLIN1045815": "estrogen receptor",
+    "EUCAIM_Hyper-Ontology_V1.0.CLIN1046085": "progesterone receptor",
+    "EUCAIM_Hyper-Ontology_V1.0.CLIN1045851": "HER2",
+    "EUCAIM_Hyper-Ontology_V1.0.CLIN1045913": "Ki-67",
+    "EUCAIM_Hyper-Ontology_V1.0.CLIN1033410": "PSA",
+    "EUCAIM_Hyper-Ontology_V1.0.CLIN1037294": "Gleason score",
+    "EUCAIM_Hyper-Ontology_V1.0.CLIN1037300": "ISUP grade group",
+    "EUCAIM_Hyper-Ontology_V1.0.CLIN1033379": "cT category",
+    "EUCAIM_Hyper-Ontology_V1.0.CLIN1033391": "pT category",
+    "EUCAIM_Hyper-Ontology_V1.0.CLIN1033358": "cN category",
+    "EUCAIM_Hyper-Ontology_V1.0.CLIN1033368": "pN category",
+    "EUCAIM_Hyper-Ontology_V1.0.CLIN1033341": "cM category",
+    "EUCAIM_Hyper-Ontology_V1.0.CLIN1033349": "pM category",
 }
+HYPER_ONTOLOGY = re.compile(r"^EUCAIM_Hyper-Ontology_V\d+(\.\d+)*\.[A-Z]+\d+$")
+#: The explorer's BI-RADS / PI-RADS assessment key (one key for both; the values tell them apart).
+ASSESSMENT_KEY = "EUCAIM_Hyper-Ontology_V1.0.IMG1005459"
+#: A condition no study meets (an empty ``$in``; canonical.py reads it as FALSE).
+NO_STUDY: dict[str, Any] = {"_id": {"$in": []}}
 
 CONDITION_TYPES = ("EQUALS", "NOT_EQUALS", "IN", "CONTAINS", "BETWEEN", "LOWER_THAN", "GREATER_THAN")
 CODED_TYPES = ("EQUALS", "NOT_EQUALS", "IN", "CONTAINS")
@@ -71,12 +99,15 @@ def _keys(tables: CodingTables) -> dict[str, SearchKey]:
     age = SearchKey("age at diagnosis", None, "study", None, None, numeric_path="age_years")
     diagnosis = SearchKey("diagnosis", None, "study", "condition_code", "condition_label", code_pattern=r"^SNOMEDCT\d{6,18}$")
     modality = SearchKey("modality", "modality", "series", "modality_codes", "modalities")
-    body_part = SearchKey("body part", "body_part", "series", "body_part_codes", "body_parts")
+    # Study level over the regions its series image: EQUALS "a series images it", NOT_EQUALS "none does".
+    body_part = SearchKey("body part", "body_part", "study", "body_region_codes", "body_parts")
+    assessment = SearchKey("BI-RADS/PI-RADS assessment", None, "study", "assessment_codes", "assessments",
+                           code_pattern=r"^EUCAIM_Hyper-Ontology_V1\.0\.IMG\d{4,9}$")
     manufacturer = SearchKey("manufacturer", "manufacturer", "series", "manufacturer_codes", "manufacturers")
     keys = {
         tables.search_key("sex"): gender, "SNOMEDCT423493009": age, "SNOMEDCT439401001": diagnosis,
         tables.search_key("modality"): modality, tables.search_key("body_part"): body_part,
-        tables.search_key("manufacturer"): manufacturer,
+        tables.search_key("manufacturer"): manufacturer, ASSESSMENT_KEY: assessment,
     }
     # The parameter names of Focus's eucaim-api endpoint type, accepted as synonyms.
     keys |= {"gender": gender, "age": age, "diagnosis": diagnosis, "modality": modality, "bodyPart": body_part,
@@ -91,6 +122,7 @@ class CompiledQuery:
     conditions: int
     keys: tuple[str, ...]
     text: str = ""  # the tree as sent, without ignored members: what the audit shows a reader
+    unanswered: tuple[str, ...] = ()  # keys this node holds no data for (their conditions meet no study)
 
 
 class QueryCompiler:
@@ -107,11 +139,12 @@ class QueryCompiler:
         return self.compile(body["ast"])
 
     def compile(self, ast: Any) -> CompiledQuery:
-        state = {"nodes": 0, "conditions": 0, "keys": set()}
+        state = {"nodes": 0, "conditions": 0, "keys": set(), "unanswered": set()}
         mongo = self._node(ast, "ast", 0, state)
         domains = {spec.numeric_path: AGE_DOMAIN for spec in self.keys.values() if spec.numeric_path}
         return CompiledQuery(mongo, canonical_text(mongo, domains), state["conditions"], tuple(sorted(state["keys"])),
-                             json.dumps(_stripped(ast), sort_keys=True, separators=(",", ":")))
+                             json.dumps(_stripped(ast), sort_keys=True, separators=(",", ":")),
+                             tuple(sorted(state["unanswered"])))
 
     # -- tree -------------------------------------------------------------------------------------
 
@@ -149,9 +182,9 @@ class QueryCompiler:
         key, ctype = node.get("key"), node.get("type")
         if not isinstance(key, str) or not key:
             raise QueryError("'key' must be a non-empty string", f"{where}.key")
-        if key in UNSUPPORTED_KEYS:
-            raise QueryError(UNSUPPORTED_KEYS[key], f"{where}.key")
         spec = self.keys.get(key)
+        if spec is None and (key in UNANSWERED_KEYS or HYPER_ONTOLOGY.match(key)):
+            return self._unanswered(node, key, where, state)
         if spec is None:
             supported = ", ".join(k for k in self.keys if not k[0].islower())
             raise QueryError(f"unsupported search key {_show(key)} (this node answers {supported})", f"{where}.key")
@@ -164,6 +197,16 @@ class QueryCompiler:
         if spec.numeric_path:
             return self._numeric(spec, ctype, node["value"], where)
         return self._coded(spec, ctype, node["value"], where)
+
+    def _unanswered(self, node: dict[str, Any], key: str, where: str, state: dict[str, Any]) -> dict[str, Any]:
+        """A well-formed condition on a key this node holds no data for: it meets no study (reference node)."""
+        if node.get("type") not in CONDITION_TYPES:
+            raise QueryError(f"unknown condition type {_show(node.get('type'))} (expected one of {', '.join(CONDITION_TYPES)})",
+                             f"{where}.type")
+        if "value" not in node:
+            raise QueryError("missing 'value'", f"{where}.value")
+        state["unanswered"].add(key)
+        return NO_STUDY
 
     # -- conditions -------------------------------------------------------------------------------
 

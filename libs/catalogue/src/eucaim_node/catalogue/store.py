@@ -55,9 +55,11 @@ async def run_search(db: AsyncDatabase, query: CompiledQuery, config: Collection
 
 def search_audit_detail(query: CompiledQuery, answer: SearchAnswer) -> dict[str, Any]:
     """What the audit records of an answered search: the query as sent and the hash of its canonical form (equal
-    for equivalent queries), what was reported, how many cells were suppressed; never a suppressed count."""
+    for equivalent queries), the keys this node could not answer (their conditions met no study), what was
+    reported, how many cells were suppressed; never a suppressed count."""
     return {"query_sha256": hashlib.sha256(query.canonical.encode()).hexdigest(), "query": query.text[:1000],
             "conditions": query.conditions, "keys": ",".join(query.keys),
+            "unanswered_keys": ",".join(query.unanswered),
             "collections_reported": answer.reported_collections,
             "studies_reported": answer.body["total"]["studies_count"],
             "subjects_reported": answer.body["total"]["subjects_count"], "suppressed_cells": answer.suppressed_cells}

@@ -58,12 +58,16 @@ def _text(value: Any) -> str:
 
 
 def series_document(series: dict[str, Any], tags: dict[str, Any], *, study_key: str, subject_key: str | None = None,
-                    tables: CodingTables | None = None) -> dict[str, Any]:
+                    study_description: str | None = None, tables: CodingTables | None = None) -> dict[str, Any]:
     """One image_series: ``series`` is Orthanc's /series/{id}, ``tags`` one instance's simplified tags."""
     tables = tables or CodingTables.bundled()
     main = series.get("MainDicomTags", {})
-    modality = tables.code("modality", main.get("Modality") or tags.get("Modality"))
-    body_part = tables.code("body_part", main.get("BodyPartExamined") or tags.get("BodyPartExamined"))
+    raw_modality = main.get("Modality") or tags.get("Modality")
+    raw_body_part = main.get("BodyPartExamined") or tags.get("BodyPartExamined")
+    modality = tables.code("modality", raw_modality)
+    body_part = tables.code("body_part", raw_body_part)
+    regions = tables.regions(raw_modality, raw_body_part,
+                             (study_description, main.get("SeriesDescription") or tags.get("SeriesDescription")))
     manufacturer = tables.code("manufacturer", tags.get("Manufacturer"))
     return {
         "_id": main.get("SeriesInstanceUID") or tags.get("SeriesInstanceUID"),
@@ -73,6 +77,7 @@ def series_document(series: dict[str, Any], tags: dict[str, Any], *, study_key: 
         "modality_code": modality.code,
         "body_part": _text(main.get("BodyPartExamined") or tags.get("BodyPartExamined")),
         "body_part_code": body_part.code,
+        "body_region_codes": sorted(regions),  # what the search's body part finds (coding.py body_region)
         "manufacturer": _text(tags.get("Manufacturer")),
         "manufacturer_code": manufacturer.code,
         "model": tags.get("ManufacturerModelName") or None,
@@ -107,6 +112,7 @@ def study_document(study: dict[str, Any], series_docs: list[dict[str, Any]], fir
         "modality_codes": sorted({s["modality_code"] for s in series_docs}),
         "body_parts": sorted({s["body_part"] for s in series_docs}),
         "body_part_codes": sorted({s["body_part_code"] for s in series_docs}),
+        "body_region_codes": sorted({c for s in series_docs for c in s["body_region_codes"]}),
         "manufacturers": sorted({s["manufacturer"] for s in series_docs}),
         "manufacturer_codes": sorted({s["manufacturer_code"] for s in series_docs}),
         "contrast": any(s["contrast"] for s in series_docs),

@@ -48,6 +48,7 @@ class StudyIndexer:
             log.info("study of a withdrawn subject not catalogued", extra={"study_key": event.study_key})
             return
         series_docs, first_tags = [], {}
+        description = study.get("MainDicomTags", {}).get("StudyDescription")
         for series_id in study["Series"]:
             try:
                 series = await self._research.series(series_id)
@@ -58,10 +59,10 @@ class StudyIndexer:
             tags = await self._research.instance_tags(series["Instances"][0])
             first_tags = first_tags or tags
             series_docs.append(series_document(series, tags, study_key=event.study_key, subject_key=subject_key,
-                                               tables=self._tables))
+                                               study_description=description, tables=self._tables))
             series_docs[-1]["quality"] = await self._series_quality(series_id)
         facts = StudyFacts.of((s["modality"] for s in series_docs), (s["body_part"] for s in series_docs),
-                              study.get("MainDicomTags", {}).get("StudyDescription"), event.calling_aet)
+                              description, event.calling_aet)
         collection_id = assign_collection(self._config, facts, self._default_collection)
         collection = self._config.collection(collection_id)
         study_doc = study_document(
