@@ -68,7 +68,7 @@ def study(i: int, collections: list[str], rng: random.Random) -> dict:
         "collection_id": rng.choice(collections), "condition_code": "SNOMEDCT399068003", "condition_label": "Prostate cancer",
         "study_date": "20200101", "sex": sex[0], "sex_code": sex[1], "age_years": float(rng.randint(25, 90)),
         "modalities": sorted(m for m, _ in modalities), "modality_codes": sorted(c for _, c in modalities),
-        "body_parts": [body_part[0]], "body_part_codes": [body_part[1]],
+        "body_parts": [body_part[0]], "body_part_codes": [body_part[1]], "body_region_codes": [body_part[1]],
         "manufacturers": [manufacturer[0]], "manufacturer_codes": [manufacturer[1]], "contrast": False,
         "series_count": len(modalities), "instance_count": 100, "indexed_at": datetime.now(UTC), "source_event_id": "bench",
     }
