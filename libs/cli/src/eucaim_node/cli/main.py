@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import audit, catalogue, dataset, deid, dlq, kafka, node, search, stack, withdraw
+from . import audit, catalogue, dataset, deid, dlq, kafka, node, readiness, search, stack, withdraw
 
 app = typer.Typer(
     name="eucaim-node",
@@ -16,6 +16,7 @@ app = typer.Typer(
 app.command("up")(node.up)
 app.command("demo")(node.demo)
 app.command("status")(stack.status_command)
+app.command("readiness")(readiness.readiness)
 app.add_typer(stack.app, name="stack")
 # Data managers and operators
 app.command("deid")(deid.deid)

@@ -237,6 +237,26 @@ def ensure_debian_packages(component: str = "orthanc") -> None:
     INSTALL_TIMINGS["debian"] = time.monotonic() - started
 
 
+def ensure_debian_tool(tool: str, package: str, component: str | None = None) -> str:
+    """The path of ``tool``, installing Debian's ``package`` with apt-get (as root) if it is missing."""
+    global _apt_updated
+    found = shutil.which(tool)
+    if found:
+        return found
+    component = component or tool
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise ComponentFailed(component, f"missing {tool}; install the Debian package as root: apt-get install -y {package}")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    if not _apt_updated:
+        _run(component, ["apt-get", "update"], env=env)
+        _apt_updated = True
+    _run(component, ["apt-get", "install", "-y", "--no-install-recommends", package], env=env)
+    found = shutil.which(tool)
+    if not found:
+        raise ComponentFailed(component, f"still missing after apt-get install {package}: {tool}")
+    return found
+
+
 def find_tool(name: str) -> str:
     """Absolute path of a DICOM tool (storescu, dciodvfy), installing the Debian packages if needed."""
     path = shutil.which(name)

@@ -1,0 +1,1 @@
+"""EUCAIM onboarding readiness of a running node."""
