@@ -82,6 +82,7 @@ class FakeNode:
         return self.token
 
     limited: bool = False
+    refuse: str | None = None  # a search body holding this text is refused (422)
 
     def search(self, body, token):
         if self.limited:
@@ -90,10 +91,13 @@ class FakeNode:
             return HttpAnswer(401, {"error": "missing or wrong secret"})
         if self.store_down:
             return HttpAnswer(503, {"error": "catalogue unavailable"})
+        if self.refuse and self.refuse in json.dumps(body):
+            return HttpAnswer(422, {"error": "unsupported search key"})
         return HttpAnswer(200, {"collections": []})
 
     def request_examples(self):
-        return [{"name": "empty", "body": {"ast": {"operand": "OR", "children": []}}}]
+        return [{"name": "empty", "body": {"ast": {"operand": "OR", "children": []}}, "eucaim": True},
+                {"name": "bbmri", "body": {"ast": {"operand": "OR", "children": [{"key": "x"}]}}, "eucaim": False}]
 
     def search_protection(self):
         return "perturb", self.min_count
@@ -181,6 +185,8 @@ def test_an_empty_catalogue_fails():
     (FakeNode(push=None), "push", Status.WARN),
     (FakeNode(limited=True), "search-auth", Status.WARN),
     (FakeNode(limited=True), "search-examples", Status.WARN),
+    (FakeNode(refuse='"OR", "children": []'), "search-examples", Status.FAIL),
+    (FakeNode(refuse='"key": "x"'), "search-examples", Status.WARN),
     (FakeNode(delivery="pending"), "push", Status.FAIL),
     (FakeNode(quality={"c": {**GOOD_QUALITY, "flagged": {"mixed_orientation": 1}}}), "data-quality", Status.WARN),
     (FakeNode(quality={"c": {**GOOD_QUALITY, "tag_present": {**GOOD_QUALITY["tag_present"], "Manufacturer": 3}}}),

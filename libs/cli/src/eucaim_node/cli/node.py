@@ -43,6 +43,17 @@ def _push_and_wait(stack: Stack, timeout: float):
     return outcome
 
 
+def _print_readiness(stack: Stack) -> None:
+    """The last step of `up`: is this node ready to join EUCAIM? (`eucaim-node readiness`, as text)."""
+    from eucaim_node.readiness.render import text
+
+    from .readiness import report_for
+
+    typer.echo("\nChecking the node against EUCAIM's onboarding (`uv run eucaim-node readiness --format html -o "
+               "readiness.html` writes the report to attach to a request)…")
+    typer.echo(text(report_for(stack)), nl=False)
+
+
 def _follow_logs(stack: Stack) -> None:
     """Print every service's new log lines, readable, until Ctrl-C."""
     files = {name: stack.log_path(name) for name in SERVICES}
@@ -100,6 +111,7 @@ def up(
             typer.echo(describe(stack, outcome))
             if not outcome.complete(SAMPLE_INSTANCES):
                 typer.echo(f"\nwarning: the sample was not fully processed in {timeout:.0f} s; see the logs.", err=True)
+        _print_readiness(stack)
         if follow:
             _follow_logs(stack)
     except KeyboardInterrupt:

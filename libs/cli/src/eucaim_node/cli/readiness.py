@@ -141,7 +141,8 @@ class LocalNodeProbe:
                           response.headers.get("retry-after"))
 
     def request_examples(self) -> list[dict[str, Any]]:
-        return [{"name": e["name"], "body": json.loads(e["raw"])}
+        # The file's notes mark the examples whose keys are not EUCAIM's ("Generic (BBMRI key ...)").
+        return [{"name": e["name"], "body": json.loads(e["raw"]), "eucaim": not e.get("note", "").startswith("Generic (")}
                 for e in json.loads(REQUEST_EXAMPLES.read_text())["examples"]]
 
     def search_protection(self) -> tuple[str, int]:

@@ -87,7 +87,8 @@ class NodeProbe(Protocol):
         """A token the node accepts, from its token file; None when the file is missing or empty."""
     def search(self, body: Any, token: str | None) -> HttpAnswer: ...
     def request_examples(self) -> list[dict[str, Any]]:
-        """EUCAIM's reference request examples (name, body)."""
+        """EUCAIM's reference request examples: name, body, and ``eucaim`` (False when its keys are another
+        network's, e.g. BBMRI's, shown for the AST's shape only)."""
     def search_protection(self) -> tuple[str, int]:
         """(protection mode, minimum count) of the running search."""
     def collection_quality(self) -> dict[str, dict[str, Any]]:
