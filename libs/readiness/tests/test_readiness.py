@@ -157,8 +157,22 @@ def test_a_store_down_fails_the_store_and_what_needs_it_each_saying_why():
     report = assess(FakeNode(store_down=True), NOW)
     failed = {c.id: c for c in report.checks if c.status is Status.FAIL}
     assert {"store", "catalogue-valid", "ledger", "data-quality", "minimum-tags", "quarantine"} <= set(failed)
-    assert "connection refused" in failed["store"].evidence and "HTTP 503" in failed["catalogue-valid"].evidence
-    assert "could not be checked" in failed["ledger"].evidence and failed["ledger"].action
+    assert "connection refused" in failed["store"].evidence
+    assert "store is unreachable" in failed["catalogue-valid"].evidence and failed["ledger"].action
+    assert statuses(FakeNode(store_down=True))["small-cells"] is Status.PASS  # settings need no store
+
+
+def test_a_probe_that_raises_fails_only_its_check_with_the_error():
+    node = FakeNode()
+
+    def broken():
+        raise ProbeError("witness at http://127.0.0.1:1 not answering")
+
+    node.ledger = broken
+    report = assess(node, NOW)
+    (ledger,) = [c for c in report.checks if c.id == "ledger"]
+    assert ledger.status is Status.FAIL and "could not be checked: witness" in ledger.evidence
+    assert sum(c.status is Status.FAIL for c in report.checks) == 1
 
 
 def test_an_invalid_catalogue_fails_with_the_violations():

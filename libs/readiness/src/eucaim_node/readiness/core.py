@@ -104,25 +104,35 @@ class Checker:
         return value
 
     def run(self, now: datetime | None = None) -> Report:
-        checks = []
+        checks: list[Check] = []
         for check in CHECKS:
+            area, cid, title, action = CHECK_INFO[check.__name__]
+            store = next((c for c in checks if c.id == "store"), None)
+            if check.__name__ in NEEDS_STORE and store is not None and store.status is Status.FAIL:
+                # Asking would only wait for the same timeout again: the store check already says what is wrong.
+                checks.append(Check(cid, area, title, Status.FAIL, "not checked: the store is unreachable (see the "
+                                                                   "store check)", store.action))
+                continue
             try:
                 checks.append(check(self))
             except Exception as exc:
-                area, cid, title, action = CHECK_INFO[check.__name__]
                 checks.append(Check(cid, area, title, Status.FAIL, f"could not be checked: {_error(exc)}", action))
         return Report(self.probe.node_name(), now or datetime.now(UTC), tuple(checks))
 
 
 CHECKS: list[Callable[[Checker], Check]] = []
 CHECK_INFO: dict[str, tuple[str, str, str, str]] = {}
+NEEDS_STORE: set[str] = set()  # checks whose answer comes from the store (directly or through the node's API)
 
 
-def check(area: str, cid: str, title: str, action: str) -> Callable[[Callable[[Checker], Check]], Callable[[Checker], Check]]:
+def check(area: str, cid: str, title: str, action: str, *, needs_store: bool = True
+          ) -> Callable[[Callable[[Checker], Check]], Callable[[Checker], Check]]:
     """Register a check; ``action`` is what to do when it cannot even be evaluated."""
     def register(fn: Callable[[Checker], Check]) -> Callable[[Checker], Check]:
         CHECKS.append(fn)
         CHECK_INFO[fn.__name__] = (area, cid, title, action)
+        if needs_store:
+            NEEDS_STORE.add(fn.__name__)
         return fn
     return register
 
@@ -135,7 +145,7 @@ def _result(fn_name: str, status: Status, evidence: str, action: str = "") -> Ch
 # -- the store first: most checks need it ---------------------------------------------------------------------------
 
 @check("security", "store", "The catalogue store (MongoDB) answers",
-       "Start the store (`eucaim-node status` shows which component is down; `make up` starts everything).")
+       "Start the store (`eucaim-node status` shows which component is down; `make up` starts everything).", needs_store=False)
 def store_reachable(c: Checker) -> Check:
     try:
         described = c._once("store", c.probe.store_ping)
@@ -172,7 +182,7 @@ PLACEHOLDERS = ("localhost", "example", "unconfigured")
 
 
 @check("tier1", "catalogue-mandatory", "Every collection has the mandatory descriptive metadata, not placeholders",
-       "Describe your collections in your own collections file (EUCAIM_COLLECTIONS_FILE; docs/federation.md).")
+       "Describe your collections in your own collections file (EUCAIM_COLLECTIONS_FILE; docs/federation.md).", needs_store=False)
 def catalogue_mandatory(c: Checker) -> Check:
     config = c._once("config", c.probe.collections_config)
     missing, placeholders = [], []
@@ -298,7 +308,7 @@ RECOMMENDED_MIN_COUNT = 10
 
 
 @check("tier2", "small-cells", "Small-cell protection is on",
-       f"Set EUCAIM_SEARCH_MIN_COUNT to at least {RECOMMENDED_MIN_COUNT}.")
+       f"Set EUCAIM_SEARCH_MIN_COUNT to at least {RECOMMENDED_MIN_COUNT}.", needs_store=False)
 def small_cells(c: Checker) -> Check:
     mode, min_count = c.probe.search_protection()
     evidence = f"protection {mode!r}, minimum count {min_count}"
@@ -335,7 +345,8 @@ def minimum_tags(c: Checker) -> Check:
 
 # -- Tier 3 ------------------------------------------------------------------------------------------------------
 
-@check("tier3", "datasets-verify", "Tier 3 datasets verify", "Run `eucaim-node dataset verify` and fix what it reports.")
+@check("tier3", "datasets-verify", "Tier 3 datasets verify", "Run `eucaim-node dataset verify` and fix what it reports.",
+       needs_store=False)
 def datasets_verify(c: Checker) -> Check:
     outcome = c.probe.datasets_verify()
     if outcome is None:
@@ -350,7 +361,7 @@ def datasets_verify(c: Checker) -> Check:
 # -- de-identification -------------------------------------------------------------------------------------------
 
 @check("deid", "deid-profile", "De-identification profile and options load",
-       "Fix EUCAIM_DEID_PROFILE / EUCAIM_DEID_OPTIONS of the anonymisation service (docs/deid.md).")
+       "Fix EUCAIM_DEID_PROFILE / EUCAIM_DEID_OPTIONS of the anonymisation service (docs/deid.md).", needs_store=False)
 def deid_profile(c: Checker) -> Check:
     settings = c._once("deid", c.probe.deid_settings)
     if settings.error:
@@ -360,7 +371,7 @@ def deid_profile(c: Checker) -> Check:
 
 
 @check("deid", "deid-guard", "The PHI guard blocks output that still holds input identifiers",
-       "Do not switch phi_guard off in the profile.")
+       "Do not switch phi_guard off in the profile.", needs_store=False)
 def deid_guard(c: Checker) -> Check:
     settings = c._once("deid", c.probe.deid_settings)
     if settings.error:
@@ -383,7 +394,7 @@ def quarantine(c: Checker) -> Check:
 # -- security ----------------------------------------------------------------------------------------------------
 
 @check("security", "transport", "Transport encryption and authentication are on",
-       "Run the node in its default, secure posture (no insecure settings; docs/security.md).")
+       "Run the node in its default, secure posture (no insecure settings; docs/security.md).", needs_store=False)
 def transport(c: Checker) -> Check:
     t = c.probe.transport()
     problems = []
