@@ -214,7 +214,8 @@ def test_each_broken_thing_gives_its_own_status(node, check, status):
 def test_tier3_uses_the_verification_when_the_node_has_one():
     from eucaim_node.readiness.ports import DatasetsVerification
 
-    assert statuses(FakeNode(verify=DatasetsVerification(True, "2 datasets verified")))["datasets-verify"] is Status.PASS
+    assert statuses(FakeNode(verify=DatasetsVerification(True, "2 of 2 verify", datasets=2)))["datasets-verify"] is Status.PASS
+    assert statuses(FakeNode(verify=DatasetsVerification(True, "0 of 0 verify")))["datasets-verify"] is Status.WARN
     assert statuses(FakeNode(verify=DatasetsVerification(False, "1 of 2", ("d1: hash")))) ["datasets-verify"] is Status.FAIL
 
 

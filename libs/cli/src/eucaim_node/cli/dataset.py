@@ -392,9 +392,7 @@ def revoke(
 @app.command("verify")
 def verify(dataset_id: DatasetId, env_file: EnvFile = None) -> None:
     """Recompute every file's digest and the SHA3-256 aggregates; name the first file that differs (exit 1)."""
-    from eucaim_node.datasets import Creation
-    from eucaim_node.datasets.integrity import verify as check
-    from eucaim_node.datasets.layout import DatasetRoot, index_entries
+    from eucaim_node.datasets.layout import DatasetRoot
     from eucaim_node.datasets.settings import DatasetRootSettings
 
     settings = load(DatasetCliSettings, env_file)
@@ -404,12 +402,24 @@ def verify(dataset_id: DatasetId, env_file: EnvFile = None) -> None:
         return await session.dataset(dataset_id)
 
     dataset = _run(_with_session(settings, work))
-    if dataset.creation is not Creation.DONE or dataset.hashes is None:
-        raise fail(f"dataset {dataset.id} is not materialised (creation {dataset.creation.value})")
-    if dataset.invalidated and not root.dataset_dir(dataset.id).exists():
-        raise fail(f"dataset {dataset.id} is invalidated ({dataset.invalidation_reason}) and its files are removed")
-    verdict = check(root.dataset_dir(dataset.id), root.bag_dir(dataset.id), dataset.hashes, index_entries(dataset))
+    refusal, verdict = verify_materialised(root, dataset)
+    if refusal is not None:
+        raise fail(refusal)
     if not verdict.ok:
         typer.echo(f"FAILED: {verdict.first_difference}: {verdict.detail}", err=True)
         raise typer.Exit(1)
     typer.echo(f"OK: dataset {dataset.id} verified ({verdict.detail}); images SHA3-256 {dataset.hashes.images}")
+
+
+def verify_materialised(root, dataset):
+    """(why it cannot be verified, None) or (None, the integrity verdict of its files against its recorded digests);
+    also used by `eucaim-node readiness`."""
+    from eucaim_node.datasets import Creation
+    from eucaim_node.datasets.integrity import verify as check
+    from eucaim_node.datasets.layout import index_entries
+
+    if dataset.creation is not Creation.DONE or dataset.hashes is None:
+        return f"dataset {dataset.id} is not materialised (creation {dataset.creation.value})", None
+    if dataset.invalidated and not root.dataset_dir(dataset.id).exists():
+        return f"dataset {dataset.id} is invalidated ({dataset.invalidation_reason}) and its files are removed", None
+    return None, check(root.dataset_dir(dataset.id), root.bag_dir(dataset.id), dataset.hashes, index_entries(dataset))

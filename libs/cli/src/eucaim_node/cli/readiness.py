@@ -156,7 +156,39 @@ class LocalNodeProbe:
         return {d["_id"]: (d.get("aggregates") or {}).get("quality") or {} for d in docs}
 
     def datasets_verify(self) -> DatasetsVerification | None:
-        return None  # no `eucaim-node dataset verify` in this release
+        """Every materialised Tier 3 dataset verified as `eucaim-node dataset verify` does."""
+        from eucaim_node.datasets import MongoDatasetStore
+        from eucaim_node.datasets.layout import DatasetRoot
+        from eucaim_node.datasets.settings import DatasetRootSettings
+
+        from .dataset import verify_materialised
+
+        from eucaim_node.store import MongoSettings, connect
+
+        root = DatasetRoot(self._settings(DatasetRootSettings).dataset_root)
+        self._database()  # fails fast when the store is known to be down
+
+        async def datasets():
+            client, db = connect(self._settings(MongoSettings), app_name="cli-readiness")
+            try:
+                return await MongoDatasetStore(db).list()
+            finally:
+                await client.close()
+
+        checked, failures, skipped = 0, [], 0
+        for dataset in asyncio.run(datasets()):
+            if dataset.deleted:
+                continue
+            refusal, verdict = verify_materialised(root, dataset)
+            if refusal is not None:
+                skipped += 1
+                continue
+            checked += 1
+            if not verdict.ok:
+                failures.append(f"{dataset.id} v{dataset.version}: {verdict.first_difference}: {verdict.detail}"[:200])
+        summary = (f"{checked - len(failures)} of {checked} materialised dataset(s) verify (files against their "
+                   f"SHA3-256 digests)" + (f"; {skipped} not materialised" if skipped else ""))
+        return DatasetsVerification(not failures, summary, tuple(failures), datasets=checked)
 
     def deid_settings(self) -> DeidSettings:
         from eucaim_node.deid import profile_named

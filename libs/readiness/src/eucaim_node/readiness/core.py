@@ -345,8 +345,7 @@ def minimum_tags(c: Checker) -> Check:
 
 # -- Tier 3 ------------------------------------------------------------------------------------------------------
 
-@check("tier3", "datasets-verify", "Tier 3 datasets verify", "Run `eucaim-node dataset verify` and fix what it reports.",
-       needs_store=False)
+@check("tier3", "datasets-verify", "Tier 3 datasets verify", "Run `eucaim-node dataset verify` and fix what it reports.")
 def datasets_verify(c: Checker) -> Check:
     outcome = c.probe.datasets_verify()
     if outcome is None:
@@ -355,6 +354,9 @@ def datasets_verify(c: Checker) -> Check:
                        "Nothing to do for Tiers 1–2; Tier 3 needs a release with dataset verification.")
     if not outcome.ok:
         return _result("datasets_verify", Status.FAIL, outcome.summary + "".join(f"; {f}" for f in outcome.failures[:5]))
+    if not outcome.datasets:
+        return _result("datasets_verify", Status.WARN, outcome.summary + ": no Tier 3 dataset to verify yet",
+                       "Define and materialise a dataset (`eucaim-node dataset create`, docs/datasets.md) to offer Tier 3.")
     return _result("datasets_verify", Status.PASS, outcome.summary)
 
 

@@ -62,6 +62,7 @@ class DatasetsVerification:
     ok: bool
     summary: str
     failures: tuple[str, ...] = field(default_factory=tuple)
+    datasets: int = 0  # materialised datasets verified
 
 
 class NodeProbe(Protocol):
