@@ -142,13 +142,14 @@ def cli_env(stack) -> dict[str, str]:
     """``EUCAIM_STACK_*`` naming the session's stack, so the command checks it rather than a `make up` node."""
     settings = stack.settings
     env = {f"EUCAIM_STACK_{field.upper()}": str(getattr(settings, field)) for field in PORT_FIELDS}
-    return {**env, "EUCAIM_STACK_NAME": settings.name, "EUCAIM_STACK_STATE_DIR": str(stack.state_dir)}
+    return {**env, "EUCAIM_STACK_NAME": settings.name, "EUCAIM_STACK_STATE_DIR": str(stack.state_dir),
+            "EUCAIM_STACK_STABLE_AGE": str(settings.stable_age), "EUCAIM_STACK_EXPORT_TRACES": str(settings.export_traces)}
 
 
-def run_cli(stack, *args: str):
+def run_cli(stack, *args: str, command: tuple[str, ...] = ("readiness", "--source-address", "127.0.0.7")):
     """In its own thread: the command runs asyncio.run() for the ledger check."""
     outcome = []
-    command = ["readiness", "--source-address", "127.0.0.7", *args]
+    command = [*command, *args]
     thread = threading.Thread(target=lambda: outcome.append(CliRunner().invoke(cli, command, env=cli_env(stack))))
     thread.start()
     thread.join()
@@ -193,3 +194,12 @@ def test_the_html_report_shows_the_verdict_and_every_check_in_chromium(stack, pu
     seen = subprocess.run(["tesseract", str(png), "-", "--psm", "3"], capture_output=True, text=True, check=True).stdout
     assert "NOT READY" in seen and "FAIL" in seen and "PASS" in seen and "federated search" in seen.lower()
     assert "token missing" in seen
+
+
+def test_make_up_prints_the_readiness_report_last(stack, published):
+    """`up` on the running node (its components healthy, so left alone) ends with the text report."""
+    result = run_cli(stack, "--no-sample", "--no-follow", command=("up",))
+    assert result.exit_code == 0, result.output
+    tail = result.stdout.rstrip().splitlines()
+    assert tail[-1].startswith(("READY (", "NOT READY (")) and "EUCAIM readiness of " in result.stdout
+    assert result.stdout.index("All components healthy") < result.stdout.index("EUCAIM readiness of ")
