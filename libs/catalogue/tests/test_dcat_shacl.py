@@ -39,6 +39,32 @@ def test_the_catalogue_conforms_with_zero_violations():
     assert report.violations == ()
 
 
+def test_screening_context_is_published_as_collection_method_and_condition_with_zero_violations():
+    """eucaim:collectionMethod from the studies' programmes; eucaim:hasCondition from their cancer type when the
+    collection fixes none (only if they share one: the property is 1..1)."""
+    import dataclasses
+
+    eucaim = "https://cancerimage.eu/ontology/EUCAIM#"
+    screening = dataclasses.replace(FACTS, collection_methods=(
+        dcat.CodedFacet("diagnostic", "Diagnostic or follow-up imaging"),
+        dcat.CodedFacet("organised-screening", "Organised screening programme")),
+        conditions=(dcat.CodedFacet("SNOMEDCT254837009", "Breast cancer"),))
+    graph = dcat.new_graph()
+    default = dcat.add_dataset(graph, CONFIG, CONFIG.resolved("default"), screening, dcat.VersionInfo(1, NOW, NOW, "n"))
+    lung = dcat.add_dataset(graph, CONFIG, CONFIG.resolved("lung-screening"), screening, dcat.VersionInfo(1, NOW, NOW, "n"))
+    mixed = dataclasses.replace(screening, conditions=screening.conditions + (dcat.CodedFacet("SNOMEDCT363358000", "Lung cancer"),))
+    other = dcat.new_graph()
+    mixed_ds = dcat.add_dataset(other, CONFIG, CONFIG.resolved("default"), mixed, dcat.VersionInfo(1, NOW, NOW, "n"))
+    dcat.add_catalog(graph, CONFIG, [default, lung], NOW)
+    report = validate(graph)
+    assert report.conforms and report.violations == ()
+    methods = {str(graph.value(m, SKOS.prefLabel)) for m in graph.objects(default, URIRef(eucaim + "collectionMethod"))}
+    assert methods == {"Diagnostic or follow-up imaging", "Organised screening programme"}
+    assert str(graph.value(graph.value(default, URIRef(eucaim + "hasCondition")), SKOS.notation)) == "SNOMEDCT254837009"
+    assert str(graph.value(graph.value(lung, URIRef(eucaim + "hasCondition")), SKOS.notation)) == "SNOMEDCT363358000"
+    assert other.value(mixed_ds, URIRef(eucaim + "hasCondition")) is None
+
+
 def test_a_collection_whose_counts_are_small_cells_conforms_without_them():
     """Counts below the minimum are left out (decision 0071): the counts are recommended, not mandatory."""
     import dataclasses

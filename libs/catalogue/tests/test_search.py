@@ -155,3 +155,11 @@ def test_body_part_matches_the_regions_a_series_images():
     """Body part compiles onto body_region_codes (coding.py regions); NOT_EQUALS means no series images it."""
     assert compiler.compile(cond("SNOMEDCT123037004", "EQUALS", LUNG)).filter == {"body_region_codes": LUNG}
     assert compiler.compile(cond("SNOMEDCT123037004", "NOT_EQUALS", LUNG)).filter == {"body_region_codes": {"$ne": LUNG}}
+
+
+def test_programme_is_a_filter_on_the_studys_programme():
+    assert compiler.compile(cond("programme", "EQUALS", "organised-screening")).filter == {"programme": "organised-screening"}
+    assert compiler.compile(cond("programme", "IN", ["diagnostic", "unknown"])).filter == {
+        "programme": {"$in": ["diagnostic", "unknown"]}}
+    with pytest.raises(QueryError, match="is not a programme code"):
+        compiler.compile(cond("programme", "EQUALS", "screening"))

@@ -36,6 +36,9 @@ class Clinical:
     async def calling_aet(self, instance_id):
         return "CT_ROOM_2"
 
+    async def department(self, instance_id):
+        return "Breast screening / programme"
+
 
 class Research:
     def __init__(self):
@@ -155,6 +158,7 @@ async def test_the_calling_ae_title_rides_along_for_the_collection_rules():
     anonymiser, _, _, pubs = make({iid(1): b"ok-1"})
     await anonymiser.anonymise(received())
     assert pubs.events[0].calling_aet == "CT_ROOM_2"
+    assert pubs.events[0].department == "BREAST SCREENING PROGRAMME"  # normalised as the screening rules compare
 
 
 async def test_a_withdrawn_subject_is_never_released():

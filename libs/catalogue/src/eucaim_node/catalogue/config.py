@@ -85,6 +85,62 @@ class Rule(_Strict):
         return self
 
 
+Programme = Literal["organised-screening", "opportunistic-screening", "diagnostic", "unknown"]
+CancerType = Literal["breast", "lung", "prostate", "other"]
+
+
+class ScreeningRule(_Strict):
+    """Sets a study's programme and/or cancer type when every criterion given holds (lists: any value).
+
+    ``departments`` are InstitutionalDepartmentName (0008,1040) of the clinical instance (de-identification removes
+    it; anonymisation hands it over); ``procedure_codes`` are ``SCHEME:VALUE`` (``LN:24606-6``) or a bare code value,
+    from Procedure Code Sequence (0008,1032) and Requested Procedure Code Sequence (0032,1064), top level or inside
+    Request Attributes Sequence (0040,0275)."""
+
+    programme: Programme | None = None
+    cancer_type: CancerType | None = None
+    calling_aets: tuple[str, ...] = ()
+    departments: tuple[str, ...] = ()
+    procedure_codes: tuple[str, ...] = ()
+    description_keywords: tuple[str, ...] = ()
+    modalities: tuple[str, ...] = ()
+
+    @field_validator("calling_aets", "departments", "description_keywords", "modalities")
+    @classmethod
+    def _upper(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(normalise_text(v) for v in values)
+        if any(not v for v in cleaned):
+            raise ValueError("empty value")
+        return cleaned
+
+    @field_validator("procedure_codes")
+    @classmethod
+    def _codes(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(v.strip().upper() for v in values)
+        if any(not v or len(v) > 80 for v in cleaned):
+            raise ValueError("a procedure code is SCHEME:VALUE or VALUE, 1 to 80 characters")
+        return cleaned
+
+    @model_validator(mode="after")
+    def _complete(self) -> ScreeningRule:
+        if self.programme is None and self.cancer_type is None:
+            raise ValueError("a screening rule sets programme, cancer_type or both")
+        if not (self.calling_aets or self.departments or self.procedure_codes or self.description_keywords
+                or self.modalities):
+            raise ValueError("a screening rule needs at least one criterion (calling_aets, departments, "
+                             "procedure_codes, description_keywords, modalities)")
+        return self
+
+
+class ScreeningConfig(_Strict):
+    """How each study's screening context is found (libs/catalogue screening.py; docs/federation.md)."""
+
+    rules: tuple[ScreeningRule, ...] = ()
+    #: What image evidence of screening (screening procedure codes, the four standard mammography views) means when
+    #: no rule names the programme: screening not attributed to the organised programme is opportunistic.
+    image_screening_programme: Literal["organised-screening", "opportunistic-screening"] = "opportunistic-screening"
+
+
 class ConceptRef(_Strict):
     """A concept named by its IRI, published with its label (e.g. a EUCAIM hyper-ontology class)."""
 
@@ -135,6 +191,7 @@ class CollectionsConfig(_Strict):
     catalogue: Catalogue
     defaults: Describable = Describable()
     collections: tuple[Collection, ...]
+    screening: ScreeningConfig = ScreeningConfig()
 
     @model_validator(mode="after")
     def _unique(self) -> CollectionsConfig:

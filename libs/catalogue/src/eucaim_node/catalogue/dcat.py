@@ -87,6 +87,10 @@ class CollectionFacts:
     body_parts: tuple[CodedFacet, ...] = ()
     manufacturers: tuple[CodedFacet, ...] = ()
     quality: tuple[Measure, ...] = ()  # data-quality measurements (catalogue.quality), published as W3C DQV
+    #: Screening programmes of the studies (catalogue/screening.py programme tokens), held by enough subjects.
+    collection_methods: tuple[CodedFacet, ...] = ()
+    #: Cancer types of the studies as the explorer's diagnosis codes; published when the collection fixes none.
+    conditions: tuple[CodedFacet, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -320,9 +324,17 @@ def add_dataset(graph: Graph, config: CollectionsConfig, collection: ResolvedCol
     if collection.interoperability_level:
         level = collection.interoperability_level
         g.add((ds, EUCAIM.interoperabilityLevel, b.concept(level.iri, level.label, None)))
-    if collection.condition:
-        concept_iri, scheme = _concept_iri(collection.condition.code)
-        g.add((ds, EUCAIM.hasCondition, b.concept(concept_iri, collection.condition.label, scheme, collection.condition.code)))
+    # hasCondition is 1..1 (the primary cancer condition): the collection's, else the one its studies share.
+    condition = collection.condition or (CodedFacet(facts.conditions[0].code, facts.conditions[0].label)
+                                         if len(facts.conditions) == 1 else None)
+    if condition:
+        concept_iri, scheme = _concept_iri(condition.code)
+        g.add((ds, EUCAIM.hasCondition, b.concept(concept_iri, condition.label, scheme, condition.code)))
+    # collectionMethod (eucaim:SPEC1000002): the screening programmes; the hyper-ontology's IRIs for them are not in
+    # any source available here, so they are the node's own concepts under the catalogue's base URI (decision 0096).
+    methods = f"{catalog_iri(config)}/concepts/collection-method"
+    for method in facts.collection_methods:
+        g.add((ds, EUCAIM.collectionMethod, b.concept(f"{methods}/{method.code}", method.label, methods, method.code)))
     for predicate, facets in ((EUCAIM.hasBirthSex, facts.sexes), (EUCAIM.hasImageModality, facts.modalities),
                               (EUCAIM.hasImageBodyPart, facts.body_parts),
                               (EUCAIM.hasEquipmentManufacturer, facts.manufacturers)):

@@ -25,6 +25,9 @@ Semantics (as the reference node, chaimeleon-eu/dataset-service, where it define
   markers, grades, TNM; year of diagnosis, which de-identification shifts) is a condition that holds for
   no study, as the reference node answers a key it lacks; :attr:`CompiledQuery.unanswered` names it for
   the audit (decision 0095).
+- ``programme`` (the node's own key) filters on the study's screening programme (``organised-screening``,
+  ``opportunistic-screening``, ``diagnostic``, ``unknown``); diagnosis is the study's condition: the
+  collection's, else the one of the study's cancer type (decision 0096).
 
 Unlike the reference node, a key of no known vocabulary, an unknown operand or condition type, or a
 value of the wrong shape is an error (:class:`QueryError`, answered with 422 and a message naming the
@@ -67,6 +70,8 @@ UNANSWERED_KEYS = {
 HYPER_ONTOLOGY = re.compile(r"^EUCAIM_Hyper-Ontology_V\d+(\.\d+)*\.[A-Z]+\d+$")
 #: The explorer's BI-RADS / PI-RADS assessment key (one key for both; the values tell them apart).
 ASSESSMENT_KEY = "EUCAIM_Hyper-Ontology_V1.0.IMG1005459"
+#: The screening programme (catalogue/screening.py): organised-screening, opportunistic-screening, diagnostic, unknown.
+PROGRAMME_KEY = "programme"
 #: A condition no study meets (an empty ``$in``; canonical.py reads it as FALSE).
 NO_STUDY: dict[str, Any] = {"_id": {"$in": []}}
 
@@ -101,13 +106,16 @@ def _keys(tables: CodingTables) -> dict[str, SearchKey]:
     modality = SearchKey("modality", "modality", "series", "modality_codes", "modalities")
     # Study level over the regions its series image: EQUALS "a series images it", NOT_EQUALS "none does".
     body_part = SearchKey("body part", "body_part", "study", "body_region_codes", "body_parts")
+    # The node's own key (not in the explorer's catalogue): the screening programme a study belongs to.
+    programme = SearchKey("programme", None, "study", "programme", "programme",
+                          code_pattern=r"^(organised-screening|opportunistic-screening|diagnostic|unknown)$")
     assessment = SearchKey("BI-RADS/PI-RADS assessment", None, "study", "assessment_codes", "assessments",
                            code_pattern=r"^EUCAIM_Hyper-Ontology_V1\.0\.IMG\d{4,9}$")
     manufacturer = SearchKey("manufacturer", "manufacturer", "series", "manufacturer_codes", "manufacturers")
     keys = {
         tables.search_key("sex"): gender, "SNOMEDCT423493009": age, "SNOMEDCT439401001": diagnosis,
         tables.search_key("modality"): modality, tables.search_key("body_part"): body_part,
-        tables.search_key("manufacturer"): manufacturer, ASSESSMENT_KEY: assessment,
+        tables.search_key("manufacturer"): manufacturer, ASSESSMENT_KEY: assessment, PROGRAMME_KEY: programme,
     }
     # The parameter names of Focus's eucaim-api endpoint type, accepted as synonyms.
     keys |= {"gender": gender, "age": age, "diagnosis": diagnosis, "modality": modality, "bodyPart": body_part,

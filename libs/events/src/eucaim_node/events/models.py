@@ -7,10 +7,11 @@ after it carry pseudonymous keys only. No event carries names, patient IDs or bi
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .envelope import Event, StudyEvent
 
@@ -63,6 +64,18 @@ class StudyAnonymised(StudyEvent):
     quarantined_count: int = Field(ge=0, description="Instances held back (see StudyQuarantined).")
     calling_aet: str | None = Field(default=None, max_length=16, pattern=r"^[ -~]*$",
                                     description="AE title of the modality that sent the study (collection rules); a device name, not a person.")
+    department: str | None = Field(default=None, max_length=64, pattern=r"^[A-Z0-9 ]*$",
+                                   description="InstitutionalDepartmentName of the study, normalised (upper case, "
+                                               "letters, digits, spaces), for the screening rules: de-identification "
+                                               "removes it from the images. A unit of the hospital, not a person.")
+
+    @field_validator("department", mode="before")
+    @classmethod
+    def _normalised(cls, value: object) -> str | None:
+        """Upper case, every run of other characters one space, at most 64 characters (the rules compare so)."""
+        if value is None:
+            return None
+        return re.sub(r"[^A-Z0-9]+", " ", str(value).upper()).strip()[:64].strip() or None
 
 
 class StudyQuarantined(StudyEvent):

@@ -30,6 +30,13 @@ class ClinicalOrthanc(OrthancClient):
         return str(value).strip()[:16] or None if value else None
 
 
+    async def department(self, instance_id: str) -> str | None:
+        """InstitutionalDepartmentName (0008,1040) of this instance, for the screening rules (de-identification
+        removes it from what the research side sees)."""
+        value = (await self.instance_tags(instance_id)).get("InstitutionalDepartmentName")
+        return str(value) if isinstance(value, str) and value.strip() else None
+
+
 class ResearchOrthanc(OrthancClient):
     async def subject_study_ids(self, subject_key: str) -> list[str]:
         """Orthanc IDs of the research studies whose (de-identified) PatientID is ``subject_key``."""

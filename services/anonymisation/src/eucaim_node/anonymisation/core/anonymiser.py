@@ -105,6 +105,7 @@ class StudyAnonymiser:
         for entry in quarantined:
             await self._quarantine.record(event.study_key, entry, str(event.event_id))
         calling_aet = await self._clinical.calling_aet(instance_ids[0]) if released and instance_ids else None
+        department = await self._clinical.department(instance_ids[0]) if released and instance_ids else None
         if released:
             research_study_ids = {r.stored.study_id for r in released}
             if len(research_study_ids) != 1:
@@ -117,6 +118,7 @@ class StudyAnonymiser:
                 instance_count=len(released),
                 quarantined_count=len(quarantined),
                 calling_aet=calling_aet,
+                department=department,
             ))
         if quarantined:
             await self._publish.quarantined(StudyQuarantined.create(

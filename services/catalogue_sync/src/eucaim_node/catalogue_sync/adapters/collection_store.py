@@ -16,7 +16,7 @@ from eucaim_node.store import collections
 
 _FIELDS = {"subject_key": 1, "modalities": 1, "body_parts": 1, "manufacturers": 1, "modality_codes": 1,
            "body_part_codes": 1, "manufacturer_codes": 1, "sex_code": 1, "age_years": 1, "series_count": 1,
-           "instance_count": 1, "indexed_at": 1, "quality": 1}
+           "instance_count": 1, "indexed_at": 1, "quality": 1, "programme": 1, "cancer_type": 1}
 
 
 def aggregate(studies: list[dict[str, Any]]) -> dict[str, Any]:
@@ -30,6 +30,8 @@ def aggregate(studies: list[dict[str, Any]]) -> dict[str, Any]:
     for doc in studies:
         subject = subjects.setdefault(str(doc.get("subject_key")), defaultdict(set))
         subject["sex"].add(doc.get("sex_code"))
+        subject["programme"].add(doc.get("programme") or "unknown")
+        subject["cancer_type"].add(doc.get("cancer_type") or "other")
         for raw, code, name in (("modalities", "modality_codes", "modality"), ("body_parts", "body_part_codes", "body_part"),
                                 ("manufacturers", "manufacturer_codes", "manufacturer")):
             subject[name].update(doc.get(code) or ())
@@ -57,6 +59,7 @@ def aggregate(studies: list[dict[str, Any]]) -> dict[str, Any]:
         "sex_counts": counts("sex"), "modality_counts": counts("modality"), "body_part_counts": counts("body_part"),
         "manufacturer_counts": counts("manufacturer"), "subject_ages": ages,
         "quality": collection_summary(doc.get("quality") for doc in studies),
+        "programme_counts": counts("programme"), "cancer_type_counts": counts("cancer_type"),
     }
 
 

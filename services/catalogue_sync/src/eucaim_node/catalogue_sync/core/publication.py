@@ -28,6 +28,7 @@ from eucaim_node.catalogue import dcat
 from eucaim_node.catalogue.coding import CodingTables
 from eucaim_node.catalogue.config import CollectionsConfig
 from eucaim_node.catalogue.quality import Measure, measures
+from eucaim_node.catalogue.screening import CANCER_CONDITIONS, PROGRAMME_LABELS
 from eucaim_node.catalogue.shacl import validate
 from eucaim_node.events import CollectionPublished, Event, derive_event_id
 
@@ -82,7 +83,14 @@ def collection_facts(aggregates: dict[str, Any], coarse: Coarsening, tables: Cod
     subjects = coarse.count(int(aggregates.get("subjects", 0)))
     # The cell is the subjects, as in the search (results.py): too few of them and no count is published at all.
     studies = coarse.count(int(aggregates.get("studies", 0))) if subjects is not None else None
+    def held(key: str, skip: str) -> list[str]:
+        return [v for v, n in sorted((aggregates.get(key) or {}).items()) if n >= coarse.min_count and v != skip]
+
     return dcat.CollectionFacts(
+        collection_methods=tuple(dcat.CodedFacet(p, PROGRAMME_LABELS[p]) for p in held("programme_counts", "unknown")
+                                 if p in PROGRAMME_LABELS),
+        conditions=tuple(dcat.CodedFacet(CANCER_CONDITIONS[c].code, CANCER_CONDITIONS[c].label)
+                         for c in held("cancer_type_counts", "other") if c in CANCER_CONDITIONS),
         studies=studies, subjects=subjects,
         min_typical_age=low, max_typical_age=high,
         sexes=facets("sex_counts", "sex"), modalities=facets("modality_counts", "modality"),
@@ -98,7 +106,8 @@ def version_notes(previous: dict[str, Any] | None, facts: dcat.CollectionFacts, 
     old = previous.get("facts", {})
     for name, label in (("studies", "number of studies"), ("subjects", "number of subjects"),
                         ("min_typical_age", "typical ages"), ("sexes", "sexes"), ("modalities", "modalities"),
-                        ("body_parts", "body parts"), ("manufacturers", "manufacturers"), ("quality", "data quality")):
+                        ("body_parts", "body parts"), ("manufacturers", "manufacturers"), ("quality", "data quality"),
+                        ("collection_methods", "collection methods"), ("conditions", "conditions")):
         if old.get(name) != _plain(getattr(facts, name)):
             changed.append(label)
     if config_changed or not changed:

@@ -17,11 +17,13 @@ PixelSpacing (0028,0030), ContrastBolusAgent (0018,0010), ManufacturerModelName 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from eucaim_node.catalogue.coding import CodingTables
 from eucaim_node.catalogue.config import Condition
+from eucaim_node.catalogue.screening import ASSESSMENT_CODES, ScreeningContext
 
 UNKNOWN = "UNKNOWN"
 CDM_VERSION = "eucaim-cdm-imaging/1"
@@ -91,8 +93,12 @@ def series_document(series: dict[str, Any], tags: dict[str, Any], *, study_key: 
 
 def study_document(study: dict[str, Any], series_docs: list[dict[str, Any]], first_tags: dict[str, Any], *,
                    study_key: str, collection_id: str, indexed_at: datetime, source_event_id: str,
-                   condition: Condition | None = None, tables: CodingTables | None = None) -> dict[str, Any]:
-    """One image_study, with the series' coded values gathered (what the federated search queries)."""
+                   condition: Condition | None = None, tables: CodingTables | None = None,
+                   screening: ScreeningContext | None = None, assessments: Iterable[str] = ()) -> dict[str, Any]:
+    """One image_study, with the series' coded values gathered (what the federated search queries).
+
+    ``condition`` is the study's diagnosis (the collection's, else its cancer type's); ``screening`` its programme
+    and cancer type (catalogue/screening.py); ``assessments`` the BI-RADS / PI-RADS categories of its reports."""
     tables = tables or CodingTables.bundled()
     main = study.get("MainDicomTags", {})
     patient = study.get("PatientMainDicomTags", {})
@@ -116,6 +122,12 @@ def study_document(study: dict[str, Any], series_docs: list[dict[str, Any]], fir
         "manufacturers": sorted({s["manufacturer"] for s in series_docs}),
         "manufacturer_codes": sorted({s["manufacturer_code"] for s in series_docs}),
         "contrast": any(s["contrast"] for s in series_docs),
+        "programme": screening.programme if screening else "unknown",
+        "programme_source": screening.programme_source if screening else "default",
+        "cancer_type": screening.cancer_type if screening else "other",
+        "cancer_type_source": screening.cancer_type_source if screening else "default",
+        "assessments": sorted(set(assessments)),
+        "assessment_codes": sorted({ASSESSMENT_CODES[a] for a in assessments}),
         "series_count": len(series_docs),
         "instance_count": sum(s["instance_count"] for s in series_docs),
         "indexed_at": indexed_at,

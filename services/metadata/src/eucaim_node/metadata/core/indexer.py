@@ -11,11 +11,13 @@ from eucaim_node.catalogue.coding import CodingTables
 from eucaim_node.catalogue.config import CollectionsConfig
 from eucaim_node.catalogue.quality import assess_series, is_image, study_summary
 from eucaim_node.catalogue.rules import StudyFacts, assign_collection
+from eucaim_node.catalogue.screening import ScreeningFacts, screening_context
 from eucaim_node.events import Event, StudyAnonymised, StudyIndexed, StudyRemoved, WithdrawalRequested, derive_event_id
 from eucaim_node.orthanc import OrthancNotFound
 
 from ..ports import Catalogue, ResearchArchive, StudyIndexedPublisher, StudyRemovedPublisher
 from .documents import series_document, study_document
+from .evidence import study_evidence
 
 log = logging.getLogger("eucaim_node.metadata")
 PRODUCER = "metadata"
@@ -47,7 +49,7 @@ class StudyIndexer:
         if await self._catalogue.is_withdrawn(subject_key):
             log.info("study of a withdrawn subject not catalogued", extra={"study_key": event.study_key})
             return
-        series_docs, first_tags = [], {}
+        series_docs, first_tags, read = [], {}, []
         description = study.get("MainDicomTags", {}).get("StudyDescription")
         for series_id in study["Series"]:
             try:
@@ -58,17 +60,26 @@ class StudyIndexer:
                 continue
             tags = await self._research.instance_tags(series["Instances"][0])
             first_tags = first_tags or tags
+            every = await self._research.series_instances_tags(series_id)
+            read += every.values()  # screening evidence: procedure codes, mammography views, report assessments
             series_docs.append(series_document(series, tags, study_key=event.study_key, subject_key=subject_key,
                                                study_description=description, tables=self._tables))
-            series_docs[-1]["quality"] = await self._series_quality(series_id)
+            series_docs[-1]["quality"] = await self._series_quality(every)
         facts = StudyFacts.of((s["modality"] for s in series_docs), (s["body_part"] for s in series_docs),
                               description, event.calling_aet)
         collection_id = assign_collection(self._config, facts, self._default_collection)
         collection = self._config.collection(collection_id)
+        evidence = study_evidence(read)
+        context = screening_context(self._config.screening, ScreeningFacts.of(
+            calling_aet=event.calling_aet, department=event.department, procedure_codes=evidence["procedure_codes"],
+            description=description, modalities=facts.modalities, mg_views=evidence["mg_views"],
+            regions=(c for s in series_docs for c in s["body_region_codes"]), assessments=evidence["assessments"],
+        ), collection.condition if collection else None)
         study_doc = study_document(
             study, series_docs, first_tags, study_key=event.study_key, collection_id=collection_id,
             indexed_at=datetime.now(UTC), source_event_id=str(event.event_id),
-            condition=collection.condition if collection else None, tables=self._tables,
+            condition=context.condition(collection.condition if collection else None), tables=self._tables,
+            screening=context, assessments=evidence["assessments"],
         )
         study_doc["quality"] = study_summary(s["quality"] for s in series_docs)
         await self._catalogue.replace_study(study_doc, series_docs)
@@ -88,9 +99,8 @@ class StudyIndexer:
                                          "series": study_doc["series_count"], "instances": study_doc["instance_count"],
                                          "quality_flags": study_doc["quality"]["flags"]})
 
-    async def _series_quality(self, series_id: str) -> dict[str, Any]:
-        """The series' data quality (catalogue.quality): every instance's tags, and each image decoded once."""
-        tags = await self._research.series_instances_tags(series_id)
+    async def _series_quality(self, tags: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """The series' data quality (catalogue.quality) from every instance's tags, each image decoded once."""
         images = [instance for instance, t in sorted(tags.items()) if is_image(t)]
         limit = asyncio.Semaphore(DECODE_CONCURRENCY)
 
