@@ -57,6 +57,14 @@ class Contact(_Strict):
         return self
 
 
+def _normalised_values(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Rule values as they are compared (:func:`normalise_text`); an empty one is an error."""
+    cleaned = tuple(normalise_text(v) for v in values)
+    if any(not v for v in cleaned):
+        raise ValueError("empty value")
+    return cleaned
+
+
 class Condition(_Strict):
     code: str = Field(pattern=SNOMED_TOKEN, description="SNOMED CT concept as the federation sends it, e.g. SNOMEDCT363358000.")
     label: str = Field(min_length=1)
@@ -70,13 +78,8 @@ class Rule(_Strict):
     body_parts: tuple[str, ...] = ()
     description_keywords: tuple[str, ...] = ()
 
-    @field_validator("calling_aets", "modalities", "body_parts", "description_keywords")
-    @classmethod
-    def _upper(cls, values: tuple[str, ...]) -> tuple[str, ...]:
-        cleaned = tuple(normalise_text(v) for v in values)
-        if any(not v for v in cleaned):
-            raise ValueError("empty value")
-        return cleaned
+    _upper = field_validator("calling_aets", "modalities", "body_parts", "description_keywords")(
+        lambda values: _normalised_values(values))
 
     @model_validator(mode="after")
     def _not_empty(self) -> Rule:
@@ -105,13 +108,8 @@ class ScreeningRule(_Strict):
     description_keywords: tuple[str, ...] = ()
     modalities: tuple[str, ...] = ()
 
-    @field_validator("calling_aets", "departments", "description_keywords", "modalities")
-    @classmethod
-    def _upper(cls, values: tuple[str, ...]) -> tuple[str, ...]:
-        cleaned = tuple(normalise_text(v) for v in values)
-        if any(not v for v in cleaned):
-            raise ValueError("empty value")
-        return cleaned
+    _upper = field_validator("calling_aets", "departments", "description_keywords", "modalities")(
+        lambda values: _normalised_values(values))
 
     @field_validator("procedure_codes")
     @classmethod
