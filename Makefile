@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SYNCED := .venv/.synced
 
-.PHONY: help up demo down status test test-unit lint asyncapi mongo-users bench-deid clean helm-lint
+.PHONY: help up demo down status test test-unit lint asyncapi mongo-users bench-deid bench-pipeline clean helm-lint
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,10 @@ mongo-users: $(SYNCED)  ## Regenerate the MongoDB roles and users script (Helm, 
 
 bench-deid: $(SYNCED)  ## De-identification benchmark (ratios to the pydicom read+write floor)
 	$(UV) run --with dicognito==0.19.0 --with deid==0.4.13 python scripts/deid/bench.py
+
+bench-pipeline: $(SYNCED)  ## Whole-node throughput against Orthanc's own ingest + anonymize (docs/benchmarks.md)
+	$(UV) run eucaim-node stack install
+	$(UV) run python scripts/bench/pipeline.py $(BENCH_ARGS)
 
 clean:  ## Remove local stack state (data, logs, secrets); keeps the download cache
 	-$(UV) run eucaim-node stack down

@@ -1,7 +1,10 @@
 """The PHI boundary's orchestration: only released instances reach the research archive."""
 
+import os
+
+from eucaim_node.anonymisation.adapters.deid_pool import DeidentifierPool
 from eucaim_node.anonymisation.core.anonymiser import StudyAnonymiser
-from eucaim_node.deid import DeidResult
+from eucaim_node.deid import EUCAIM_DEFAULT, DeidResult
 from eucaim_node.deid.result import QuarantineReason
 from eucaim_node.events import StudyReceived
 from eucaim_node.orthanc import OrthancNotFound, StoredInstance
@@ -76,7 +79,7 @@ class Withdrawals:
         return subject_key in self.withdrawn
 
 
-def deidentify(data: bytes) -> DeidResult:
+async def deidentify(data: bytes) -> DeidResult:
     if data.startswith(b"bad"):
         return DeidResult(released=False, reasons=(QuarantineReason("phi-guard", "identifying value found", keyword="SeriesDescription"),))
     uid = "2.25.1" if data.startswith(b"other") else STUDY_KEY
@@ -211,19 +214,20 @@ def _ct_with_study_uid(study_uid: str) -> bytes:
 
 
 async def test_an_invalid_kept_uid_is_quarantined_never_stored_in_the_research_orthanc():
-    """Issue 9 item 1, service side: the service's deidentify is the engine's (main.py wires
-    ``Deidentifier.deidentify``), which keeps UIDs under the DICOM root verbatim and so must
+    """Issue 9 item 1, service side: the service de-identifies with the engine (main.py wires it through
+    ``DeidentifierPool``, in worker processes), which keeps UIDs under the DICOM root verbatim and so must
     quarantine one that is not a valid UID (PS3.5 9.1) instead of releasing it."""
-    from eucaim_node.deid import Deidentifier
     from eucaim_node.deid.engine import quiet_pydicom
 
     with quiet_pydicom():
         hostile = _ct_with_study_uid("1.2.840.10008.9/../../x")
-    engine = Deidentifier(bytes(range(32)), site_prefix="ES01")
+    pool = DeidentifierPool(bytes(range(32)), site_prefix="ES01", profile=EUCAIM_DEFAULT, workers=1)
     research, log, pubs = Research(), Log(), Pubs()
-    anonymiser = StudyAnonymiser(Clinical({iid(1): hostile}), research, engine.deidentify, log, pubs,
-                                 withdrawals=Withdrawals())
-    await anonymiser.anonymise(received())
+    anonymiser = StudyAnonymiser(Clinical({iid(1): hostile}), research, pool, log, pubs, withdrawals=Withdrawals())
+    try:
+        await anonymiser.anonymise(received())
+    finally:
+        pool.close()
     assert research.stored == []
     assert [(e.reason, e.element) for e in log.entries] == [("invalid-uid", "StudyInstanceUID")]
     assert "/.." not in log.entries[0].detail
@@ -233,7 +237,7 @@ async def test_an_invalid_kept_uid_is_quarantined_never_stored_in_the_research_o
 async def test_replaced_temporal_values_are_logged_by_code_only(caplog):
     replaced = (QuarantineReason("malformed-temporal", "DA value is not a complete, valid DA", keyword="StudyDate"),)
 
-    def with_replacement(data: bytes) -> DeidResult:
+    async def with_replacement(data: bytes) -> DeidResult:
         return DeidResult(released=True, data=b"deid-" + data, study_instance_uid=STUDY_KEY,
                           patient_pseudonym=SUBJECT, replaced=replaced)
 
@@ -245,3 +249,24 @@ async def test_replaced_temporal_values_are_logged_by_code_only(caplog):
     assert research.stored == [b"deid-ok-1"]
     (line,) = [r for r in caplog.records if r.getMessage().startswith("values replaced")]
     assert line.codes == "malformed-temporal"
+
+
+async def test_the_worker_pool_releases_exactly_what_the_engine_releases_in_process():
+    """Decision 0090: de-identification moved into worker processes must not change one byte of the result,
+    and each worker is started (and its engine built) before the first study, not during it."""
+    from eucaim_node.deid import Deidentifier
+
+    files = [_ct_with_study_uid(f"1.2.826.0.1.3680043.8.498.{n}") for n in range(1, 5)]
+    engine = Deidentifier(bytes(range(32)), site_prefix="ES01")
+    pool = DeidentifierPool(bytes(range(32)), site_prefix="ES01", profile=EUCAIM_DEFAULT, workers=2)
+    try:
+        pids = await pool.start()
+        results = [await pool(data) for data in files]
+    finally:
+        pool.close()
+    assert len(pids) == 2 and os.getpid() not in pids
+    expected = [engine.deidentify(data) for data in files]
+    assert [r.data for r in results] == [e.data for e in expected]
+    assert [(r.released, r.study_instance_uid, r.patient_pseudonym) for r in results] == \
+        [(e.released, e.study_instance_uid, e.patient_pseudonym) for e in expected]
+    assert all(r.dataset is None for r in results)  # the dataset stays in the worker

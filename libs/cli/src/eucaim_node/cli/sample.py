@@ -61,7 +61,7 @@ class SampleStudy:
 def _ct_slice(patient: SamplePatient, study_uid: str, series_uid: str, series_number: int,
               instance_number: int, frame_of_reference: str, study_date: str, seed: str, *, modality: str = "CT",
               body_part: str = "CHEST", manufacturer: str = "ACME Medical",
-              study_description: str | None = None) -> Dataset:
+              study_description: str | None = None, size: int = 64) -> Dataset:
     sop_uid = _uid(seed, "sop", series_number, instance_number)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
@@ -114,8 +114,8 @@ def _ct_slice(patient: SamplePatient, study_uid: str, series_uid: str, series_nu
     ds.SliceLocation = float(instance_number) * float(ds.SliceThickness)
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = ds.Columns = 64
-    ds.PixelSpacing = [5.0, 5.0]
+    ds.Rows = ds.Columns = size
+    ds.PixelSpacing = [320.0 / size] * 2
     ds.BitsAllocated = 16
     ds.BitsStored = 12
     ds.HighBit = 11
@@ -127,7 +127,7 @@ def _ct_slice(patient: SamplePatient, study_uid: str, series_uid: str, series_nu
     ds.WindowWidth = "1500"
     ds.BurnedInAnnotation = "NO"
     rng = np.random.default_rng(int(hashlib.sha256(sop_uid.encode()).hexdigest()[:8], 16))
-    ds.PixelData = rng.integers(0, 4096, size=(64, 64), dtype=np.uint16).tobytes()
+    ds.PixelData = rng.integers(0, 4096, size=(size, size), dtype=np.uint16).tobytes()
     # A private element holding the patient's name, as vendors do: must be removed.
     block = ds.private_block(0x0029, "ACME SITE INFO", create=True)
     block.add_new(0x10, "LO", patient.name)
@@ -137,11 +137,13 @@ def _ct_slice(patient: SamplePatient, study_uid: str, series_uid: str, series_nu
 def write_sample_study(dest: Path, *, patient: SamplePatient | None = None, series: int = 2,
                        instances_per_series: int = 10, seed: str = "eucaim-node-sample",
                        study_date: str = "20240315", modality: str = "CT", body_part: str = "CHEST",
-                       manufacturer: str = "ACME Medical", study_description: str | None = None) -> SampleStudy:
+                       manufacturer: str = "ACME Medical", study_description: str | None = None,
+                       size: int = 64) -> SampleStudy:
     """Write one CT study as Part-10 files under ``dest``; same arguments, same UIDs and bytes.
 
     ``modality``, ``body_part``, ``manufacturer`` and ``study_description`` vary what the catalogue
     sees (the images stay CT Image Storage); the default description quotes the patient's name.
+    ``size`` is the rows and columns of each slice (512 for a clinical-size CT, as the pipeline benchmark sends).
     """
     patient = patient or SamplePatient()
     dest.mkdir(parents=True, exist_ok=True)
@@ -154,7 +156,7 @@ def write_sample_study(dest: Path, *, patient: SamplePatient | None = None, seri
         for i in range(1, instances_per_series + 1):
             ds = _ct_slice(patient, study_uid, series_uid, s, i, frame_of_reference, study_date, seed,
                            modality=modality, body_part=body_part, manufacturer=manufacturer,
-                           study_description=study_description)
+                           study_description=study_description, size=size)
             path = dest / f"s{s:02d}_i{i:03d}.dcm"
             ds.save_as(path, enforce_file_format=True)
             sop_uids.append(ds.SOPInstanceUID)

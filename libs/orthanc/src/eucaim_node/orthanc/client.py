@@ -126,7 +126,10 @@ class OrthancClient:
         return True
 
     async def instance_file(self, instance_id: str) -> bytes:
-        return await self._call(self._api.get_binary, f"instances/{instance_id}/file")
+        # Asked for as is: with HttpCompressionEnabled Orthanc would otherwise gzip every file on the fly (and
+        # we unzip it), the largest CPU cost of the pipeline (docs/benchmarks.md, decision 0090).
+        return await self._call(self._api.get_binary, f"instances/{instance_id}/file",
+                                headers={"Accept-Encoding": "identity"})
 
     async def store(self, data: bytes) -> StoredInstance:
         """Store one Part-10 file (idempotent: storing the same SOP instance again overwrites it)."""

@@ -16,7 +16,8 @@ from eucaim_node.store import MongoSettings
 class AnonymisationSettings(
     ServiceSettings, KafkaSettings, MongoSettings, ClinicalOrthancSettings, ResearchOrthancSettings, PseudonymKeySettings
 ):
-    anonymisation_concurrency: int = Field(default=2, ge=1, le=32, description="Instances de-identified at once (CPU-bound: about the core count).")
+    anonymisation_concurrency: int = Field(default=8, ge=1, le=64, description="Instances in flight at once (fetched, de-identified or stored): keeps the workers busy while others wait on Orthanc.")
+    anonymisation_workers: int = Field(default=0, ge=0, le=64, description="De-identification worker processes; 0: one per core this process may use.")
     deid_profile: str = Field(default="eucaim", description="De-identification profile: eucaim, basic, or a profile TOML file (docs/deid.md).")
     deid_options: Annotated[tuple[str, ...], NoDecode] = Field(default=(), description="Extra PS3.15 options on top of the profile, e.g. clean-graphics.")
 

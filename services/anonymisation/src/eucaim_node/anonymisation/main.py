@@ -8,7 +8,7 @@ from faststream import Context
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaRouter
 
-from eucaim_node.deid import Deidentifier, load_key
+from eucaim_node.deid import load_key
 from eucaim_node.events import (
     StudyAnonymised,
     StudyQuarantined,
@@ -22,6 +22,7 @@ from eucaim_node.events import (
 from eucaim_node.runtime import CONSUMER_ACK_POLICY, EventPublisher, build_app, create_broker, ensure_topics
 from eucaim_node.store import connect, ping
 
+from .adapters.deid_pool import DeidentifierPool, available_cores
 from .adapters.orthancs import ClinicalOrthanc, ResearchOrthanc
 from .adapters.quarantine import MongoQuarantineLog
 from .adapters.withdrawals import MongoWithdrawals
@@ -61,14 +62,17 @@ def create_app(settings: AnonymisationSettings) -> AsgiFastStream:
     mongo, db = connect(settings, app_name=NAME)
     clinical = ClinicalOrthanc(settings.clinical_orthanc())
     research = ResearchOrthanc(settings.research_orthanc())
-    deidentifier = Deidentifier(load_key(settings.hmac_key_file), site_prefix=settings.site_prefix, profile=settings.profile())
-    anonymiser = StudyAnonymiser(clinical, research, deidentifier.deidentify, MongoQuarantineLog(db), _Publishers(),
+    deidentify = DeidentifierPool(load_key(settings.hmac_key_file), site_prefix=settings.site_prefix, profile=settings.profile(),
+                                  workers=settings.anonymisation_workers or available_cores())
+    anonymiser = StudyAnonymiser(clinical, research, deidentify, MongoQuarantineLog(db), _Publishers(),
                                  withdrawals=MongoWithdrawals(db), concurrency=settings.anonymisation_concurrency)
 
     async def start() -> None:
         await ensure_topics(settings, grant(NAME).topics)
+        await deidentify.start()
 
     async def stop() -> None:
+        deidentify.close()
         await mongo.close()
 
     app = build_app(

@@ -22,7 +22,9 @@ class ResearchArchive(Protocol):
 
 
 class Deidentify(Protocol):
-    def __call__(self, data: bytes) -> DeidResult: ...
+    """De-identify one Part-10 file (off the event loop: in worker processes in production)."""
+
+    async def __call__(self, data: bytes) -> DeidResult: ...
 
 
 class QuarantineLog(Protocol):

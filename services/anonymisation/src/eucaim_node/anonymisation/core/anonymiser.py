@@ -68,7 +68,7 @@ def quarantine_entry(instance_id: str, result) -> QuarantinedInstance:
 class StudyAnonymiser:
     def __init__(self, clinical: ClinicalArchive, research: ResearchArchive, deidentify: Deidentify,
                  quarantine: QuarantineLog, publish: Publishers, *, withdrawals: Withdrawals,
-                 concurrency: int = 2) -> None:
+                 concurrency: int = 8) -> None:
         self._clinical = clinical
         self._research = research
         self._deidentify = deidentify
@@ -158,7 +158,7 @@ class StudyAnonymiser:
                 data = await self._clinical.instance_file(instance_id)
             except OrthancNotFound:
                 return None  # deleted meanwhile: nothing to release
-            result = await asyncio.to_thread(self._deidentify, data)
+            result = await self._deidentify(data)
             if result.replaced:  # values the engine could not keep or shift (codes only, never values)
                 log.info("values replaced by the Basic Profile action", extra={
                     "study_key": event.study_key, "orthanc_instance_id": instance_id,

@@ -1,0 +1,50 @@
+"""The Orthanc client against a stand-in HTTP server that answers as Orthanc does (gzip when the client accepts it)."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from eucaim_node.orthanc import OrthancClient
+from eucaim_node.orthanc.settings import OrthancEndpoint
+
+FILE = bytes(range(256)) * 64
+
+
+class _Orthanc(BaseHTTPRequestHandler):
+    seen: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        accepted = self.headers.get("Accept-Encoding", "")
+        self.seen.append(accepted)
+        body, extra = FILE, {}
+        if "gzip" in accepted:  # Orthanc's HttpCompressionEnabled: compress for a client that accepts it
+            body, extra = gzip.compress(FILE), {"Content-Encoding": "gzip"}
+        self.send_response(200)
+        for name, value in {"Content-Type": "application/dicom", "Content-Length": str(len(body)), **extra}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def orthanc():
+    _Orthanc.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Orthanc)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+async def test_instance_files_are_fetched_uncompressed(orthanc):
+    """Decision 0090: Orthanc gzips a file for any client that accepts gzip (requests does by default), the
+    largest CPU cost of the pipeline on both sides; the client asks for the file as stored."""
+    client = OrthancClient(OrthancEndpoint(url=orthanc, username="u", password="p"))
+    assert await client.instance_file("abc") == FILE
+    assert _Orthanc.seen == ["identity"]
