@@ -49,7 +49,7 @@ class Catalogue:
         if self.withdraw_during_write:
             self.withdrawn.add(study["subject_key"])
 
-    async def refresh_subject(self, subject_key):
+    async def refresh_subject(self, subject_key, changed_study=None):
         self.subject_refreshes += 1
 
     async def record_withdrawal(self, subject_key, at, event_id):

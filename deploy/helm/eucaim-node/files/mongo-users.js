@@ -88,6 +88,16 @@ const principals = {
     "user": "eucaim-catalogue-sync",
     "role": "eucaim-catalogue-sync-role",
     "grants": {
+      "catalogue_collection_part_totals": [
+        "find",
+        "insert",
+        "update"
+      ],
+      "catalogue_collection_parts": [
+        "find",
+        "insert",
+        "update"
+      ],
       "catalogue_collections": [
         "find",
         "insert",
@@ -107,6 +117,14 @@ const principals = {
         "insert"
       ],
       "catalogue_studies": [
+        "find"
+      ],
+      "catalogue_subject_places": [
+        "find",
+        "insert",
+        "update"
+      ],
+      "catalogue_subjects": [
         "find"
       ],
       "datasets": [

@@ -15,10 +15,17 @@ from pymongo.errors import DuplicateKeyError
 from eucaim_node.store import collections as names
 
 from .config import CollectionsConfig
+from .matching import compile_filter
 from .results import Protection, SearchAnswer, build_answer
-from .search import CompiledQuery
+from .search import CompiledQuery, QueryCompiler
 
 SEARCH_PROJECTION = {"collection_id": 1, "subject_key": 1, "sex": 1, "age_years": 1, "modalities": 1, "body_parts": 1}
+
+
+def search_fields(compiler: QueryCompiler) -> frozenset[str]:
+    """Every study field a search reads: what the answer shows and what any search key's condition tests."""
+    paths = {p for spec in compiler.keys.values() for p in (spec.code_path, spec.raw_path, spec.numeric_path) if p}
+    return frozenset(paths | set(SEARCH_PROJECTION))
 
 
 async def noise_secret(db: AsyncDatabase, *, create: bool = True) -> bytes:
@@ -50,6 +57,15 @@ async def run_search(db: AsyncDatabase, query: CompiledQuery, config: Collection
     if query.filter:
         mongo_filter = {"$and": [mongo_filter, query.filter]}
     studies = await db[names.CATALOGUE_STUDIES].find(mongo_filter, SEARCH_PROJECTION).to_list(None)
+    return build_answer(studies, published, protection, query.canonical)
+
+
+def answer_from_rows(rows: list[dict[str, Any]], query: CompiledQuery, config: CollectionsConfig,
+                     protection: Protection) -> SearchAnswer:
+    """:func:`run_search` over study rows held in memory (the same filter, evaluated with MongoDB's semantics)."""
+    published = published_collections(config)
+    match = compile_filter(query.filter)
+    studies = [row for row in rows if row.get("collection_id") in published and match(row)]
     return build_answer(studies, published, protection, query.canonical)
 
 

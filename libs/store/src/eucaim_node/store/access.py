@@ -62,6 +62,10 @@ _GRANTS: dict[str, dict[str, frozenset[Action]]] = {
         c.CATALOGUE_STUDIES: frozenset({F}),                 # aggregates and the federated search
         c.CATALOGUE_REMOVED_STUDIES: frozenset({F}),         # the aggregates' watermark
         c.CATALOGUE_COLLECTIONS: UPSERT,                     # adapters/collection_store.py
+        c.CATALOGUE_SUBJECTS: frozenset({F}),                # a subject's study keys (its entries in the parts)
+        c.CATALOGUE_COLLECTION_PARTS: UPSERT,                # adapters/collection_store.py: revisioned parts
+        c.CATALOGUE_COLLECTION_PART_TOTALS: UPSERT,          # their totals, guarded by revision
+        c.CATALOGUE_SUBJECT_PLACES: UPSERT,                  # $addToSet upsert
         c.CATALOGUE_DATASET_VERSIONS: frozenset({F, I, U, X}),  # adapters/versions.py: versions and outbox
         c.CATALOGUE_SEARCH_STATE: frozenset({F, I}),         # catalogue/store.py noise_secret: created once
         c.DATASETS: frozenset({F}),                          # http.py: GET /api/datasets, DCAT of published versions

@@ -25,6 +25,12 @@ CATALOGUE_REMOVED_STUDIES = "catalogue_removed_studies"
 CATALOGUE_WITHDRAWN_SUBJECTS = "catalogue_withdrawn_subjects"
 #: catalogue-sync: per-collection aggregates.
 CATALOGUE_COLLECTIONS = "catalogue_collections"
+#: catalogue-sync: each collection's aggregates in parts, one entry per subject (decision 0091).
+CATALOGUE_COLLECTION_PARTS = "catalogue_collection_parts"
+#: catalogue-sync: the totals of each part (small: what a collection update and a search read).
+CATALOGUE_COLLECTION_PART_TOTALS = "catalogue_collection_part_totals"
+#: catalogue-sync: the collections in which each subject has (or had) an entry.
+CATALOGUE_SUBJECT_PLACES = "catalogue_subject_places"
 #: catalogue-sync: every published version of every dataset description, and its delivery state (the outbox).
 CATALOGUE_DATASET_VERSIONS = "catalogue_dataset_versions"
 #: catalogue-sync: node secrets of the search (the noise key), created once.
@@ -47,8 +53,8 @@ AUDIT_LEDGER_STATE = "audit_ledger_state"
 ALL: tuple[str, ...] = (
     RECEPTION_CURSORS, RECEPTION_RECEIVED_STUDIES, ANONYMISATION_QUARANTINE, ANONYMISATION_WITHDRAWALS,
     CATALOGUE_STUDIES, CATALOGUE_SERIES, CATALOGUE_SUBJECTS, CATALOGUE_REMOVED_STUDIES, CATALOGUE_WITHDRAWN_SUBJECTS,
-    CATALOGUE_COLLECTIONS, CATALOGUE_DATASET_VERSIONS, CATALOGUE_SEARCH_STATE, DATASETS, DATASET_GRANTS,
-    DATASET_COMMANDS,
+    CATALOGUE_COLLECTIONS, CATALOGUE_COLLECTION_PARTS, CATALOGUE_COLLECTION_PART_TOTALS, CATALOGUE_SUBJECT_PLACES,
+    CATALOGUE_DATASET_VERSIONS, CATALOGUE_SEARCH_STATE, DATASETS, DATASET_GRANTS, DATASET_COMMANDS,
     AUDIT_RECORDS, AUDIT_TREE_HEADS, AUDIT_LEDGER_STATE,
 )
 

@@ -41,10 +41,17 @@ from eucaim_node.catalogue import dcat
 from eucaim_node.catalogue.config import CollectionsConfig
 from eucaim_node.catalogue.results import Protection
 from eucaim_node.catalogue.search import QueryCompiler, QueryError
-from eucaim_node.catalogue.store import noise_secret, run_search, search_audit_detail
+from eucaim_node.catalogue.store import (
+    answer_from_rows,
+    noise_secret,
+    published_collections,
+    run_search,
+    search_audit_detail,
+)
 from eucaim_node.events import AccessRecorded, Event
 from eucaim_node.runtime.body import BodyTooLarge, read_bounded_body
 
+from .adapters.search_index import SearchIndex
 from .adapters.versions import MongoVersionStore
 from .core.ratelimit import ClientLimits, Verdict, rate_limit_key
 
@@ -78,6 +85,7 @@ class FederationApi:
     limits: ClientLimits
     max_body: int
     trusted_proxies: frozenset[str] = frozenset()
+    index: SearchIndex | None = None  # the studies in memory (decision 0092); None: read the catalogue
 
     def _client(self, scope: dict[str, Any], headers: dict[str, str]) -> str:
         """The client's address: the TCP peer, or the nearest untrusted hop a trusted proxy forwarded for."""
@@ -163,7 +171,12 @@ class FederationApi:
                                    {"error": str(exc)[:300]})
             return _error(422, str(exc))
         try:
-            answer = await run_search(self.db, query, self.config, self.protection_for(await noise_secret(self.db)))
+            protection = self.protection_for(await noise_secret(self.db))
+            if self.index is not None:
+                rows = await self.index.rows(sorted(published_collections(self.config)))
+                answer = answer_from_rows(rows, query, self.config, protection)
+            else:
+                answer = await run_search(self.db, query, self.config, protection)
             await self._audit(actor, "federated-search", None, "success", f"search:{request_id}",
                               search_audit_detail(query, answer))
         except PyMongoError as exc:

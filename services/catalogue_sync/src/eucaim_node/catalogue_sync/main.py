@@ -17,7 +17,7 @@ from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaRouter
 
 from eucaim_node.catalogue.search import QueryCompiler
-from eucaim_node.catalogue.store import noise_secret
+from eucaim_node.catalogue.store import noise_secret, search_fields
 from eucaim_node.events import (
     AccessRecorded,
     CollectionDelivered,
@@ -33,6 +33,7 @@ from eucaim_node.runtime import CONSUMER_ACK_POLICY, EventPublisher, build_app, 
 from eucaim_node.store import connect, ping
 
 from .adapters.collection_store import MongoCollectionStore
+from .adapters.search_index import SearchIndex
 from .adapters.versions import MongoVersionStore
 from .config import CatalogueSyncSettings
 from .core.aggregates import CollectionAggregator
@@ -80,10 +81,11 @@ def create_app(settings: CatalogueSyncSettings) -> AsgiFastStream:
     publisher = DatasetPublisher(config, versions, publish_any,
                                  coarse=Coarsening(settings.catalogue_count_granularity, settings.search_min_count),
                                  push_configured=settings.catalogue_push_url is not None)
-    aggregator = CollectionAggregator(MongoCollectionStore(db), publish_collection_updated, publisher)
+    store = MongoCollectionStore(db, row_fields=search_fields(QueryCompiler()))
+    aggregator = CollectionAggregator(store, publish_collection_updated, publisher)
     api = FederationApi(db, config, versions, publish_any, settings.search_tokens(), settings.protection,
                         QueryCompiler(), settings.client_limits(), settings.federation_max_body_bytes,
-                        settings.trusted_proxies())
+                        settings.trusted_proxies(), SearchIndex(db))
     outbox = None
     if settings.catalogue_push_url:
         outbox = OutboxWorker(versions, publish_any, url=settings.catalogue_push_url, token=settings.push_token(),
@@ -94,6 +96,9 @@ def create_app(settings: CatalogueSyncSettings) -> AsgiFastStream:
     async def start() -> None:
         await ensure_topics(settings, grant(NAME).topics)
         await versions.ensure_indexes()
+        studies = await store.build_parts_if_missing()
+        if studies:
+            log.info("collection parts built from the catalogue", extra={"studies": studies})
         await noise_secret(db)  # created here, by its one writer, so that readers (the CLI) find it
 
     async def after_start() -> None:

@@ -7,11 +7,15 @@ from eucaim_node.events import CollectionUpdated
 
 
 class CollectionStore(Protocol):
-    async def compute_aggregates(self, collection_id: str) -> tuple[dict[str, Any], datetime | None]:
-        """Aggregates from the catalogue, and the newest change time they reflect (the watermark)."""
+    async def update_subject(self, subject_key: str, collection_id: str) -> set[str]:
+        """Recompute the subject's entries from the catalogue; the collections whose aggregates changed."""
 
-    async def save_aggregates(self, collection_id: str, aggregates: dict[str, Any], watermark: datetime | None) -> bool:
-        """Store unless a fresher computation (higher watermark) is stored already; True if stored."""
+    async def compute_aggregates(self, collection_id: str) -> tuple[dict[str, Any], datetime | None, int]:
+        """Aggregates, the newest change time they reflect (the watermark) and their version."""
+
+    async def save_aggregates(self, collection_id: str, aggregates: dict[str, Any], watermark: datetime | None,
+                              version: int) -> bool:
+        """Store unless a fresher computation (higher version) is stored already; True if stored."""
 
     async def stored(self, collection_id: str) -> dict[str, Any] | None: ...
     async def collection_ids(self) -> list[str]: ...

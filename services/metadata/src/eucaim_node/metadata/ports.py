@@ -21,8 +21,9 @@ class ResearchArchive(Protocol):
 class Catalogue(Protocol):
     async def replace_study(self, study: dict[str, Any], series: list[dict[str, Any]]) -> None: ...
 
-    async def refresh_subject(self, subject_key: str) -> None:
-        """Make the subject document equal to what its studies say (delete it when none is left)."""
+    async def refresh_subject(self, subject_key: str, changed_study: str | None = None) -> None:
+        """Make the subject document equal to what its studies say (delete it when none is left); ``changed_study``
+        is the study just written or removed."""
 
     async def record_withdrawal(self, subject_key: str, at: datetime, event_id: str) -> None: ...
     async def is_withdrawn(self, subject_key: str) -> bool: ...

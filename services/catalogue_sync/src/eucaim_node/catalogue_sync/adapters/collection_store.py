@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from eucaim_node.catalogue.quality import collection_summary
-from eucaim_node.store.collections import CATALOGUE_REMOVED_STUDIES
 from eucaim_node.events import CollectionAggregates
 from eucaim_node.store import collections
+
+from ..core.parts import PARTS, merge, newest, part_of, part_totals, subject_entry
 
 _FIELDS = {"subject_key": 1, "modalities": 1, "body_parts": 1, "manufacturers": 1, "modality_codes": 1,
            "body_part_codes": 1, "manufacturer_codes": 1, "sex_code": 1, "age_years": 1, "series_count": 1,
@@ -63,29 +66,198 @@ def aggregate(studies: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+#: Marker (in catalogue-sync's state collection) that every part was built from the catalogue once.
+PARTS_BUILT = "collection-parts-built"
+#: Attempts of the optimistic update of one part before giving up (then the message is retried).
+PART_ATTEMPTS = 20
+
+
+class PartUpdateConflict(RuntimeError):
+    """Concurrent writers kept changing the part; the message is retried."""
+
+
+def part_id(collection_id: str, part: int) -> str:
+    return f"{collection_id}/{part:02d}"
+
+
+def content_id(part: str, revision: int) -> str:
+    """The ``_id`` of one revision of a part's content."""
+    return f"{part}@{revision:010d}"
+
+
 class MongoCollectionStore:
-    def __init__(self, db: AsyncDatabase) -> None:
+    """Aggregates in parts (decision 0091): a change reads and rewrites one part, then merges PARTS small totals."""
+
+    def __init__(self, db: AsyncDatabase, row_fields: frozenset[str] = frozenset()) -> None:
         self._studies = db[collections.CATALOGUE_STUDIES]
-        self._removed = db[CATALOGUE_REMOVED_STUDIES]
+        self._subjects = db[collections.CATALOGUE_SUBJECTS]
+        self._parts = db[collections.CATALOGUE_COLLECTION_PARTS]
+        self._totals = db[collections.CATALOGUE_COLLECTION_PART_TOTALS]
+        self._places = db[collections.CATALOGUE_SUBJECT_PLACES]
         self._collections = db[collections.CATALOGUE_COLLECTIONS]
+        self._state = db[collections.CATALOGUE_SEARCH_STATE]
+        self._fields = {**_FIELDS, "collection_id": 1, **{f: 1 for f in row_fields}}
+        self._row_fields = frozenset(row_fields | {"_id", "collection_id", "subject_key"})
+        self._cache: dict[str, tuple[int, list[dict[str, Any]]]] = {}  # part → (committed revision, entries)
+        self._background: set[asyncio.Future] = set()
 
-    async def compute_aggregates(self, collection_id: str) -> tuple[dict[str, Any], datetime | None]:
-        # Plain finds: portable between MongoDB and FerretDB, linear in the collection.
-        studies = await self._studies.find({"collection_id": collection_id}, _FIELDS).to_list(None)
-        stamps = [d["indexed_at"] for d in studies if d.get("indexed_at") is not None]
-        # Removals count as changes too: a tombstone's time moves the watermark forward.
-        async for tombstone in self._removed.find({"collection_id": collection_id}, {"removed_at": 1}):
-            stamps.append(tombstone["removed_at"])
-        return aggregate(studies), max(stamps) if stamps else None
+    async def _subject_studies(self, subject_key: str, collection_id: str) -> list[dict[str, Any]]:
+        """The subject's studies in the collection, read by key (metadata keeps the subject's study keys)."""
+        subject = await self._subjects.find_one({"_id": subject_key}, {"study_keys": 1})
+        keys = (subject or {}).get("study_keys") or []
+        found = await asyncio.gather(*(self._studies.find_one({"_id": k}, self._fields) for k in keys))
+        return [d for d in found if d is not None and d.get("collection_id") == collection_id
+                and d.get("subject_key") == subject_key]
 
-    async def save_aggregates(self, collection_id: str, aggregates: dict[str, Any], watermark: datetime | None) -> bool:
+    async def update_subject(self, subject_key: str, collection_id: str) -> set[str]:
+        """Recompute the subject's entry in this collection and in every collection it had one; the collections
+        whose part changed. Idempotent: an entry is recomputed from the catalogue, never incremented."""
+        place = await self._places.find_one_and_update(
+            {"_id": subject_key}, {"$addToSet": {"collections": collection_id}}, upsert=True,
+            return_document=ReturnDocument.AFTER)
+        changed = set()
+        for collection in sorted(set(place.get("collections") or ()) | {collection_id}):
+            if await self._update_part(subject_key, collection):
+                changed.add(collection)
+        return changed
+
+    async def _update_part(self, subject_key: str, collection_id: str) -> bool:
+        """Commit the subject's recomputed entry as the part's next revision.
+
+        Every read and write names one ``_id`` (FerretDB 1.24 decodes the whole collection for any other filter),
+        but for the compare-and-set of the small totals documents: a revision's content is inserted as
+        ``<part>@<revision>`` (the insert fails if another writer made that revision first), then the part's
+        totals document is moved from the previous revision to it. A writer that crashed in between left a
+        complete content document: the next writer moves the totals forward first (roll forward), so no revision
+        is lost and none is skipped.
+        """
+        _id = part_id(collection_id, part_of(subject_key))
+        for _ in range(PART_ATTEMPTS):
+            # Totals first, catalogue second: a writer that read an older catalogue also read an older revision,
+            # so its insert of the next revision fails and it reads again (no stale entry overwrites a fresh one).
+            head = await self._totals.find_one({"_id": _id}, {"revision": 1})
+            revision = head["revision"] if head else 0
+            entries_now = await self._entries(_id, revision)
+            entry = subject_entry(subject_key, await self._subject_studies(subject_key, collection_id),
+                                  self._row_fields)
+            others = [e for e in entries_now if e["subject"] != subject_key]
+            entries = sorted(others + ([entry] if entry else []), key=lambda e: e["subject"])
+            if entries == entries_now:
+                return False
+            try:
+                await self._parts.insert_one({"_id": content_id(_id, revision + 1), "part": _id,
+                                              "collection_id": collection_id, "revision": revision + 1,
+                                              "entries": entries})
+            except DuplicateKeyError:
+                # Another writer made this revision first, or crashed before moving the totals to it: move them
+                # (a no-op if that writer did), then read again.
+                pending = await self._parts.find_one({"_id": content_id(_id, revision + 1)})
+                if pending is not None:
+                    await self._commit(_id, collection_id, revision, pending["entries"])
+                continue
+            if await self._commit(_id, collection_id, revision, entries):
+                return True
+        raise PartUpdateConflict(f"part {_id} kept changing after {PART_ATTEMPTS} attempts")
+
+    async def _entries(self, _id: str, revision: int) -> list[dict[str, Any]]:
+        """A committed revision's entries: from this process's cache when it made or read that revision last
+        (FerretDB decodes the whole collection even for a read by ``_id``), else from the store."""
+        cached = self._cache.get(_id)
+        if cached is not None and cached[0] == revision:
+            return cached[1]
+        current = await self._parts.find_one({"_id": content_id(_id, revision)}) if revision else None
+        entries = current["entries"] if current else []
+        self._cache[_id] = (revision, entries)
+        return entries
+
+    async def _commit(self, _id: str, collection_id: str, revision: int, entries: list[dict[str, Any]]) -> bool:
+        """Move the part's totals from ``revision`` to ``revision + 1`` (whose content is stored); False if another
+        writer did first. Then the replaced content is deleted (a reader that misses it reads the totals again)."""
+        doc = {"collection_id": collection_id, "revision": revision + 1, "changed_at": datetime.now(UTC),
+               "totals": part_totals(entries)}
+        try:
+            if revision == 0:
+                await self._totals.insert_one({"_id": _id, **doc})
+            elif not (await self._totals.update_one({"_id": _id, "revision": revision}, {"$set": doc})).matched_count:
+                return False
+        except DuplicateKeyError:
+            return False
+        self._cache[_id] = (revision + 1, entries)
+        if revision:
+            # In the background: a delete decodes the whole collection on FerretDB; a reader that misses the old
+            # revision reads the totals again, and one left by a crash is removed at the next start.
+            self._spawn(self._parts.delete_one({"_id": content_id(_id, revision)}))
+        return True
+
+    def _spawn(self, work) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def build_parts_if_missing(self) -> int:
+        """At start: build every part from the catalogue in one pass unless that was done (a catalogue written
+        before parts existed); the number of studies read. A crash midway builds again: parts written meanwhile
+        (by this pass or by consumers, both from the catalogue) are kept."""
+        if await self._state.find_one({"_id": PARTS_BUILT}) is not None:
+            await self._remove_replaced_revisions()
+            return 0
+        by_part: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+        places: dict[str, set[str]] = defaultdict(set)
+        count = 0
+        async for study in self._studies.find({}, self._fields):
+            count += 1
+            subject, collection = str(study.get("subject_key")), study.get("collection_id")
+            by_part[part_id(collection, part_of(subject))][subject].append(study)
+            places[subject].add(collection)
+        writes = [UpdateOne({"_id": subject}, {"$addToSet": {"collections": {"$each": sorted(found)}}}, upsert=True)
+                  for subject, found in places.items()]
+        for start in range(0, len(writes), 1000):
+            await self._places.bulk_write(writes[start:start + 1000], ordered=False)
+        for _id, subjects in by_part.items():
+            entries = sorted((e for k, v in subjects.items() if (e := subject_entry(k, v, self._row_fields))),
+                             key=lambda e: e["subject"])
+            collection_id = _id.rsplit("/", 1)[0]
+            try:
+                await self._parts.insert_one({"_id": content_id(_id, 1), "part": _id, "collection_id": collection_id,
+                                              "revision": 1, "entries": entries})
+            except DuplicateKeyError:
+                continue  # a consumer made revision 1 meanwhile, from the catalogue: keep it
+            await self._commit(_id, collection_id, 0, entries)
+        try:
+            await self._state.insert_one({"_id": PARTS_BUILT, "studies": count, "at": datetime.now(UTC)})
+        except DuplicateKeyError:
+            pass
+        return count
+
+    async def _remove_replaced_revisions(self) -> None:
+        """Content of revisions no longer current (a delete lost to a crash or a stop): one pass at start."""
+        current = {content_id(d["_id"], d["revision"]) async for d in self._totals.find({}, {"revision": 1})}
+        stale = [d["_id"] async for d in self._parts.find({}, {"_id": 1}) if d["_id"] not in current]
+        # Only revisions older than the current one: a newer one may be a writer's, about to be committed.
+        revision_of = {d.rsplit("@", 1)[0]: int(d.rsplit("@", 1)[1]) for d in current}
+        old = [i for i in stale if int(i.rsplit("@", 1)[1]) < revision_of.get(i.rsplit("@", 1)[0], 0)]
+        if old:
+            await self._parts.delete_many({"_id": {"$in": old}})
+
+    async def compute_aggregates(self, collection_id: str) -> tuple[dict[str, Any], datetime | None, int]:
+        """(aggregates, newest change, version): the merge of the collection's part totals (PARTS reads by key).
+        The version (sum of the parts' revisions) only grows: a later merge never has a lower one."""
+        ids = [part_id(collection_id, n) for n in range(PARTS)]
+        parts = await self._totals.find({"_id": {"$in": ids}}).to_list(None)
+        return (merge([p["totals"] for p in parts]), newest([p.get("changed_at") for p in parts]),
+                sum(int(p["revision"]) for p in parts))
+
+    async def save_aggregates(self, collection_id: str, aggregates: dict[str, Any], watermark: datetime | None,
+                              version: int) -> bool:
         stamp = watermark or datetime.fromtimestamp(0, UTC)
-        update = {"$set": {"aggregates": aggregates, "watermark": stamp, "updated_at": datetime.now(UTC)}}
+        update = {"$set": {"aggregates": aggregates, "watermark": stamp, "version": version,
+                           "updated_at": datetime.now(UTC)}}
         try:
             result = await self._collections.update_one(
-                {"_id": collection_id, "watermark": {"$lte": stamp}}, update, upsert=True)
+                {"_id": collection_id, "$or": [{"version": {"$lte": version}}, {"version": {"$exists": False}}]},
+                update, upsert=True)
         except DuplicateKeyError:
-            return False  # the document exists with a newer watermark: keep it
+            return False  # the document exists with a newer version: keep it
         return result.matched_count > 0 or result.upserted_id is not None
 
     async def stored(self, collection_id: str) -> dict[str, Any] | None:

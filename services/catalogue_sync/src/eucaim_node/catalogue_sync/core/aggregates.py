@@ -1,12 +1,13 @@
 """Keep each collection's aggregates equal to what the catalogue holds, and its published description current.
 
-Aggregates are recomputed from the catalogue on every ``StudyIndexed`` and ``StudyRemoved`` rather
-than incremented: a study indexed again (late instances, a redelivery) or removed (a withdrawal)
-changes the counts by exactly what changed, and a recomputation can never drift. Consumers of
-different partitions may recompute the same collection concurrently; each computation carries the
-newest change time it saw (``indexed_at`` of studies, ``removed_at`` of removal tombstones), and an
-older computation never overwrites a newer one. The dataset description is then rendered from the
-*stored* aggregates, so a stale computation cannot publish either.
+On every ``StudyIndexed`` and ``StudyRemoved`` the subject's entry in its collection's part is recomputed
+from the catalogue (its study documents, read by key), then the collection's aggregates are merged from
+its parts' totals (decision 0091): O(changed subject) reads and writes, not O(collection). An entry is
+recomputed, never incremented, so a redelivered event or a crash between any two writes cannot make the
+counts drift: processing the event again finishes the job. Consumers of different partitions may update
+one collection concurrently: parts are written under optimistic revisions, and the collection document
+keeps the merge of the highest version (sum of part revisions) seen. The dataset description is then
+rendered from the *stored* aggregates, so a stale computation cannot publish either.
 """
 
 from __future__ import annotations
@@ -30,17 +31,21 @@ class CollectionAggregator:
         self._publisher = publisher
 
     async def refresh(self, event: StudyIndexed | StudyRemoved) -> None:
-        aggregates, watermark = await self._store.compute_aggregates(event.collection_id)
-        if not await self._store.save_aggregates(event.collection_id, aggregates, watermark):
-            log.info("newer aggregates already stored", extra={"collection_id": event.collection_id})
-        await self._publish(CollectionUpdated.create(
-            cause=event, producer=PRODUCER, collection_id=event.collection_id, aggregates=summary(aggregates)))
-        log.info("collection aggregates refreshed", extra={"collection_id": event.collection_id,
-                                                           **summary(aggregates).model_dump()})
-        stored = await self._store.stored(event.collection_id)
-        if stored is not None:
-            await self._publisher.publish_if_changed(event.collection_id, stored["aggregates"], stored.get("watermark"),
-                                                     cause=event)
+        # Other collections change too when the study moved out of one (its rules changed).
+        changed = await self._store.update_subject(event.subject_key, event.collection_id)
+        for collection_id in sorted(changed | {event.collection_id}):
+            aggregates, watermark, version = await self._store.compute_aggregates(collection_id)
+            if not await self._store.save_aggregates(collection_id, aggregates, watermark, version):
+                log.info("newer aggregates already stored", extra={"collection_id": collection_id})
+            if collection_id == event.collection_id:
+                await self._publish(CollectionUpdated.create(
+                    cause=event, producer=PRODUCER, collection_id=collection_id, aggregates=summary(aggregates)))
+            log.info("collection aggregates refreshed", extra={"collection_id": collection_id,
+                                                               **summary(aggregates).model_dump()})
+            stored = await self._store.stored(collection_id)
+            if stored is not None:
+                await self._publisher.publish_if_changed(collection_id, stored["aggregates"], stored.get("watermark"),
+                                                         cause=event)
 
     async def reconcile(self) -> int:
         """At start: publish every collection whose description changed (e.g. the collections file was edited)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -46,12 +47,16 @@ class MongoCatalogue:
         await self._series.delete_many({"study_key": study["_id"], "_id": {"$nin": [d["_id"] for d in series]}})
         await self._studies.replace_one({"_id": study["_id"]}, study, upsert=True)
 
-    async def refresh_subject(self, subject_key: str) -> None:
+    async def refresh_subject(self, subject_key: str, changed_study: str | None = None) -> None:
         # Several consumers may refresh one subject at once (its studies hash to different partitions).
         # FerretDB has no transactions, so: optimistic concurrency on a revision field (decision 0002).
+        # The subject's studies are read by key (its known study keys and the one that changed), never by a
+        # query on subject_key: FerretDB 1.24 answers that by decoding every study (decision 0091).
         for _ in range(SUBJECT_ATTEMPTS):
             current = await self._subjects.find_one({"_id": subject_key})
-            studies = await self._studies.find({"subject_key": subject_key}).to_list(None)
+            keys = sorted({*(current or {}).get("study_keys", ()), *([changed_study] if changed_study else [])})
+            found = await asyncio.gather(*(self._studies.find_one({"_id": k}) for k in keys))
+            studies = [s for s in found if s is not None and s.get("subject_key") == subject_key]
             if not studies:
                 if current is not None:
                     await self._subjects.delete_one({"_id": subject_key, "revision": current["revision"]})

@@ -83,7 +83,7 @@ class StudyIndexer:
         )
         study_doc["quality"] = study_summary(s["quality"] for s in series_docs)
         await self._catalogue.replace_study(study_doc, series_docs)
-        await self._catalogue.refresh_subject(study_doc["subject_key"])
+        await self._catalogue.refresh_subject(study_doc["subject_key"], study_doc["_id"])
         # A withdrawal may have been recorded while this study was being written: check again, after the
         # write, so that whichever of the two ran second removes the study (no interleaving leaves it).
         if await self._catalogue.is_withdrawn(study_doc["subject_key"]):
@@ -125,7 +125,7 @@ class StudyIndexer:
 
     async def _remove(self, study: dict[str, Any], *, cause: Event) -> None:
         await self._catalogue.remove_study(study, datetime.now(UTC))
-        await self._catalogue.refresh_subject(study["subject_key"])
+        await self._catalogue.refresh_subject(study["subject_key"], study["_id"])
         await self._announce(study, cause=cause)
 
     async def _announce(self, study: dict[str, Any], *, cause: Event) -> None:
