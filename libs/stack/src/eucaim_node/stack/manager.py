@@ -35,6 +35,16 @@ SCRAM_BOOTSTRAPPED = "scram-bootstrapped"
 #: Started in this order before the services; the witness runs beside the node, not as one of its services.
 INFRASTRUCTURE: tuple[str, ...] = ("kafka", "ferretdb", "orthanc-clinical", "orthanc-research", "witness")
 SERVICES: tuple[str, ...] = SERVICE_MODULES
+#: Services whose work scales with replicas (stateless consumers of partitioned topics): the local stack can run
+#: a second process of each, named ``<service>-2`` (decision 0093). Reception keeps a cursor and audit appends to
+#: one tree: they stay single.
+SCALABLE: tuple[str, ...] = ("anonymisation", "metadata")
+#: A replica's health port: the service's own plus this.
+REPLICA_PORT_OFFSET = 20
+
+
+def replica_name(service: str, number: int) -> str:
+    return service if number == 1 else f"{service}-{number}"
 
 
 @dataclass
@@ -205,12 +215,12 @@ class Stack:
             install.ensure_debian_packages("tools")
             self._start_group(INFRASTRUCTURE)
             if services:
-                self._start_group(SERVICES)
+                self._start_group(SERVICES + self.replicas())
 
     def down(self) -> list[str]:
         """Stop everything this profile started (services first); return the names of what was stopped."""
         with self._lock():
-            stopped = self._stop_group(SERVICES)
+            stopped = self._stop_group(tuple(replica_name(s, 2) for s in SCALABLE) + SERVICES)
             stopped += self._stop_group(tuple(reversed(INFRASTRUCTURE)))
         return stopped
 
@@ -246,11 +256,18 @@ class Stack:
             self._prepare_state()
             self._start_group((name,))
 
+    def replicas(self) -> tuple[str, ...]:
+        """The extra replicas ``up`` starts (``service_replicas``); ``start(name)`` starts one at any time."""
+        return tuple(replica_name(s, n) for s in SCALABLE for n in range(2, self.settings.service_replicas + 1))
+
     def status(self) -> dict[str, ComponentStatus]:
         result: dict[str, ComponentStatus] = {}
+        optional = {replica_name(name, 2) for name in SCALABLE} - set(self.replicas())
         for component in self._components.values():
             process = component.process
             pid = process.pid()
+            if component.name in optional and pid is None:
+                continue  # a replica neither configured nor started: not part of this node
             result[component.name] = ComponentStatus(
                 name=component.name,
                 kind=component.kind,
@@ -349,7 +366,7 @@ class Stack:
 
     def _build_components(self) -> list[Component]:
         return [self._kafka(), self._ferretdb(), self._orthanc("clinical"), self._orthanc("research"), self._witness(),
-                *(self._service(name) for name in SERVICES)]
+                *(self._service(name) for name in SERVICES), *(self._service(name, 2) for name in SCALABLE)]
 
     def _kafka(self) -> Component:
         s = self.settings
@@ -504,18 +521,19 @@ class Stack:
         )
         return Component("witness", "infrastructure", process)
 
-    def _service(self, service: str) -> Component:
+    def _service(self, service: str, replica: int = 1) -> Component:
         s = self.settings
-        port = s.health_port(service)
+        port = s.health_port(service) + (replica - 1) * REPLICA_PORT_OFFSET
         ready_url = f"http://{s.host}:{port}/health/ready"
+        name = replica_name(service, replica)
         process = self._managed(
-            service,
+            name,
             [sys.executable, "-m", f"eucaim_node.{service}"],
             lambda: probes.http_ok(ready_url),
             ports=(port,),
             endpoints={"health": ready_url},
             timeout=s.service_start_timeout,
-            env={**self.service_env(service), "PYTHONUNBUFFERED": "1"},
+            env={**self.service_env(service), "EUCAIM_HEALTH_PORT": str(port), "PYTHONUNBUFFERED": "1"},
             cwd=s.state,
             adopt_orphans=False,  # the same command line serves every profile: never adopt by command line
             # A variable the stack sets for any service is the stack's alone: one left in the shell (say the
@@ -523,7 +541,7 @@ class Stack:
             # EUCAIM_* settings (collections file, log level) still pass from the shell, for the operator.
             scrub_env=configs.stack_env_names(s),
         )
-        return Component(service, "service", process)
+        return Component(name, "service", process)
 
 
 def _contains(path: Path, other: Path) -> bool:

@@ -150,6 +150,10 @@ class StackSettings(BaseSettings):
     #: Seconds without a new instance before Orthanc calls a study stable.
     stable_age: int = 5
 
+    #: Processes of each scalable service (anonymisation, metadata) that ``up`` starts: a second replica shares
+    #: the consumer group (the topics' partitions are split between them) and listens on its health port + 20.
+    service_replicas: int = Field(default=1, ge=1, le=2)
+
     reception_health_port: int = 8101
     anonymisation_health_port: int = 8102
     metadata_health_port: int = 8103
