@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -209,11 +209,11 @@ def run_anchor(settings: StackSettings, studies: list[SampleStudy], clients: int
 
 # -- the node -----------------------------------------------------------------------------------------------------
 
-def bench_stack() -> Stack:
+def bench_stack(replicas: int = 1) -> Stack:
     shift = int(os.environ.get("EUCAIM_TEST_PORT_SHIFT", "0")) + BENCH_PORT_OFFSET
     base = StackSettings.test_profile()
     # No trace export (as `make up`): the benchmark runs no collector.
-    return Stack(StackSettings.test_profile(name=f"bench{shift}", export_traces=False,
+    return Stack(StackSettings.test_profile(name=f"bench{shift}", export_traces=False, service_replicas=replicas,
                                             **{f: getattr(base, f) + shift for f in PORT_FIELDS}))
 
 
@@ -293,6 +293,19 @@ def run_node(stack: Stack, studies: list[SampleStudy], clients: int, *, profile:
         mongo.close()
 
 
+def run_latency(stack: Stack, root: Path, size: int) -> float:
+    """Seconds from the last instance of a 20-instance study reaching the clinical Orthanc to its catalogue entry."""
+    (study,) = generate(root, 1, 20, size, tag="latency")
+    key = pseudonymise_uid(study.study_instance_uid, load_key(stack.hmac_key_file()))
+    mongo = stack.mongo_client()
+    try:
+        post_all(stack.orthanc_url("clinical"), stack.orthanc_auth("clinical"), study.files, 1)
+        last = time.monotonic()
+        return wait_catalogued(mongo[stack.settings.mongo_database], {key: 20}, timeout=300) - last
+    finally:
+        mongo.close()
+
+
 # -- report -------------------------------------------------------------------------------------------------------
 
 def report(args, anchor: dict, node: dict, instances: int, extra: dict) -> str:
@@ -300,7 +313,8 @@ def report(args, anchor: dict, node: dict, instances: int, extra: dict) -> str:
     node_rate = instances / node["seconds"]
     lines = [
         f"pipeline benchmark: {args.studies} studies × {args.instances} instances ({args.size}×{args.size} CT), "
-        f"{args.clients} clients; Python {platform.python_version()}, {os.cpu_count()} cores",
+        f"{args.clients} clients, {args.replicas} replica(s) of anonymisation and metadata; "
+        f"Python {platform.python_version()}, {os.cpu_count()} cores",
         f"load average before: {extra['load_before']}, after: {load_average()}",
         "",
         "| run | seconds | instances/s |",
@@ -332,27 +346,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="leave the node's stack running afterwards")
     parser.add_argument("--hot-studies", type=int, default=0, help="studies generated into the store for the hot-path figures (0: none)")
     parser.add_argument("--searches", type=int, default=100)
+    parser.add_argument("--skip-pipeline", action="store_true", help="only the hot-path figures")
+    parser.add_argument("--replicas", type=int, choices=(1, 2), default=1,
+                        help="processes of anonymisation and of metadata in the node (decision 0093)")
     args = parser.parse_args(argv)
 
     data = Path(".stack/bench-data")
-    studies = generate(data, args.studies, args.instances, args.size)
+    studies = [] if args.skip_pipeline else generate(data, args.studies, args.instances, args.size)
     instances = sum(len(s.files) for s in studies)
     extra: dict = {"load_before": load_average(), "sections": []}
 
-    stack = bench_stack()
+    stack = bench_stack(args.replicas)
     stack.reset()
     stack.up(services=True)
     try:
         # The anchor runs before and after the node (load from other work on the machine drifts): the mean counts.
         anchors = []
-        for position in ("before", "after"):
+        for position in () if args.skip_pipeline else ("before", "after"):
             if position == "after":
                 node = run_node(stack, studies, args.clients, profile=args.profile)
             with tempfile.TemporaryDirectory(prefix="anchor-", dir=".stack") as workdir:
                 anchors.append(run_anchor(anchor_settings(), studies, args.clients, Path(workdir).resolve()))
-        anchor = {"seconds": statistics.mean(a["seconds"] for a in anchors),
-                  "runs": [a["seconds"] for a in anchors], "cpu": anchors[0]["cpu"], "rss": anchors[0]["rss"],
-                  "ingest_seconds": statistics.mean(a["ingest_seconds"] for a in anchors)}
+        if anchors:
+            anchor = {"seconds": statistics.mean(a["seconds"] for a in anchors),
+                      "runs": [a["seconds"] for a in anchors], "cpu": anchors[0]["cpu"], "rss": anchors[0]["rss"],
+                      "ingest_seconds": statistics.mean(a["ingest_seconds"] for a in anchors)}
+        if not args.skip_pipeline:
+            latency = run_latency(stack, data, args.size)
+            extra["sections"].append((f"Latency: a 20-instance study was catalogued {latency:.1f} s after its last "
+                                      f"instance arrived (StableAge {stack.settings.stable_age} s; goal: StableAge + 3 s)",
+                                      []))
         if args.hot_studies:
             from hot_paths import hot_path_figures
 
@@ -360,7 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if not args.keep:
             stack.down()
-    print(report(args, anchor, node, instances, extra))
+    if args.skip_pipeline:
+        print("\n".join(line for title, rows in extra["sections"] for line in ["", title, *rows]))
+    else:
+        print(report(args, anchor, node, instances, extra))
     return 0
 
 
