@@ -270,3 +270,23 @@ async def test_the_worker_pool_releases_exactly_what_the_engine_releases_in_proc
     assert [(r.released, r.study_instance_uid, r.patient_pseudonym) for r in results] == \
         [(e.released, e.study_instance_uid, e.patient_pseudonym) for e in expected]
     assert all(r.dataset is None for r in results)  # the dataset stays in the worker
+
+
+async def test_a_killed_worker_fails_its_instance_and_the_pool_comes_back():
+    """A worker killed mid-work (out of memory, say) breaks a ProcessPoolExecutor for good; the pool must start
+    anew so that the next messages are de-identified (the failed one is retried by the delivery layer)."""
+    import signal
+    from concurrent.futures.process import BrokenProcessPool
+
+    import pytest
+
+    files = [_ct_with_study_uid("1.2.826.0.1.3680043.8.498.77")]
+    pool = DeidentifierPool(bytes(range(32)), site_prefix="ES01", profile=EUCAIM_DEFAULT, workers=1)
+    try:
+        (pid,) = await pool.start()
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(BrokenProcessPool):
+            await pool(files[0])
+        assert (await pool(files[0])).released
+    finally:
+        pool.close()

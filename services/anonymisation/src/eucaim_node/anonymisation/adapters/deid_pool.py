@@ -13,15 +13,20 @@ import dataclasses
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from eucaim_node.deid import DeidResult, Deidentifier, Profile
 
+#: Seconds the workers may take to start (import pydicom, build the engine) before the service fails to start.
+START_TIMEOUT = 300.0
 _engine: Deidentifier | None = None
+_all_started = None  # a Barrier of the pool's size: the warm-up holds each worker until all run
 
 
-def _start_worker(key: bytes, site_prefix: str, profile: Profile) -> None:
-    global _engine
+def _start_worker(key: bytes, site_prefix: str, profile: Profile, barrier) -> None:
+    global _engine, _all_started
     _engine = Deidentifier(key, site_prefix=site_prefix, profile=profile)
+    _all_started = barrier
 
 
 def _deidentify(data: bytes) -> DeidResult:
@@ -30,10 +35,9 @@ def _deidentify(data: bytes) -> DeidResult:
     return dataclasses.replace(_engine.deidentify(data), dataset=None)
 
 
-def _worker_pid(hold: float) -> int:
-    import time
-
-    time.sleep(hold)  # keep this worker busy so that the next warm-up task starts another one
+def _worker_pid(timeout: float) -> int:
+    # Each warm-up task waits for the others: no worker can take two, so every worker runs one.
+    _all_started.wait(timeout)
     return os.getpid()
 
 
@@ -50,18 +54,32 @@ class DeidentifierPool:
 
     def __init__(self, key: bytes, *, site_prefix: str, profile: Profile, workers: int) -> None:
         self.workers = workers
-        self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_worker, initargs=(bytes(key), site_prefix, profile))
+        self._arguments = (bytes(key), site_prefix, profile)
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
+                                   initargs=(*self._arguments, context.Barrier(self.workers)))
 
     async def start(self) -> set[int]:
         """Start every worker now (each imports pydicom and builds its engine: seconds), not on the first study;
         returns their process IDs."""
         loop = asyncio.get_running_loop()
-        return set(await asyncio.gather(*(loop.run_in_executor(self._executor, _worker_pid, 0.2)
+        return set(await asyncio.gather(*(loop.run_in_executor(self._executor, _worker_pid, START_TIMEOUT)
                                           for _ in range(self.workers))))
 
     async def __call__(self, data: bytes) -> DeidResult:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, _deidentify, data)
+        executor = self._executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, _deidentify, data)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): the pool refuses all work from then on. Start a new one for
+            # the next messages; this one fails (bounded retries, then the dead-letter topic, decision 0005).
+            if self._executor is executor:
+                self._executor = self._new_executor()
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
