@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo import ReturnDocument, UpdateOne
-from pymongo.errors import DuplicateKeyError
+from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from eucaim_node.catalogue.quality import collection_summary
 from eucaim_node.events import CollectionAggregates
@@ -209,10 +209,7 @@ class MongoCollectionStore:
             subject, collection = str(study.get("subject_key")), study.get("collection_id")
             by_part[part_id(collection, part_of(subject))][subject].append(study)
             places[subject].add(collection)
-        writes = [UpdateOne({"_id": subject}, {"$addToSet": {"collections": {"$each": sorted(found)}}}, upsert=True)
-                  for subject, found in places.items()]
-        for start in range(0, len(writes), 1000):
-            await self._places.bulk_write(writes[start:start + 1000], ordered=False)
+        await self._add_places(places)
         for _id, subjects in by_part.items():
             entries = sorted((e for k, v in subjects.items() if (e := subject_entry(k, v, self._row_fields))),
                              key=lambda e: e["subject"])
@@ -228,6 +225,19 @@ class MongoCollectionStore:
         except DuplicateKeyError:
             pass
         return count
+
+    async def _add_places(self, places: dict[str, set[str]]) -> None:
+        """Inserted in bulk (an update, even by ``_id``, decodes the whole collection on FerretDB); a subject whose
+        document a consumer wrote meanwhile gets the collections added to it."""
+        rows = [{"_id": subject, "collections": sorted(found)} for subject, found in places.items()]
+        for start in range(0, len(rows), 1000):
+            try:
+                await self._places.insert_many(rows[start:start + 1000], ordered=False)
+            except BulkWriteError as exc:
+                for error in exc.details.get("writeErrors", ()):
+                    row = rows[start + error["index"]]
+                    await self._places.update_one({"_id": row["_id"]},
+                                                  {"$addToSet": {"collections": {"$each": row["collections"]}}})
 
     async def _remove_replaced_revisions(self) -> None:
         """Content of revisions no longer current (a delete lost to a crash or a stop): one pass at start."""
