@@ -39,7 +39,7 @@ async def redeliver(stack, kafka, study_key: str) -> None:
     await kafka.wait_until_idle()
 
 
-async def test_parts_stay_equal_to_the_catalogue_after_redelivery_a_lost_totals_write_and_a_rebuild(
+async def test_parts_stay_equal_to_the_catalogue_after_redelivery_a_crashed_commit_and_a_rebuild(
         stack, observer, kafka, tmp_path, unique_seed):
     sample = push_sample(stack, tmp_path / "a", patient=patient(unique_seed), seed=unique_seed)
     key = observer.study_key(sample.study_instance_uid)

@@ -124,10 +124,9 @@ class MongoCollectionStore:
     async def _update_part(self, subject_key: str, collection_id: str) -> bool:
         """Commit the subject's recomputed entry as the part's next revision.
 
-        Every read and write names one ``_id`` (FerretDB 1.24 decodes the whole collection for any other filter),
-        but for the compare-and-set of the small totals documents: a revision's content is inserted as
-        ``<part>@<revision>`` (the insert fails if another writer made that revision first), then the part's
-        totals document is moved from the previous revision to it. A writer that crashed in between left a
+        A revision's content is inserted as ``<part>@<revision>`` (the insert fails if another writer made that
+        revision first; an insert is the one write FerretDB 1.24 does without decoding the collection), then the
+        part's small totals document is moved from the previous revision to it (compare-and-set). A writer that crashed in between left a
         complete content document: the next writer moves the totals forward first (roll forward), so no revision
         is lost and none is skipped.
         """
@@ -143,6 +142,10 @@ class MongoCollectionStore:
             others = [e for e in entries_now if e["subject"] != subject_key]
             entries = sorted(others + ([entry] if entry else []), key=lambda e: e["subject"])
             if entries == entries_now:
+                # Nothing to change, unless a writer crashed between storing the next revision and moving the
+                # totals to it (then this is likely its redelivered event): move them, and look again.
+                if await self._roll_forward(_id, collection_id, revision):
+                    continue
                 return False
             try:
                 await self._parts.insert_one({"_id": content_id(_id, revision + 1), "part": _id,
@@ -151,13 +154,19 @@ class MongoCollectionStore:
             except DuplicateKeyError:
                 # Another writer made this revision first, or crashed before moving the totals to it: move them
                 # (a no-op if that writer did), then read again.
-                pending = await self._parts.find_one({"_id": content_id(_id, revision + 1)})
-                if pending is not None:
-                    await self._commit(_id, collection_id, revision, pending["entries"])
+                await self._roll_forward(_id, collection_id, revision)
                 continue
             if await self._commit(_id, collection_id, revision, entries):
                 return True
         raise PartUpdateConflict(f"part {_id} kept changing after {PART_ATTEMPTS} attempts")
+
+    async def _roll_forward(self, _id: str, collection_id: str, revision: int) -> bool:
+        """Commit a stored but uncommitted next revision, if there is one; True if there was."""
+        pending = await self._parts.find_one({"_id": content_id(_id, revision + 1)})
+        if pending is None:
+            return False
+        await self._commit(_id, collection_id, revision, pending["entries"])
+        return True
 
     async def _entries(self, _id: str, revision: int) -> list[dict[str, Any]]:
         """A committed revision's entries: from this process's cache when it made or read that revision last

@@ -1,10 +1,10 @@
 """The studies the federated search reads, held in memory and refreshed part by part (decision 0092).
 
-FerretDB 1.24 decodes every study document for any filter but one on ``_id``: at 10,000 studies a search
-took seconds. The collection parts (decision 0091) already hold each study's search fields (the entries'
+FerretDB 1.24 on SQLite decodes every study document for a search's filter: at 10,000 studies a search took
+about a second. The collection parts (decision 0091) already hold each study's search fields (the entries'
 ``rows``), under a revision that grows on every change. Before each search the index reads the small
-totals documents of the published collections' parts (their committed revisions), fetches by ``_id`` only
-the parts whose revision moved, and evaluates the filter in memory (``eucaim_node.catalogue.matching``). A search
+totals documents of the published collections' parts (their committed revisions), fetches only the parts
+whose revision moved (a revision's content never changes), and evaluates the filter in memory (``eucaim_node.catalogue.matching``). A search
 therefore sees every change catalogue-sync has folded into the parts (the same state the collection
 aggregates show), on any replica, with no invalidation message.
 """
