@@ -28,6 +28,8 @@ def studies(seed: int, count: int) -> list[dict]:
             "manufacturers": ["$WEIRD"], "manufacturer_codes": [],
             "series_count": rnd.randint(1, 4), "instance_count": rnd.randint(1, 400),
             "indexed_at": start + timedelta(minutes=n),
+            "programme": rnd.choice([None, "breast-screening", "lung-screening"]),
+            "cancer_type": rnd.choice([None, "breast", "lung"]),
             "quality": rnd.choice([None, {"series_checked": rnd.randint(1, 3),
                                           "flagged": {f: rnd.randint(0, 2) for f in FLAGS},
                                           "tag_present": {t: rnd.randint(0, 3) for t in MINIMUM_TAGS}}]),

@@ -43,6 +43,9 @@ def subject_entry(subject_key: str, studies: list[dict[str, Any]], row_fields: f
         "series": sum(int(s.get("series_count", 0)) for s in studies),
         "instances": sum(int(s.get("instance_count", 0)) for s in studies),
         "sex": sorted({s["sex_code"] for s in studies if s.get("sex_code") is not None}),
+        # Screening context (decisions 0096/0097): a study without one counts as "unknown" / "other".
+        "programme": sorted({s.get("programme") or "unknown" for s in studies}),
+        "cancer_type": sorted({s.get("cancer_type") or "other" for s in studies}),
         "age": min(ages) if ages else None,
         "changed_at": max((s["indexed_at"] for s in studies if s.get("indexed_at") is not None), default=None),
         "quality": collection_summary(s.get("quality") for s in studies),
@@ -78,8 +81,9 @@ def part_totals(entries: list[dict[str, Any]]) -> dict[str, Any]:
         totals["quality"] = add_quality(totals["quality"], entry["quality"])
         for field in ("studies", "series", "instances"):
             totals[field] += entry[field]
-        for value in entry["sex"]:
-            counts["sex"][value] += 1
+        for name in ("sex", "programme", "cancer_type"):
+            for value in entry[name]:
+                counts[name][value] += 1
         for name, _, _ in FACETS:
             for value in entry[name]:
                 counts[name][value] += 1
@@ -118,6 +122,7 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "age_range": [ages[0], ages[-1]] if ages else None,
         "sex_counts": named("sex"), "modality_counts": named("modality"), "body_part_counts": named("body_part"),
         "manufacturer_counts": named("manufacturer"), "subject_ages": ages, "quality": quality,
+        "programme_counts": named("programme"), "cancer_type_counts": named("cancer_type"),
     }
 
 
