@@ -111,15 +111,16 @@ def describe(stack: Stack, outcome: StudyOutcome) -> str:
     lines = [
         "",
         "eucaim-node is running.",
-        f"  Clinical Orthanc (identifiable):   {stack.orthanc_url('clinical')}/app/explorer.html",
-        f"  Research Orthanc (de-identified):  {stack.orthanc_url('research')}/app/explorer.html",
+        # Orthanc Explorer stays off on both (it can delete and modify; decision 0098): the REST API's study list.
+        f"  Clinical Orthanc (identifiable):   {stack.orthanc_url('clinical')}/studies?expand  (JSON; no web explorer)",
+        f"  Research Orthanc (de-identified):  {stack.orthanc_url('research')}/studies?expand  (JSON; no web explorer)",
         *(f"      {instance}: user {stack.orthanc_auth(instance)[0]!r}, password in {stack.orthanc_password_file(instance)}"
           for instance in ("clinical", "research")),
         f"  Send DICOM to:                     {'{2}@{0}:{1}'.format(*stack.orthanc_dicom('clinical'))}  (e.g. storescu)",
         f"      from an allowed modality:      {', '.join(map(str, stack.settings.clinical_modalities))}",
         f"  MongoDB (catalogue, audit):        {stack.mongo_url()}  database {stack.settings.mongo_database!r}; TLS, "
         f"one SCRAM user per service",
-        f"  Audit witness (cosigns heads):     {stack.witness_url()}  "
+        f"  Audit witness (cosigns heads):     {stack.witness_url()}/vkey  (its verifier key); "
         "check the ledger with `uv run eucaim-node audit verify`",
         f"  Kafka (SASL_SSL, SCRAM-SHA-512):   {stack.kafka_bootstrap()}  one user per service; the CLI's "
         f"(operator) and CA in {stack.node_env_file()}",
