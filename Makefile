@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SYNCED := .venv/.synced
 
-.PHONY: help up demo down status test test-unit lint asyncapi mongo-users bench-deid bench-pipeline clean helm-lint
+.PHONY: help up demo down status test test-unit lint asyncapi mongo-users bench-deid bench-pipeline clean helm-lint image deploy-check
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -63,3 +63,6 @@ helm-lint: $(SYNCED)  ## Lint the Helm chart (helm v3.22.0 strict) and validate 
 	  mkdir -p .stack && $$HELM template node deploy/helm/eucaim-node --namespace eucaim > .stack/helm-rendered.yaml && \
 	  $(UV) run kubernetes-validate --strict --quiet .stack/helm-rendered.yaml && \
 	  echo "helm chart: lint and strict validation passed"
+
+image: $(SYNCED)  ## Build the container image with podman on a local Debian base (nothing pulled); prints its size
+	$(UV) run python scripts/image.py

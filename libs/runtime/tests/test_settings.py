@@ -25,3 +25,26 @@ def test_valid_environment_loads(monkeypatch):
     monkeypatch.setenv("EUCAIM_KAFKA_ALLOW_INSECURE_PLAINTEXT", "true")
     settings = load_settings(_Settings)
     assert settings.health_port == 8101 and settings.kafka_bootstrap_servers == "127.0.0.1:19092"
+
+
+def test_help_lists_every_variable_and_exits_zero(capsys):
+    from eucaim_node.runtime.settings import exit_on_arguments
+
+    with pytest.raises(SystemExit) as exc:
+        exit_on_arguments("catalogue-sync", _Settings, ["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m eucaim_node.catalogue_sync")
+    for field, info in _Settings.model_fields.items():
+        assert f"EUCAIM_{field.upper()}  ({'required' if info.is_required() else 'default'}" in out
+
+
+def test_other_arguments_are_refused_in_one_line_and_none_pass(capsys):
+    from eucaim_node.runtime.settings import exit_on_arguments
+
+    exit_on_arguments("audit", _Settings, [])  # no arguments: the service starts
+    with pytest.raises(ConfigurationError) as exc:
+        exit_on_arguments("audit", _Settings, ["--port", "8080"])
+    assert exc.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "unexpected arguments '--port 8080'" in line

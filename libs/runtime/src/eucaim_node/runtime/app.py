@@ -15,7 +15,7 @@ from eucaim_node.telemetry import TelemetryConfigurationError, configure_logging
 
 from .kafka import BROKER_SETTINGS
 from .lag import ConsumerLagProbe
-from .settings import ConfigurationError, ServiceSettings, load_settings
+from .settings import ConfigurationError, ServiceSettings, exit_on_arguments, load_settings
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -117,6 +117,7 @@ def run_service(name: str, settings_cls: type[S], create_app: Callable[[S], Asgi
     Wrong configuration (a missing variable, an unreadable key or password file) ends the
     process with status 2 and one readable line per problem, never with a traceback.
     """
+    exit_on_arguments(name, settings_cls)
     settings = load_settings(settings_cls)
     configure_logging(name, level=settings.log_level, fmt=settings.log_format)
     try:

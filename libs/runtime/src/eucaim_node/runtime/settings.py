@@ -98,6 +98,32 @@ class ConfigurationError(SystemExit):
     """Raised when settings are wrong; carries exit status 2 and a readable message."""
 
 
+def settings_help(name: str, cls: type[BaseSettings]) -> str:
+    """What ``--help`` prints: the service takes no arguments; every setting is an environment variable."""
+    lines = [f"usage: python -m eucaim_node.{name.replace('-', '_')}",
+             f"The {name} service takes no arguments: it reads these environment variables ({cls.__name__}).",
+             "A *_FILE variable names a file holding a secret; the secret itself is never in the environment.", ""]
+    for field, info in cls.model_fields.items():
+        state = "required" if info.is_required() else f"default: {info.get_default(call_default_factory=True)!r}"
+        lines.append(f"  {ENV_PREFIX}{field.upper()}  ({state})" + (f"  {info.description}" if info.description else ""))
+    return "\n".join(lines)
+
+
+def exit_on_arguments(name: str, cls: type[BaseSettings], argv: list[str] | None = None) -> None:
+    """``--help``/``-h``: print :func:`settings_help` and exit 0; any other argument: one line and exit 2.
+
+    A container orchestrator passing arguments the service ignores would hide a wrong manifest."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        return
+    if args in (["--help"], ["-h"]):
+        print(settings_help(name, cls))
+        raise SystemExit(0)
+    print(f"configuration error in {name}: unexpected arguments {' '.join(args)!r}; "
+          "it is configured by EUCAIM_* environment variables only (--help lists them)", file=sys.stderr)
+    raise ConfigurationError(2)
+
+
 def load_settings(cls: type[S]) -> S:
     """Load ``cls`` from the environment, or exit with one line per wrong variable."""
     try:

@@ -215,22 +215,11 @@ def ensure_debian_packages(component: str = "orthanc") -> None:
     Needs root; otherwise fails with a message naming the packages. Debian's orthanc package may start a
     system service of its own: we ignore it and run our own processes (a port clash is reported at start).
     """
-    global _apt_updated
     missing = _debian_missing()
     if not missing:
         return
-    packages = " ".join(DEBIAN_PACKAGES)
-    if os.geteuid() != 0:
-        raise ComponentFailed(component, f"missing {', '.join(missing)}; install the Debian packages as root: "
-                                         f"apt-get install -y --no-install-recommends {packages}")
-    if shutil.which("apt-get") is None:
-        raise ComponentFailed(component, f"missing {', '.join(missing)} and no apt-get; install {packages}")
     started = time.monotonic()
-    env = {"DEBIAN_FRONTEND": "noninteractive"}
-    if not _apt_updated:
-        _run(component, ["apt-get", "update"], env=env)
-        _apt_updated = True
-    _run(component, ["apt-get", "install", "-y", "--no-install-recommends", *DEBIAN_PACKAGES], env=env)
+    apt_install(component, DEBIAN_PACKAGES, missing)
     still_missing = _debian_missing()
     if still_missing:
         raise ComponentFailed(component, f"still missing after apt-get install: {', '.join(still_missing)}")
@@ -239,22 +228,31 @@ def ensure_debian_packages(component: str = "orthanc") -> None:
 
 def ensure_debian_tool(tool: str, package: str, component: str | None = None) -> str:
     """The path of ``tool``, installing Debian's ``package`` with apt-get (as root) if it is missing."""
-    global _apt_updated
     found = shutil.which(tool)
     if found:
         return found
     component = component or tool
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise ComponentFailed(component, f"missing {tool}; install the Debian package as root: apt-get install -y {package}")
-    env = {"DEBIAN_FRONTEND": "noninteractive"}
-    if not _apt_updated:
-        _run(component, ["apt-get", "update"], env=env)
-        _apt_updated = True
-    _run(component, ["apt-get", "install", "-y", "--no-install-recommends", package], env=env)
+    apt_install(component, (package,), [tool])
     found = shutil.which(tool)
     if not found:
         raise ComponentFailed(component, f"still missing after apt-get install {package}: {tool}")
     return found
+
+
+def apt_install(component: str, packages: tuple[str, ...], missing: list[str]) -> None:
+    """``apt-get install`` Debian ``packages`` because ``missing`` (binaries, files) are; root only."""
+    global _apt_updated
+    listed = " ".join(packages)
+    if os.geteuid() != 0:
+        raise ComponentFailed(component, f"missing {', '.join(missing)}; install the Debian packages as root: "
+                                         f"apt-get install -y --no-install-recommends {listed}")
+    if shutil.which("apt-get") is None:
+        raise ComponentFailed(component, f"missing {', '.join(missing)} and no apt-get; install {listed}")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    if not _apt_updated:
+        _run(component, ["apt-get", "update"], env=env)
+        _apt_updated = True
+    _run(component, ["apt-get", "install", "-y", "--no-install-recommends", *packages], env=env)
 
 
 def find_tool(name: str) -> str:

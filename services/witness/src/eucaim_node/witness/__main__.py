@@ -6,13 +6,14 @@ import sys
 import uvicorn
 
 from eucaim_node.ledger import SigningKeyError
-from eucaim_node.runtime.settings import ConfigurationError, load_settings
+from eucaim_node.runtime.settings import ConfigurationError, exit_on_arguments, load_settings
 from eucaim_node.telemetry import configure_logging
 
 from .config import WitnessSettings
 from .main import NAME, create_app
 
 if __name__ == "__main__":
+    exit_on_arguments(NAME, WitnessSettings)
     settings = load_settings(WitnessSettings)
     configure_logging(NAME, level=settings.log_level, fmt=settings.log_format)
     try:
