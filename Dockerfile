@@ -21,10 +21,11 @@ COPY pyproject.toml uv.lock ./
 COPY libs ./libs
 COPY services ./services
 # Only runtime dependencies, installed (not editable) into /app/.venv, from the lock file, on the base's Python.
-RUN --mount=type=secret,id=index-ca,target=/run/secrets/index-ca \
+# uv's download cache is a build cache mount: a rebuild after a code change downloads nothing, no layer keeps it.
+RUN --mount=type=secret,id=index-ca,target=/run/secrets/index-ca --mount=type=cache,target=/root/.cache/uv \
     if [ -s /run/secrets/index-ca ]; then export SSL_CERT_FILE=/run/secrets/index-ca; fi \
  && /opt/uv/bin/uv venv --python "$(command -v python3)" /app/.venv \
- && UV_PROJECT_ENVIRONMENT=/app/.venv /opt/uv/bin/uv sync --frozen --no-dev --all-packages --no-editable --no-cache
+ && UV_PROJECT_ENVIRONMENT=/app/.venv /opt/uv/bin/uv sync --frozen --no-dev --all-packages --no-editable
 
 FROM ${BASE_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="eucaim-node" \
