@@ -66,3 +66,7 @@ helm-lint: $(SYNCED)  ## Lint the Helm chart (helm v3.22.0 strict) and validate 
 
 image: $(SYNCED)  ## Build the container image with podman on a local Debian base (nothing pulled); prints its size
 	$(UV) run python scripts/image.py
+
+deploy-check: $(SYNCED)  ## The chart's workloads in podman (kube play) on local infrastructure, a study through, torn down
+	$(UV) run eucaim-node stack install
+	$(UV) run python scripts/deploy_check.py

@@ -212,6 +212,7 @@ def render_orthanc_config(settings: StackSettings, instance: str, password: str)
             "DicomAet": orthanc_aet(settings, instance),
             "StableAge": settings.stable_age,
             "AuthenticationEnabled": True,
+            "RemoteAccessAllowed": settings.orthanc_remote_access,
             "RegisteredUsers": {orthanc_username(settings, instance): password},
             "UnknownSopClassAccepted": True,
             "OverwriteInstances": True,

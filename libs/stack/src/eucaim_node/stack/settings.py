@@ -147,6 +147,9 @@ class StackSettings(BaseSettings):
     #: Each Orthanc has its own user and password (``secrets/orthanc-<instance>-password``).
     clinical_orthanc_username: str = Field(default="eucaim-clinical", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     research_orthanc_username: str = Field(default="eucaim-research", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    #: Let other hosts reach the Orthancs' REST API (Orthanc's RemoteAccessAllowed; users and passwords stay on).
+    #: Off: loopback clients only. The deploy check turns it on: its pods reach the Orthancs from a podman network.
+    orthanc_remote_access: bool = False
     #: Seconds without a new instance before Orthanc calls a study stable.
     stable_age: int = 5
 
