@@ -113,17 +113,17 @@ def machine_values(settings: StackSettings, image: str) -> dict[str, Any]:
     }
 
 
-def render_chart(values: dict[str, Any], work: Path) -> list[dict[str, Any]]:
-    """``helm template`` of the chart with ``values`` (helm v3.22.0, installed on first use)."""
+def render_chart(values: dict[str, Any], work: Path, chart: Path | None = None) -> list[dict[str, Any]]:
+    """``helm template`` of the chart (or of a copy, ``chart``) with ``values`` (helm v3.22.0, installed on first use)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("helm_tool", chart_dir().parent / "helm_tool.py")
+    spec = importlib.util.spec_from_file_location("helm_tool", repo_root() / "deploy" / "helm" / "helm_tool.py")
     assert spec is not None and spec.loader is not None
     helm_tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(helm_tool)
     values_file = work / "machine-values.yaml"
     values_file.write_text(yaml.safe_dump(values))
-    done = subprocess.run([str(helm_tool.ensure_helm()), "template", RELEASE, str(chart_dir()), "--namespace",
+    done = subprocess.run([str(helm_tool.ensure_helm()), "template", RELEASE, str(chart or chart_dir()), "--namespace",
                            NAMESPACE, "-f", str(values_file)], capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise ComponentFailed("chart", "helm template failed", log_tail=done.stderr[-3000:])
