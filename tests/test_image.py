@@ -129,7 +129,7 @@ def test_each_component_starts_in_the_image_against_the_stack_and_stops_cleanly(
         probe_path = {name: "/health/live" if COMPONENTS[name] == "witness" else "/health/ready" for name in started}
         with concurrent.futures.ThreadPoolExecutor(len(started)) as pool:
             statuses = dict(zip(started, pool.map(
-                lambda n: _ready(started[n][1], 120, probe_path[n]), started)))
+                lambda n: _ready(started[n][1], 120, probe_path[n]), started), strict=True))
         logs = {n: podman("logs", c, check=False).stderr[-2000:] for n, (c, _) in started.items()}
         assert all(s == 200 for s in statuses.values()), {n: (s, logs[n]) for n, s in statuses.items() if s != 200}
         for name, (container, _) in started.items():
