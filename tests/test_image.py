@@ -24,6 +24,9 @@ from eucaim_node.stack import configs
 from eucaim_node.stack.kubeplay import SECRETS_MOUNT, chart_components, secret_file_name
 from eucaim_node.stack.podman import BuiltImage, build_image, podman
 
+#: A container runtime and the image build: not for `make test-unit`.
+pytestmark = pytest.mark.integration
+
 UID = 10001  # the chart's runAsUser / fsGroup and the image's USER
 COMPONENTS = chart_components()
 #: The chart's container security context as podman run options.
