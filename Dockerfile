@@ -36,7 +36,10 @@ LABEL org.opencontainers.image.title="eucaim-node" \
 RUN if python -m pip --version >/dev/null 2>&1; then python -m pip uninstall --yes --quiet pip setuptools wheel; fi \
  && rm -rf /usr/local/lib/python3.11/ensurepip /usr/lib/python3.11/ensurepip /usr/share/python-wheels /root/.cache \
  && groupadd --system --gid 10001 eucaim && useradd --system --uid 10001 --gid eucaim --no-create-home eucaim \
- && install -d -o 10001 -g 10001 -m 0700 /var/lib/eucaim-witness  # the witness's volume starts owned by its user
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/eucaim-witness \
+ && install -d -o 10001 -g 10001 -m 0750 /var/lib/eucaim-datasets
+# Both directories exist owned by uid 10001 so that a new Docker named volume mounted there (compose: witness-data,
+# datasets) starts with that owner; without them Docker creates the volume's root owned by root.
 COPY --from=build /app/.venv /app/.venv
 ENV PATH=/app/.venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     EUCAIM_HEALTH_HOST=0.0.0.0 EUCAIM_HEALTH_PORT=8080

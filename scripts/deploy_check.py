@@ -16,12 +16,13 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from eucaim_node.cli.walkthrough import NodeObserver, push_sample
 from eucaim_node.ledger.store import WITNESS_STATE
 from eucaim_node.stack import ComponentFailed, Stack
-from eucaim_node.stack.kubeplay import INFRASTRUCTURE, DeployCheck, deploy_stack_settings
+from eucaim_node.stack.kubeplay import INFRASTRUCTURE, ComposeRun, DeployCheck, deploy_stack_settings
 from eucaim_node.stack.podman import build_image
 from eucaim_node.store import collections
 
@@ -75,6 +76,44 @@ def wait_witnessed(observer: NodeObserver, study_key: str, study: dict | None) -
         time.sleep(2)
 
 
+def push_and_follow(stack: Stack, logs: Callable[[], str], seed: str) -> str:
+    """Push a sample study (``seed`` makes it a new one); wait until catalogued, audited and witnessed."""
+    observer = NodeObserver(stack)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            sample = push_sample(stack, Path(tmp), seed=seed)
+        study_key = observer.study_key(sample.study_instance_uid)
+        outcome = observer.wait_until_complete(study_key, len(sample.sop_instance_uids), STUDY_TIMEOUT)
+        if not outcome.complete(len(sample.sop_instance_uids)):
+            raise CheckFailed(f"the study did not get through: {outcome}\n{logs()}")
+        needed, cosigned = wait_witnessed(observer, study_key, outcome.catalogue_study)
+        if cosigned < needed:
+            raise CheckFailed(f"the witness cosigned size {cosigned}, the study's records need {needed}\n{logs()}")
+        return (f"study {study_key[:16]}...: {outcome.research_instances} instances in the research Orthanc, catalogued, "
+                f"audit actions {sorted(set(outcome.audit_actions))}; its records are leaves < {needed}, the witness "
+                f"cosigned size {cosigned}")
+    finally:
+        observer.close()
+
+
+def run_compose(check: DeployCheck, stack: Stack) -> None:
+    """docker-compose.yml's image services (same image, same settings) on the same infrastructure."""
+    compose = ComposeRun(check)
+    try:
+        compose.start(secrets_gid=10001)  # what deploy/compose/make-secrets.sh writes to .env when run as root
+        statuses = compose.wait_ready(HEALTH_TIMEOUT)
+        if any(code != 200 for code in statuses.values()):
+            raise CheckFailed(f"compose services not ready: {statuses}\n" + "\n".join(
+                f"--- {n}\n{compose.logs(n)}" for n, c in statuses.items() if c != 200))
+        print(f"deploy-check: compose services ready on /health/ready: {', '.join(statuses)} "
+              f"(endpoints rewritten to this machine: {sorted({k for v in compose.rewritten.values() for k in v})})")
+        line = push_and_follow(stack, lambda: "\n".join(f"--- {n}\n{compose.logs(n)}" for n in compose.containers),
+                               seed="deploy-check-compose")
+        print(f"  compose: {line}")
+    finally:
+        compose.stop()
+
+
 def run(shift: int) -> dict[str, float]:
     timings: dict[str, float] = {}
     started = time.monotonic()
@@ -104,29 +143,16 @@ def run(shift: int) -> dict[str, float]:
             print(f"  {played.component}: " + ", ".join(f"{k} {played.probes[k]} 200" for k in played.probes))
         check_security(check)
         step = _phase(timings, "play and healthy", step)
-        observer = NodeObserver(stack)
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                sample = push_sample(stack, Path(tmp))
-            study_key = observer.study_key(sample.study_instance_uid)
-            outcome = observer.wait_until_complete(study_key, len(sample.sop_instance_uids), STUDY_TIMEOUT)
-            if not outcome.complete(len(sample.sop_instance_uids)):
-                raise CheckFailed(f"the study did not get through: {outcome}\n" + "\n".join(
-                    f"--- {p.component}\n{check.logs(p)}" for p in check.played))
-            print(f"  study {study_key[:16]}...: {outcome.research_instances} instances in the research Orthanc, "
-                  f"catalogued, audit actions {sorted(set(outcome.audit_actions))}")
-            needed, cosigned = wait_witnessed(observer, study_key, outcome.catalogue_study)
-            if cosigned < needed:
-                audit = next(p for p in check.played if p.component == "audit")
-                raise CheckFailed(f"the witness cosigned size {cosigned}, the study's records need {needed}\n"
-                                  + check.logs(audit))
-            print(f"  ledger: the study's records are leaves < {needed}; the chart's witness cosigned size {cosigned}")
-        finally:
-            observer.close()
-        step = _phase(timings, "study through", step)
+        line = push_and_follow(stack, lambda: "\n".join(f"--- {p.component}\n{check.logs(p)}" for p in check.played),
+                               seed="deploy-check-chart")
+        print(f"  chart: {line}")
         restarts = {p.component: check.security_of(p)["restarts"] for p in check.played}
         if any(restarts.values()):
             raise CheckFailed(f"containers restarted during the check: {restarts}")
+        step = _phase(timings, "study through", step)
+        check.stop_pods()
+        run_compose(check, stack)
+        step = _phase(timings, "compose services", step)
     finally:
         check.tear_down()
         stack.down()

@@ -3,7 +3,10 @@
 set -eu
 dir=$(dirname "$0")/secrets
 mkdir -p "$dir"
-umask 077
+chmod 0750 "$dir"
+# Readable by the owner and one group (0640): compose bind-mounts each file with this owner and mode, and the
+# containers' users (uid 10001 for the node's image) read it through that group (group_add in docker-compose.yml).
+umask 027
 [ -s "$dir/hmac.key" ] || head -c 32 /dev/urandom > "$dir/hmac.key"
 # One user and password per Orthanc: the research credential never opens the clinical Orthanc.
 for instance in clinical research; do
@@ -60,4 +63,9 @@ origin=${EUCAIM_AUDIT_LOG_ORIGIN:-eucaim-node/audit}
 [ -s "$dir/witness.vkey" ] || vkey witness.eucaim-node 004 "$dir/witness.key" > "$dir/witness.vkey"
 [ -s "$dir/witness-logs.txt" ] || vkey "$origin" 001 "$dir/audit-signing.key" > "$dir/witness-logs.txt"
 [ -s "$dir/audit-log.pub" ] || openssl pkey -in "$dir/audit-signing.key" -pubout -out "$dir/audit-log.pub"
+# The group the containers join to read the files: 10001 (the image's own group) when run as root, else yours.
+if [ "$(id -u)" = 0 ]; then gid=10001; chgrp -R "$gid" "$dir"; else gid=$(id -g); fi
+chmod -R g+rX,o-rwx "$dir"
+env_file=$(dirname "$0")/../../.env
+grep -qs '^EUCAIM_SECRETS_GID=' "$env_file" || printf 'EUCAIM_SECRETS_GID=%s\n' "$gid" >> "$env_file"
 echo "secrets in $dir (keep hmac.key: pseudonyms depend on it; keep audit-signing.key: signed heads depend on it)"

@@ -389,14 +389,23 @@ class DeployCheck:
 
     # -- tear down ------------------------------------------------------------------------------------------
 
+    def stop_pods(self) -> None:
+        """Remove the played pods (the next phase's services join the same consumer groups)."""
+        for file in sorted(self.work.glob("*.yaml")):
+            if file.name not in ("machine-values.yaml", "rendered.yaml"):
+                podman("kube", "down", str(file), check=False, timeout=300)
+
     def tear_down(self) -> None:
         """Remove what this check (or an earlier, interrupted one) made: pods, volumes, secrets, network, files."""
         for file in sorted(self.work.glob("*.yaml")) if self.work.exists() else []:
             if file.name not in ("machine-values.yaml", "rendered.yaml"):
                 podman("kube", "down", str(file), check=False, timeout=300)
+        for name in compose_image_services(compose_file()):
+            podman("rm", "--force", "--time", "30", f"compose-{name}", check=False)
         rendered = self.work / "rendered.yaml"
         objects = [o for o in yaml.safe_load_all(rendered.read_text()) if o] if rendered.is_file() else []
-        volumes = {*self.volumes, *(o["metadata"]["name"] for o in objects if o["kind"] == "PersistentVolumeClaim")}
+        volumes = {*self.volumes, *(o["metadata"]["name"] for o in objects if o["kind"] == "PersistentVolumeClaim"),
+                   *(f"compose-{v}" for v in compose_file().get("volumes", {}))}
         secrets = {*self.podman_secrets,
                    *(name for name, _ in referenced_secrets([o for o in objects if o["kind"] == "Deployment"]))}
         for volume in sorted(volumes):
@@ -405,3 +414,128 @@ class DeployCheck:
             podman("secret", "rm", secret, check=False)
         podman("network", "rm", "--force", self.network, check=False)
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+# -- docker-compose.yml's services on the same infrastructure ---------------------------------------------------
+
+#: Compose's infrastructure names in the services' environment → this machine's endpoints (their images cannot be
+#: pulled here, and their TLS certificates name this machine's address, not `kafka` or `mongodb`).
+COMPOSE_ENDPOINTS = ("EUCAIM_KAFKA_BOOTSTRAP_SERVERS", "EUCAIM_MONGO_URL", "EUCAIM_CLINICAL_ORTHANC_URL",
+                     "EUCAIM_RESEARCH_ORTHANC_URL")
+
+
+def compose_file() -> dict[str, Any]:
+    return yaml.safe_load((repo_root() / "docker-compose.yml").read_text())
+
+
+def compose_image_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The compose services built from the repository's image: the node's part of the compose file."""
+    return {name: s for name, s in compose["services"].items() if s.get("build") == "."}
+
+
+def compose_secret_key(source: str) -> tuple[str, str]:
+    """The chart's (Secret, key) holding what compose's secret ``source`` holds (deploy/compose/make-secrets.sh)."""
+    fixed = {"ca.pem": (CA_SECRET["secretName"], CA_SECRET["key"]), "hmac-key": ("eucaim-node-hmac-key", "hmac.key"),
+             "orthanc-clinical-password": ("eucaim-node-orthanc-clinical", "password"),
+             "orthanc-research-password": ("eucaim-node-orthanc-research", "password"),
+             "audit-signing-key": ("eucaim-node-audit-signing-key", "signing-key.pem"),
+             "search-tokens": ("eucaim-node-search-tokens", "tokens"),
+             "witness-key": ("eucaim-node-witness-key", "witness.key"),
+             "witness-vkey": ("eucaim-node-witness-vkey", "witness.vkey"),
+             "witness-logs": ("eucaim-node-witness-logs", "logs.txt"),
+             "witness-token": ("eucaim-node-witness-token", "token")}
+    if source in fixed:
+        return fixed[source]
+    if source.startswith("kafka-") and source.endswith(".password"):
+        return "eucaim-node-kafka-users", source.removeprefix("kafka-").removesuffix(".password")
+    if source.startswith("mongo-") and source.endswith("-password"):
+        return f"eucaim-node-mongodb-{source.removeprefix('mongo-').removesuffix('-password')}", "password"
+    raise ComponentFailed("compose", f"the deploy check has no local file for compose secret {source!r}")
+
+
+def rewrite_endpoint(value: str, settings: StackSettings) -> str:
+    """compose's `kafka:9092` / `http://orthanc-clinical:8042` → this machine's address and the profile's port."""
+    ports = {"kafka": settings.kafka_port, "mongodb": settings.ferretdb_port,
+             "orthanc-clinical": configs.orthanc_http_port(settings, "clinical"),
+             "orthanc-research": configs.orthanc_http_port(settings, "research")}
+    for name, port in ports.items():
+        for default in (9092, 27017, 8042):
+            value = value.replace(f"{name}:{default}", f"{settings.host}:{port}")
+    return value
+
+
+@dataclass
+class ComposeRun:
+    """docker-compose.yml's image services as compose would run them (environment, secrets bind-mounted with the
+    files' own ownership and mode, read-only root, tmpfs, dropped capabilities, no-new-privileges, group_add,
+    named volumes), with podman run on the check's network; the witness reachable by its service name."""
+
+    check: DeployCheck
+    containers: dict[str, str] = field(default_factory=dict)
+    addresses: dict[str, str] = field(default_factory=dict)
+    rewritten: dict[str, list[str]] = field(default_factory=dict)
+
+    def start(self, secrets_gid: int) -> None:
+        compose = compose_file()
+        services = compose_image_services(compose)
+        settings = self.check.settings
+        staging = self.check.work / "compose-secrets"
+        staging.mkdir(parents=True, exist_ok=True)
+        witness = witness_keys(settings, self.check.work, "witness.eucaim-node", "eucaim-node/audit")
+        first = 10 + len(self.check.played) + 20
+        self.addresses = {name: str(self.check.subnet.network_address + first + i) for i, name in enumerate(services)}
+        hosts = [arg for name, address in self.addresses.items() for arg in ("--add-host", f"{name}:{address}")]
+        for name, service in services.items():
+            args = ["--detach", "--name", f"compose-{name}", "--network", self.check.network, "--ip", self.addresses[name],
+                    *hosts]
+            if service.get("read_only"):
+                args.append("--read-only")
+            args += [a for t in service.get("tmpfs", []) for a in ("--tmpfs", t)]
+            args += [a for o in service.get("security_opt", []) for a in ("--security-opt", o)]
+            args += [a for c in service.get("cap_drop", []) for a in ("--cap-drop", c)]
+            args += [a for g in service.get("group_add", []) for a in ("--group-add", str(g).replace(
+                "${EUCAIM_SECRETS_GID:-10001}", str(secrets_gid)))]
+            if service.get("user"):
+                args += ["--user", str(service["user"])]
+            for volume in service.get("volumes", []):
+                source, _, target = volume.partition(":")
+                args += ["--volume", f"compose-{source}:{target}"]
+                self.check.volumes.append(f"compose-{source}")
+            for entry in service.get("secrets", []):
+                source = entry if isinstance(entry, str) else entry["source"]
+                target = entry if isinstance(entry, str) else entry.get("target", source)
+                path = staging / source
+                if not path.exists():  # as make-secrets.sh leaves it: the file's own owner, group and mode
+                    secret, key = compose_secret_key(source)
+                    path.write_bytes(secret_value(settings, secret, key, witness))
+                    os.chown(path, 0, secrets_gid)
+                    path.chmod(0o640)
+                args += ["--volume", f"{path}:/run/secrets/{target}:ro"]
+            env = {str(k): str(v) for k, v in (service.get("environment") or {}).items()}
+            self.rewritten[name] = [k for k in COMPOSE_ENDPOINTS if k in env]
+            env.update({k: rewrite_endpoint(env[k], settings) for k in self.rewritten[name]})
+            args += [a for k, v in env.items() for a in ("--env", f"{k}={v}")]
+            image = service["image"] if "/" in service["image"] else f"localhost/{service['image']}"
+            podman("run", *args, image, *service["command"])
+            self.containers[name] = f"compose-{name}"
+
+    def wait_ready(self, timeout: float) -> dict[str, int | None]:
+        deadline = time.monotonic() + timeout
+        while True:
+            statuses: dict[str, int | None] = {}
+            for name in self.containers:
+                try:
+                    statuses[name] = httpx.get(f"http://{self.addresses[name]}:8080/health/ready", timeout=3).status_code
+                except httpx.HTTPError:
+                    statuses[name] = None
+            if all(s == 200 for s in statuses.values()) or time.monotonic() > deadline:
+                return statuses
+            time.sleep(2)
+
+    def logs(self, name: str) -> str:
+        done = podman("logs", "--tail", "30", self.containers[name], check=False)
+        return (done.stdout + done.stderr)[-3000:]
+
+    def stop(self) -> None:
+        for name in compose_image_services(compose_file()):
+            podman("rm", "--force", "--time", "30", f"compose-{name}", check=False)
