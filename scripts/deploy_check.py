@@ -98,9 +98,15 @@ def push_and_follow(stack: Stack, logs: Callable[[], str], seed: str) -> str:
 
 def run_compose(check: DeployCheck, stack: Stack) -> None:
     """docker-compose.yml's image services (same image, same settings) on the same infrastructure."""
+    # A fresh node: the chart's run left a ledger witnessed by the chart's witness, and the compose witness is
+    # another one (its own state volume), which rightly refuses a log it has not seen grow (decision 0055).
+    with stack.mongo_client() as client:
+        client.drop_database(stack.settings.mongo_database)
     compose = ComposeRun(check)
     try:
-        compose.start(secrets_gid=10001)  # what deploy/compose/make-secrets.sh writes to .env when run as root
+        # As make-secrets.sh leaves them for an operator whose group is 1000 (not the image's 10001): readable only
+        # through group_add, which this exercises.
+        compose.start(secrets_gid=1000)
         statuses = compose.wait_ready(HEALTH_TIMEOUT)
         if any(code != 200 for code in statuses.values()):
             raise CheckFailed(f"compose services not ready: {statuses}\n" + "\n".join(

@@ -506,8 +506,10 @@ class ComposeRun:
                 target = entry if isinstance(entry, str) else entry.get("target", source)
                 path = staging / source
                 if not path.exists():  # as make-secrets.sh leaves it: the file's own owner, group and mode
-                    secret, key = compose_secret_key(source)
-                    path.write_bytes(secret_value(settings, secret, key, witness))
+                    if source == "audit-log-public-key":  # a verifier's trust anchor, no Secret of the chart
+                        path.write_bytes(configs.audit_log_public_key_file(settings).read_bytes())
+                    else:
+                        path.write_bytes(secret_value(settings, *compose_secret_key(source), witness))
                     os.chown(path, 0, secrets_gid)
                     path.chmod(0o640)
                 args += ["--volume", f"{path}:/run/secrets/{target}:ro"]
