@@ -126,7 +126,14 @@ def test_each_component_starts_in_the_image_against_the_stack_and_stops_cleanly(
         state.mkdir()
         shutil.chown(state, UID, UID)
         env, mounts = _stage_secrets(_container_env(stack, name, module, port, state), tmp_path / f"{name}-secrets")
-        extra = ["--volume", f"{state}:{state}"] if module == "witness" else []
+        extra: list[str] = []
+        for key, value in env.items():  # a directory the service writes (witness state, dataset root): its own
+            if key.startswith(ENV_PREFIX) and not key.endswith("_FILE") and Path(value).is_absolute() \
+                    and Path(value).is_dir():  # volume, as in the chart, owned by the service's user
+                volume = tmp_path / f"{name}-{key.lower()}"
+                volume.mkdir()
+                shutil.chown(volume, UID, UID)
+                extra += ["--volume", f"{volume}:{value}"]
         container = f"eucaim-image-test-{name}-{port}"
         podman("run", "--detach", "--name", container, "--network", "host", *HARDENED, *mounts, *extra,
                *(arg for key, value in env.items() for arg in ("--env", f"{key}={value}")),
@@ -137,7 +144,7 @@ def test_each_component_starts_in_the_image_against_the_stack_and_stops_cleanly(
         with concurrent.futures.ThreadPoolExecutor(len(started)) as pool:
             statuses = dict(zip(started, pool.map(
                 lambda n: _ready(started[n][1], 120, probe_path[n]), started), strict=True))
-        logs = {n: podman("logs", c, check=False).stderr[-2000:] for n, (c, _) in started.items()}
+        logs = {n: podman("logs", c, check=False).stderr[-4000:] for n, (c, _) in started.items()}
         assert all(s == 200 for s in statuses.values()), {n: (s, logs[n]) for n, s in statuses.items() if s != 200}
         for name, (container, _) in started.items():
             podman("stop", "--time", "40", container)
