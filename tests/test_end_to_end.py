@@ -61,6 +61,22 @@ def crash(stack, service: str) -> None:
             time.sleep(0.05)
 
 
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a dead process its new parent has not reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def deid_workers_of(pid: int) -> list[int]:
+    """The service's multiprocessing children (its de-identification workers)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return [c for c in children if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+
+
 def events_for(events: list[dict], study_key: str) -> list[dict]:
     return [e for e in events if e.get("study_key") == study_key]
 
@@ -150,7 +166,14 @@ async def test_killing_anonymisation_mid_study_loses_and_duplicates_nothing(stac
     while (count := observer.research_instance_count(key)) == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert 0 < count < 160, f"could not catch the study mid-flight ({count} instances)"
+    workers = deid_workers_of(stack.process("anonymisation").pid())
+    assert workers, "anonymisation runs no de-identification worker processes"
     crash(stack, "anonymisation")
+    # Its worker processes die with it (decision 0090), however it died: none is left holding the key.
+    deadline = time.monotonic() + 30
+    while (alive := [w for w in workers if running(w)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive, f"de-identification workers outlived the killed service: {alive}"
     stack.start("anonymisation")
 
     outcome = observer.wait_until_complete(key, 160, timeout=180)

@@ -9,22 +9,37 @@ at start, never per instance) and receives only the file's bytes. Workers are st
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import dataclasses
 import multiprocessing
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from eucaim_node.deid import DeidResult, Deidentifier, Profile
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
 #: Seconds the workers may take to start (import pydicom, build the engine) before the service fails to start.
 START_TIMEOUT = 300.0
 _engine: Deidentifier | None = None
 _all_started = None  # a Barrier of the pool's size: the warm-up holds each worker until all run
 
 
+def _die_with_the_service() -> None:
+    """Ask Linux to kill this worker when the service dies, even by SIGKILL (``PR_SET_PDEATHSIG``): a worker
+    left behind would hold memory (and the key) forever."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown is all there is
+        pass
+    if os.getppid() == 1:  # the service died before the request was made
+        os._exit(1)
+
+
 def _start_worker(key: bytes, site_prefix: str, profile: Profile, barrier) -> None:
     global _engine, _all_started
+    _die_with_the_service()
     _engine = Deidentifier(key, site_prefix=site_prefix, profile=profile)
     _all_started = barrier
 
