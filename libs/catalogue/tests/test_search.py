@@ -161,5 +161,7 @@ def test_programme_is_a_filter_on_the_studys_programme():
     assert compiler.compile(cond("programme", "EQUALS", "organised-screening")).filter == {"programme": "organised-screening"}
     assert compiler.compile(cond("programme", "IN", ["diagnostic", "unknown"])).filter == {
         "programme": {"$in": ["diagnostic", "unknown"]}}
-    with pytest.raises(QueryError, match="is not a programme code"):
+    with pytest.raises(QueryError, match="is not a programme code .expected e.g. organised-screening"):
         compiler.compile(cond("programme", "EQUALS", "screening"))
+    # The federation's "unknown" code means the stored "unknown" programme.
+    assert compiler.compile(cond("programme", "EQUALS", "SNOMEDCT261665006")).filter == {"programme": "unknown"}

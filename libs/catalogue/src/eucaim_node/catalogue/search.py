@@ -97,6 +97,8 @@ class SearchKey:
     raw_path: str | None  # document field holding raw values (CONTAINS)
     numeric_path: str | None = None
     code_pattern: str | None = None  # for keys whose values are not from a closed table
+    example: str = "SNOMEDCT363358000"  # a valid value, for error messages
+    unknown_value: str | None = None  # what the "unknown" code (SNOMEDCT261665006) means in the stored field
 
 
 def _keys(tables: CodingTables) -> dict[str, SearchKey]:
@@ -108,9 +110,11 @@ def _keys(tables: CodingTables) -> dict[str, SearchKey]:
     body_part = SearchKey("body part", "body_part", "study", "body_region_codes", "body_parts")
     # The node's own key (not in the explorer's catalogue): the screening programme a study belongs to.
     programme = SearchKey("programme", None, "study", "programme", "programme",
-                          code_pattern=r"^(organised-screening|opportunistic-screening|diagnostic|unknown)$")
+                          code_pattern=r"^(organised-screening|opportunistic-screening|diagnostic|unknown)$",
+                          example="organised-screening", unknown_value="unknown")
     assessment = SearchKey("BI-RADS/PI-RADS assessment", None, "study", "assessment_codes", "assessments",
-                           code_pattern=r"^EUCAIM_Hyper-Ontology_V1\.0\.IMG\d{4,9}$")
+                           code_pattern=r"^EUCAIM_Hyper-Ontology_V1\.0\.IMG\d{4,9}$",
+                           example="EUCAIM_Hyper-Ontology_V1.0.IMG1005465")
     manufacturer = SearchKey("manufacturer", "manufacturer", "series", "manufacturer_codes", "manufacturers")
     keys = {
         tables.search_key("sex"): gender, "SNOMEDCT423493009": age, "SNOMEDCT439401001": diagnosis,
@@ -226,8 +230,10 @@ class QueryCompiler:
                 return value
             # A well-formed code this node does not hold simply matches nothing.
             return self.tables.stored_code(spec.field, value)
-        if spec.code_pattern and not re.match(spec.code_pattern, value) and value != self.tables.unknown.code:
-            raise QueryError(f"{_show(value)} is not a {spec.name} code (expected e.g. SNOMEDCT363358000)", where)
+        if value == self.tables.unknown.code:
+            return spec.unknown_value or value
+        if spec.code_pattern and not re.match(spec.code_pattern, value):
+            raise QueryError(f"{_show(value)} is not a {spec.name} code (expected e.g. {spec.example})", where)
         return value
 
     def _coded(self, spec: SearchKey, ctype: str, value: Any, where: str) -> dict[str, Any]:
