@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SYNCED := .venv/.synced
 
-.PHONY: help up demo down status test test-unit lint asyncapi mongo-users bench-deid bench-pipeline clean helm-lint image deploy-check
+.PHONY: help up demo down status test test-unit lint asyncapi mongo-users bench-deid bench-pipeline bench-dataset clean helm-lint image deploy-check
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ asyncapi: $(SYNCED)  ## Regenerate docs/asyncapi.json from the services' code
 
 mongo-users: $(SYNCED)  ## Regenerate the MongoDB roles and users script (Helm, compose) from eucaim_node.store.access
 	$(UV) run python scripts/mongo_users.py
+
+bench-dataset: $(SYNCED)  ## Dataset materialisation benchmark (instances/s next to cp -r and cp -al of the same files)
+	$(UV) run python scripts/datasets/bench.py
 
 bench-deid: $(SYNCED)  ## De-identification benchmark (ratios to the pydicom read+write floor)
 	$(UV) run --with dicognito==0.19.0 --with deid==0.4.13 python scripts/deid/bench.py

@@ -13,11 +13,16 @@ import time
 from pathlib import Path
 
 import bagit
+import httpx
 import jsonschema
 import pydicom
 import pytest
+from rdflib import Graph, Literal
+from rdflib.namespace import DCTERMS
 from typer.testing import CliRunner
 
+from eucaim_node.catalogue.dcat import DCAT3, HEALTHDCATAP
+from eucaim_node.catalogue.shacl import validate
 from eucaim_node.cli.main import app as cli
 from eucaim_node.cli.sample import SamplePatient
 from eucaim_node.cli.walkthrough import push_sample
@@ -173,11 +178,33 @@ def test_define_materialise_verify_lifecycle_grants_and_withdrawal(node):
     node.cli("dataset", "revoke", grant_id)
     assert "already closed" in node.cli("dataset", "revoke", grant_id, code=2).stderr
 
+    # the federation API: the dataset-service's REST shape, the search's token, drafts not shown
+    base = f"http://127.0.0.1:{node.stack.settings.health_port('catalogue_sync')}"
+    auth = {"authorization": f"Secret {node.stack.search_token()}"}
+    assert httpx.get(f"{base}/api/datasets", timeout=30).status_code == 401
+    assert httpx.get(f"{base}/api/datasets/{dataset_id}", headers={"authorization": "Secret wrong-token-0123456789"},
+                     timeout=30).status_code == 401
+    listed = httpx.get(f"{base}/api/datasets", headers=auth, timeout=30).json()
+    assert dataset_id in [d["id"] for d in listed["list"]] and listed["total"] == len(listed["list"])
+    shown = httpx.get(f"{base}/api/datasets/{dataset_id}", headers=auth, timeout=30).json()
+    assert (shown["studiesCount"], shown["subjectsCount"], shown["draft"], shown["hash"]["images"]) == (
+        3, 3, False, node.dataset(dataset_id).hashes.images)
+    assert httpx.get(f"{base}/api/datasets/not-an-id", headers=auth, timeout=30).status_code == 400
+
+    # publish: in the HealthDCAT-AP catalogue, dcat:version, no count for a small cell, zero SHACL violations
+    assert "now published" in node.cli("dataset", "publish", dataset_id).stdout
+    graph = Graph().parse(data=httpx.get(f"{base}/catalogue", timeout=30).text, format="turtle")
+    [published] = [s for s in graph.subjects(DCTERMS.identifier, Literal(dataset_id))]
+    assert str(graph.value(published, DCAT3.version)) == "1"
+    assert graph.value(published, HEALTHDCATAP.numberOfRecords) is None  # 3 studies: a small cell
+    assert validate(graph).violations == ()
+
     # ledger records with the EUCAIM action names
     def actions():
         return {(r["detail"]["action"], (r["detail"].get("detail") or {}).get("operation"))
                 for r in node.observer.db[collections.AUDIT_RECORDS].find({"entity": dataset_id})}
     expected = {("CREATE_DATASET", None), ("CREATE_DATASET", "MATERIALISED"), ("UPDATE_DATASET", "RELEASE"),
+                ("UPDATE_DATASET", "PUBLISH"),
                 ("UPDATE_DATASET", "GRANT_ACCESS"), ("UPDATE_DATASET", "CLOSE_ACCESS")}
     node.wait(lambda: expected <= actions(), f"ledger records {expected}")
 
@@ -196,6 +223,8 @@ def test_define_materialise_verify_lifecycle_grants_and_withdrawal(node):
         (node.root.dataset_dir(successor_id) / "eforms.json").read_text()))
     node.cli("dataset", "verify", successor_id)
     assert "consent withdrawal" in node.cli("dataset", "reactivate", dataset_id, code=2).stderr
+    graph = Graph().parse(data=httpx.get(f"{base}/catalogue", timeout=30).text, format="turtle")
+    assert not list(graph.subjects(DCTERMS.identifier, Literal(dataset_id)))  # invalidated: out of the catalogue
     listing = node.cli("dataset", "list").stdout
     assert dataset_id in listing and "invalidated (withdrawal)" in listing and successor_id in listing
 

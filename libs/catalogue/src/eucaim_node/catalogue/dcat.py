@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
+from rdflib.namespace import DCAT, DCTERMS, FOAF, PROV, RDF, RDFS, SKOS, XSD
 
 from .config import Agent, CollectionsConfig, Contact, ResolvedCollection
 from .quality import DIMENSIONS, METRICS, Measure
@@ -351,6 +351,50 @@ def add_dataset(graph: Graph, config: CollectionsConfig, collection: ResolvedCol
         if version.previous is not None:
             g.add((ds, DCAT3.previousVersion, URIRef(f"{iri}?version={version.previous}")))
     return ds
+
+
+@dataclass(frozen=True)
+class Tier3Dataset:
+    """A released, published Tier 3 dataset version (eucaim_node.datasets), as the catalogue may describe it."""
+
+    id: str  # the dataset ID the federation uses (GET /api/datasets/{id})
+    name: str
+    description: str
+    version: int
+    released: datetime
+    published: datetime
+    source_collection: str  # the collection its studies came from (the first, if several)
+    studies: int | None  # coarsened like a collection's counts: None below the minimum count
+    subjects: int | None
+    previous_id: str | None = None
+
+
+def tier3_dataset_iri(config: CollectionsConfig, dataset_id: str) -> str:
+    return f"{config.catalogue.base_uri.rstrip('/')}/api/datasets/{dataset_id}"
+
+
+def add_tier3_dataset(graph: Graph, config: CollectionsConfig, dataset: Tier3Dataset) -> URIRef:
+    """Describe a Tier 3 dataset version with its source collection's metadata (publisher, HDAB, rights, …), its own
+    identifier and title, ``dcat:version``, its counts under the same small-cell rule, and ``prov:wasDerivedFrom`` = the
+    collection's dataset (DCAT 3 §15, derivation; ``dct:source`` would oblige that collection to be described in the
+    same graph under the HealthDCAT-AP shapes, which a collection without a published version is not)."""
+    collection = config.resolved(dataset.source_collection)
+    described = collection.model_copy(update={"id": dataset.id, "title": dataset.name,
+                                              "description": dataset.description or dataset.name})
+    node = add_dataset(graph, config, described, CollectionFacts(studies=dataset.studies, subjects=dataset.subjects),
+                       VersionInfo(number=dataset.version, modified=dataset.published, issued=dataset.released,
+                                   notes=f"EUCAIM Tier 3 dataset, version {dataset.version}"))
+    iri = tier3_dataset_iri(config, dataset.id)
+    moved = URIRef(iri)
+    for p, o in list(graph.predicate_objects(node)):
+        graph.remove((node, p, o))
+        graph.add((moved, p, o))
+    graph.set((moved, DCTERMS.identifier, Literal(dataset.id)))
+    graph.set((moved, DCAT3.version, Literal(str(dataset.version))))
+    graph.add((moved, PROV.wasDerivedFrom, URIRef(dataset_iri(config, dataset.source_collection))))
+    if dataset.previous_id:
+        graph.add((moved, DCAT3.previousVersion, URIRef(tier3_dataset_iri(config, dataset.previous_id))))
+    return moved
 
 
 def add_catalog(graph: Graph, config: CollectionsConfig, datasets: list[URIRef], modified: datetime | None) -> URIRef:

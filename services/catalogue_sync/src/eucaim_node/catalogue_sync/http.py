@@ -48,16 +48,22 @@ from eucaim_node.catalogue.store import (
     run_search,
     search_audit_detail,
 )
+from eucaim_node.datasets import DatasetStore, State, is_dataset_id
+from eucaim_node.datasets import rest as dataset_rest
 from eucaim_node.events import AccessRecorded, Event
 from eucaim_node.runtime.body import BodyTooLarge, read_bounded_body
 
 from .adapters.search_index import SearchIndex
 from .adapters.versions import MongoVersionStore
+from .core.publication import Coarsening
 from .core.ratelimit import ClientLimits, Verdict, rate_limit_key
 
 log = logging.getLogger("eucaim_node.catalogue_sync.http")
 PRODUCER = "catalogue-sync"
 SEARCH_PATHS = ("/federation/search", "/api/datasets/eucaimSearch")
+DATASETS_PATH = "/api/datasets"
+#: Registered so FastStream configures the handler; real IDs reach it through dataset_prefix_dispatch.
+DATASET_DETAIL_PATH = "/api/datasets/{id}"
 
 
 def _json(status: int, body: Any) -> AsgiResponse:
@@ -86,6 +92,12 @@ class FederationApi:
     max_body: int
     trusted_proxies: frozenset[str] = frozenset()
     index: SearchIndex | None = None  # the studies in memory (decision 0092); None: read the catalogue
+    datasets: DatasetStore | None = None
+    #: The small-cell rule of the public description, applied to published Tier 3 datasets too.
+    coarse: Coarsening | None = None
+
+    def __post_init__(self) -> None:
+        self.dataset_detail_handler = get(self.dataset_detail, include_in_schema=False)
 
     def _client(self, scope: dict[str, Any], headers: dict[str, str]) -> str:
         """The client's address: the TCP peer, or the nearest untrusted hop a trusted proxy forwarded for."""
@@ -239,12 +251,29 @@ class FederationApi:
                 graph.parse(data=latest["turtle"], format="turtle")
                 datasets.append(dcat.URIRef(dcat.dataset_iri(self.config, collection.id)))
                 modified = max(modified or latest["created_at"], latest["created_at"])
+            datasets += await self._published_tier3(graph)
             dcat.add_catalog(graph, self.config, datasets, modified)
             await self._read_audit(actor, "catalogue", {"format": fmt, "datasets": len(datasets)})
         except Exception as exc:
             log.warning("catalogue read failed", extra={"error": type(exc).__name__})
             return _error(503, "the catalogue is unavailable; try again later")
         return self._respond(graph, fmt)
+
+    async def _published_tier3(self, graph: Graph) -> list[Any]:
+        """Published, valid Tier 3 dataset versions whose source collection this node describes."""
+        if self.datasets is None or self.coarse is None:
+            return []
+        known = {c.id for c in self.config.collections}
+        nodes = []
+        for d in await self.datasets.list(state=State.PUBLISHED):
+            if d.invalidated or d.deleted or not d.collections or d.collections[0] not in known:
+                continue
+            nodes.append(dcat.add_tier3_dataset(graph, self.config, dcat.Tier3Dataset(
+                id=d.id, name=d.name, description=d.description, version=d.version, released=d.released_at,
+                published=d.published_at, source_collection=d.collections[0],
+                studies=self.coarse.count(len(d.studies)), subjects=self.coarse.count(len(d.subjects)),
+                previous_id=d.previous_id)))
+        return nodes
 
     def dataset_handler(self, collection_id: str):
         async def dataset(scope: dict[str, Any], request: Request) -> AsgiResponse:
@@ -278,11 +307,68 @@ class FederationApi:
 
         return dataset
 
+    # -- Tier 3 datasets (read-only, the dataset-service's REST shape) ----------------------------------------
+
+    async def _dataset_reader(self, scope: dict[str, Any], request: Request) -> tuple[str | None, AsgiResponse | None]:
+        """Datasets are for the federation's clients only: the search's token, or 401 (and the failed-login budget)."""
+        principal, refusal = self._admit(self._client(scope, request.headers), request.headers, login=True)
+        if refusal is not None:
+            return None, refusal
+        if principal is None:
+            return None, _error(401, "missing or wrong 'Authorization: Secret <token>' header")
+        if self.datasets is None:
+            return None, _error(404, "datasets are not served by this node")
+        return f"search:{principal}", None
+
+    async def dataset_list(self, scope: dict[str, Any], request: Request) -> AsgiResponse:
+        actor, refusal = await self._dataset_reader(scope, request)
+        if refusal is not None:
+            return refusal
+        try:
+            found = [d for d in await self.datasets.list() if not d.deleted and d.state is not State.DRAFT]
+            await self._audit(actor, "dataset-read", None, "success", f"read:{uuid.uuid4()}", {"datasets": len(found)})
+        except Exception as exc:
+            log.warning("dataset list failed", extra={"error": type(exc).__name__})
+            return _error(503, "the datasets are unavailable; try again later")
+        return _json(200, {"total": len(found), "list": [dataset_rest.summary(d) for d in found]})
+
+    async def dataset_detail(self, scope: dict[str, Any], request: Request) -> AsgiResponse:
+        actor, refusal = await self._dataset_reader(scope, request)
+        if refusal is not None:
+            return refusal
+        dataset_id = scope["path"].rsplit("/", 1)[-1]
+        if not is_dataset_id(dataset_id):
+            return _error(400, "not a dataset ID")
+        try:
+            dataset = await self.datasets.get(dataset_id)
+            visible = dataset is not None and not dataset.deleted and dataset.state is not State.DRAFT
+            await self._audit(actor, "dataset-read", dataset_id, "success" if visible else "failure",
+                              f"read:{uuid.uuid4()}", {"found": visible})
+        except Exception as exc:
+            log.warning("dataset read failed", extra={"error": type(exc).__name__})
+            return _error(503, "the datasets are unavailable; try again later")
+        if not visible:
+            return _error(404, f"no released dataset {dataset_id}")
+        return _json(200, dataset_rest.detail(dataset))
+
+    def dataset_prefix_dispatch(self, detail_handler: Any, fallback: Any):
+        """``/api/datasets/<id>``: FastStream's ASGI routes match whole paths, so one handler takes the prefix."""
+        async def dispatch(scope, receive, send) -> None:
+            path = scope.get("path", "")
+            if scope.get("type") == "http" and path.startswith(DATASETS_PATH + "/") and path.count("/") == 3:
+                await detail_handler(scope, receive, send)
+                return
+            await fallback(scope, receive, send)
+
+        return dispatch
+
     def routes(self) -> list[tuple[str, Any]]:
         search = post(self.search, include_in_schema=False)
         catalogue = get(self.catalogue, include_in_schema=False)
         routes: list[tuple[str, Any]] = [(path, search) for path in SEARCH_PATHS]
         routes.append(("/catalogue", catalogue))
+        routes.append((DATASETS_PATH, get(self.dataset_list, include_in_schema=False)))
+        routes.append((DATASET_DETAIL_PATH, self.dataset_detail_handler))
         for collection in self.config.collections:
             routes.append((f"/catalogue/datasets/{collection.id}",
                            get(self.dataset_handler(collection.id), include_in_schema=False)))

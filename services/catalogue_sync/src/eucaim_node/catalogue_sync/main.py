@@ -18,6 +18,7 @@ from faststream.kafka import KafkaRouter
 
 from eucaim_node.catalogue.search import QueryCompiler
 from eucaim_node.catalogue.store import noise_secret, search_fields
+from eucaim_node.datasets import MongoDatasetStore
 from eucaim_node.events import (
     AccessRecorded,
     CollectionDelivered,
@@ -78,14 +79,15 @@ def create_app(settings: CatalogueSyncSettings) -> AsgiFastStream:
     broker.include_router(router)
     mongo, db = connect(settings, app_name=NAME)
     versions = MongoVersionStore(db)
+    coarse = Coarsening(settings.catalogue_count_granularity, settings.search_min_count)
     publisher = DatasetPublisher(config, versions, publish_any,
-                                 coarse=Coarsening(settings.catalogue_count_granularity, settings.search_min_count),
+                                 coarse=coarse,
                                  push_configured=settings.catalogue_push_url is not None)
     store = MongoCollectionStore(db, row_fields=search_fields(QueryCompiler()))
     aggregator = CollectionAggregator(store, publish_collection_updated, publisher)
     api = FederationApi(db, config, versions, publish_any, settings.search_tokens(), settings.protection,
                         QueryCompiler(), settings.client_limits(), settings.federation_max_body_bytes,
-                        settings.trusted_proxies(), SearchIndex(db))
+                        settings.trusted_proxies(), SearchIndex(db), datasets=MongoDatasetStore(db), coarse=coarse)
     outbox = None
     if settings.catalogue_push_url:
         outbox = OutboxWorker(versions, publish_any, url=settings.catalogue_push_url, token=settings.push_token(),
@@ -116,5 +118,6 @@ def create_app(settings: CatalogueSyncSettings) -> AsgiFastStream:
 
     app = build_app(broker, checks=[("mongodb", lambda: ping(db))], routes=api.routes(), on_startup=[start],
                     after_startup=[after_start], on_shutdown=[stop])
+    app.not_found = api.dataset_prefix_dispatch(api.dataset_detail_handler, app.not_found)
     app.context.set_global("aggregator", aggregator)
     return app
