@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import bagit
@@ -43,8 +42,9 @@ def manufacturer_query(vendor: str) -> dict:
 
 
 class Node:
-    def __init__(self, stack, observer, tmp: Path) -> None:
+    def __init__(self, stack, observer, tmp: Path, wait_for) -> None:
         self.stack, self.observer, self.tmp = stack, observer, tmp
+        self.wait_for = wait_for
         self.root = DatasetRoot(stack.node_env()["EUCAIM_DATASET_ROOT"])
 
     def cli(self, *args: str, code: int | None = 0):
@@ -64,15 +64,6 @@ class Node:
         assert doc is not None, dataset_id
         return Dataset.from_document(doc)
 
-    def wait(self, predicate, what: str, timeout: float = 120.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.3)
-        raise AssertionError(f"timed out waiting for {what}")
-
     def push(self, label: str, seed: str, *, series: int = 2, per_series: int = 2, vendor: str) -> tuple[str, str, str]:
         """(patient ID, subject key, study key) of a synthetic patient sent with storescu."""
         patient = SamplePatient(name=f"DSPATIENT{label}^{seed[-4:].upper()}", patient_id=f"DS-{seed}-{label}",
@@ -84,8 +75,8 @@ class Node:
         return patient.patient_id, subject, self.observer.study_key(sample.study_instance_uid)
 
     def catalogued(self, keys: list[str], instances: int) -> None:
-        self.wait(lambda: sum(d["instance_count"] for d in self.observer.db[collections.CATALOGUE_STUDIES].find(
-            {"_id": {"$in": keys}})) == instances, "the studies to be catalogued", 240)
+        self.wait_for(lambda: sum(d["instance_count"] for d in self.observer.db[collections.CATALOGUE_STUDIES].find(
+            {"_id": {"$in": keys}})) == instances, 240, "the studies to be catalogued")
 
     def create(self, name: str, query: dict, *extra: str, code: int = 0):
         path = self.tmp / f"{name}.json"
@@ -98,8 +89,8 @@ def created_id(output: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def node(stack, observer, tmp_path_factory):
-    return Node(stack, observer, tmp_path_factory.mktemp("datasets"))
+def node(stack, observer, tmp_path_factory, audit_node):
+    return Node(stack, observer, tmp_path_factory.mktemp("datasets"), audit_node.wait_for)
 
 
 def test_define_materialise_verify_lifecycle_grants_and_withdrawal(node):
@@ -206,14 +197,14 @@ def test_define_materialise_verify_lifecycle_grants_and_withdrawal(node):
     expected = {("CREATE_DATASET", None), ("CREATE_DATASET", "MATERIALISED"), ("UPDATE_DATASET", "RELEASE"),
                 ("UPDATE_DATASET", "PUBLISH"),
                 ("UPDATE_DATASET", "GRANT_ACCESS"), ("UPDATE_DATASET", "CLOSE_ACCESS")}
-    node.wait(lambda: expected <= actions(), f"ledger records {expected}")
+    node.wait_for(lambda: expected <= actions(), 120, f"ledger records {expected}")
 
     # consent withdrawal of patient A: version invalidated, files gone from disk, successor without A
     patient_id, subject_a, study_a = pushed["A"]
     node.cli("withdraw", "--patient-id", patient_id, "--yes")
-    node.wait(lambda: node.dataset(dataset_id).invalidation_reason == "withdrawal", "the version to be invalidated")
-    successor_id = node.wait(lambda: node.dataset(dataset_id).next_id, "a successor")
-    successor = node.wait(lambda: (d := node.dataset(successor_id)).creation is Creation.DONE and d, "the successor")
+    node.wait_for(lambda: node.dataset(dataset_id).invalidation_reason == "withdrawal", 120, "the version to be invalidated")
+    successor_id = node.wait_for(lambda: node.dataset(dataset_id).next_id, 120, "a successor")
+    successor = node.wait_for(lambda: (d := node.dataset(successor_id)).creation is Creation.DONE and d, 120, "the successor")
     assert (successor.version, successor.previous_id, successor.state) == (2, dataset_id, State.DRAFT)
     assert subject_a not in successor.subjects and len(successor.studies) == 2
     on_disk = [str(p) for p in node.root.root.rglob("*")]
@@ -240,7 +231,7 @@ def test_a_materialiser_killed_mid_way_finishes_after_restart_with_every_file_on
     result = node.create(f"crash-{seed}", manufacturer_query(vendor))
     dataset_id = created_id(result.stdout)
     staging = node.root.staging_dir(dataset_id)
-    node.wait(lambda: staging.is_dir() and sum(1 for _ in staging.rglob("*.dcm")) >= 20, "files in staging", 60)
+    node.wait_for(lambda: staging.is_dir() and sum(1 for _ in staging.rglob("*.dcm")) >= 20, 60, "files in staging")
     pid = stack.process("materialiser").pid()
     os.kill(pid, signal.SIGKILL)
     try:
@@ -252,7 +243,7 @@ def test_a_materialiser_killed_mid_way_finishes_after_restart_with_every_file_on
     assert node.dataset(dataset_id).creation is Creation.RUNNING
     monkeypatch.delenv("EUCAIM_DATASET_DOWNLOAD_CONCURRENCY")
     stack.start("materialiser")
-    node.wait(lambda: node.dataset(dataset_id).creation is Creation.DONE, "the dataset to complete", 120)
+    node.wait_for(lambda: node.dataset(dataset_id).creation is Creation.DONE, 120, "the dataset to complete")
     top = node.root.dataset_dir(dataset_id)
     files = list(top.rglob("*"))
     dicoms = [p for p in files if p.suffix == ".dcm"]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
+from eucaim_node.datasets.layout import write_file_atomically
 from eucaim_node.orthanc import OrthancClient
 
 
@@ -32,12 +32,4 @@ class ResearchOrthancSource:
 
     async def fetch(self, instance_id: str, target: Path) -> None:
         data = await self._client.instance_file(instance_id)
-        await asyncio.to_thread(_write, target, data)
-
-
-def _write(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    with open(part, "wb") as handle:
-        handle.write(data)
-    os.replace(part, target)
+        await asyncio.to_thread(write_file_atomically, target, data)
