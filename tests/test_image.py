@@ -118,28 +118,33 @@ def _ready(port: int, timeout: float, path: str) -> int | None:
     return status
 
 
+def _start(stack, image, tmp_path: Path, name: str, module: str) -> tuple[str, int]:
+    """Start ``module`` in the image as the chart runs it; return (container, health port)."""
+    port = _free_port()
+    state = tmp_path / f"{name}-state"
+    state.mkdir()
+    shutil.chown(state, UID, UID)
+    env, mounts = _stage_secrets(_container_env(stack, name, module, port, state), tmp_path / f"{name}-secrets")
+    extra: list[str] = []
+    for key, value in env.items():  # a directory the service writes (witness state, dataset root): its own
+        if key.startswith(ENV_PREFIX) and not key.endswith("_FILE") and Path(value).is_absolute() \
+                and Path(value).is_dir():  # volume, as in the chart, owned by the service's user
+            volume = tmp_path / f"{name}-{key.lower()}"
+            volume.mkdir()
+            shutil.chown(volume, UID, UID)
+            extra += ["--volume", f"{volume}:{value}"]
+    container = f"eucaim-image-test-{name}-{port}"
+    podman("run", "--detach", "--name", container, "--network", "host", *HARDENED, *mounts, *extra,
+           *(arg for key, value in env.items() for arg in ("--env", f"{key}={value}")),
+           image.tag, "python", "-m", f"eucaim_node.{module}")
+    return container, port
+
+
 def test_each_component_starts_in_the_image_against_the_stack_and_stops_cleanly(stack, image, tmp_path):
     started: dict[str, tuple[str, int]] = {}
-    for name, module in COMPONENTS.items():
-        port = _free_port()
-        state = tmp_path / f"{name}-state"
-        state.mkdir()
-        shutil.chown(state, UID, UID)
-        env, mounts = _stage_secrets(_container_env(stack, name, module, port, state), tmp_path / f"{name}-secrets")
-        extra: list[str] = []
-        for key, value in env.items():  # a directory the service writes (witness state, dataset root): its own
-            if key.startswith(ENV_PREFIX) and not key.endswith("_FILE") and Path(value).is_absolute() \
-                    and Path(value).is_dir():  # volume, as in the chart, owned by the service's user
-                volume = tmp_path / f"{name}-{key.lower()}"
-                volume.mkdir()
-                shutil.chown(volume, UID, UID)
-                extra += ["--volume", f"{volume}:{value}"]
-        container = f"eucaim-image-test-{name}-{port}"
-        podman("run", "--detach", "--name", container, "--network", "host", *HARDENED, *mounts, *extra,
-               *(arg for key, value in env.items() for arg in ("--env", f"{key}={value}")),
-               image.tag, "python", "-m", f"eucaim_node.{module}")
-        started[name] = (container, port)
-    try:
+    try:  # every container started is removed, also when a later one fails to start
+        for name, module in COMPONENTS.items():
+            started[name] = _start(stack, image, tmp_path, name, module)
         probe_path = {name: "/health/live" if COMPONENTS[name] == "witness" else "/health/ready" for name in started}
         with concurrent.futures.ThreadPoolExecutor(len(started)) as pool:
             statuses = dict(zip(started, pool.map(

@@ -177,6 +177,16 @@ def build_image(settings: StackSettings | None = None) -> BuiltImage:
         podman("build", "--format", "docker", "--pull=never", "--build-arg", f"BASE_IMAGE={base}", *secret,
                "--tag", tag, str(root), timeout=1800)
         seconds = time.monotonic() - started
-        podman("image", "prune", "--force", check=False)  # the build stage's dangling layers
     podman("tag", tag, IMAGE_DEV_TAG)
+    remove_older_builds(tag)
+    podman("image", "prune", "--force", check=False)  # the build stage's dangling layers
     return BuiltImage(tag=tag, size_bytes=image_size(tag), build_seconds=seconds, base=base)
+
+
+def remove_older_builds(keep: str) -> list[str]:
+    """Untag every earlier build of the image (each code change is a new tag): the disk holds one build."""
+    listed = podman("images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", f"reference={IMAGE_REPOSITORY}").stdout
+    older = [t for t in listed.split() if t.startswith(f"{IMAGE_REPOSITORY}:") and t not in (keep, IMAGE_DEV_TAG)]
+    for tag in older:
+        podman("rmi", tag, check=False)
+    return older
