@@ -304,7 +304,7 @@ def test_status_without_anything_running(tmp_path: Path) -> None:
 
 
 def test_the_search_token_is_generated_once_0600_and_given_to_catalogue_sync_only(tmp_path: Path) -> None:
-    from eucaim_node.catalogue.settings import read_tokens
+    from eucaim_node.settings import read_tokens
 
     stack = Stack(StackSettings.test_profile(state_dir=tmp_path))
     ensure_secrets(stack.settings)

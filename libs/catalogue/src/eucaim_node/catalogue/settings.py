@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from eucaim_node.settings import NodeSettings, ReadableFile, read_secret
+from eucaim_node.settings import NodeSettings, ReadableFile, read_secret, read_tokens
 
 from .config import CollectionsConfig, ConfigError, load_config
 from .results import Protection
@@ -55,28 +55,6 @@ class SearchSettings(NodeSettings):
     def protection(self, secret: bytes) -> Protection:
         return Protection(self.search_protection, self.search_min_count, self.search_rounding_step, self.search_epsilon,
                           secret)
-
-
-def read_tokens(path: Path) -> dict[str, str]:
-    """``token → client name``; a line without a name is named after a hash prefix of its token."""
-    import hashlib
-
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ValueError(f"cannot read search token file {path}: {exc.strerror}") from None
-    tokens: dict[str, str] = {}
-    for number, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, sep, token = line.partition(":")
-        if not sep or not name.replace("-", "").replace("_", "").isalnum():
-            name, token = "", line
-        if len(token) < 16:
-            raise ValueError(f"search token file {path}, line {number}: a token needs at least 16 characters")
-        tokens[token] = name or "client-" + hashlib.sha256(token.encode()).hexdigest()[:8]
-    return tokens
 
 
 class PublicationSettings(NodeSettings):

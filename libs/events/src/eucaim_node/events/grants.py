@@ -103,7 +103,9 @@ _OPERATOR = KafkaGrant(
 #: Principal -> grant, for the five services and the operator.
 KAFKA_GRANTS: dict[str, KafkaGrant] = {
     g.principal: g
-    for g in (_service("reception", publishes=_topics(StudyReceived)), *_CONSUMING_SERVICES, _AUDIT, _OPERATOR)
+    for g in (_service("reception", publishes=_topics(StudyReceived)), *_CONSUMING_SERVICES,
+              # the job service (issue 11) records submissions, access checks, runs and releases
+              _service("jobs", publishes=_topics(AccessRecorded)), _AUDIT, _OPERATOR)
 }
 
 #: Every topic the node uses: what the stack (or the operator) creates before the services start.

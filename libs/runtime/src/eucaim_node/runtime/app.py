@@ -81,16 +81,34 @@ def metrics_route(lag: ConsumerLagProbe | None):
     return ("/metrics", serve_metrics)
 
 
+class _MountingApp(AsgiFastStream):
+    """AsgiFastStream matches exact paths only; an API with path parameters (``/jobs/{id}``) is mounted at a prefix."""
+
+    def __init__(self, *args: Any, mounts: Sequence[tuple[str, Any]] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._mounts = tuple(mounts)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            for prefix, mounted in self._mounts:
+                if scope["path"].startswith(prefix):
+                    await mounted(scope, receive, send)
+                    return
+        await super().__call__(scope, receive, send)
+
+
 def build_app(
     broker: KafkaBroker,
     *,
     checks: Sequence[ReadinessCheck] = (),
     routes: Sequence[tuple[str, Any]] = (),
+    mounts: Sequence[tuple[str, Any]] = (),
     on_startup: Sequence[Callable[..., Any]] = (),
     after_startup: Sequence[Callable[..., Any]] = (),
     on_shutdown: Sequence[Callable[..., Any]] = (),
 ) -> AsgiFastStream:
-    """The service's app: the broker, ``/health/live``, ``/health/ready``, ``/metrics`` and ``routes``."""
+    """The service's app: the broker, ``/health/live``, ``/health/ready``, ``/metrics``, ``routes`` (exact paths)
+    and ``mounts`` (bare ASGI apps, each answering every path under its prefix)."""
     lag = None
     if broker in BROKER_SETTINGS and (groups := consumer_groups(broker)):
         settings, service = BROKER_SETTINGS[broker]
@@ -101,8 +119,9 @@ def build_app(
             await lag.close()
         shutdown_tracing()
 
-    return AsgiFastStream(
+    return _MountingApp(
         broker,
+        mounts=mounts,
         logger=logging.getLogger("eucaim_node.app"),
         asgi_routes=[*health_routes(broker, checks), metrics_route(lag), *routes],
         on_startup=on_startup,

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "EUCAIM_"
 
-__all__ = ["ENV_PREFIX", "NodeSettings", "PseudonymKeySettings", "ReadableFile", "read_secret"]
+__all__ = ["ENV_PREFIX", "NodeSettings", "PseudonymKeySettings", "ReadableFile", "read_secret", "read_tokens"]
 
 
 class NodeSettings(BaseSettings):
@@ -51,3 +51,26 @@ class PseudonymKeySettings(NodeSettings):
 
     hmac_key_file: Path = Field(description="File holding the node's HMAC key (>= 32 bytes); never logged.")
     site_prefix: str = Field(default="EUCAIM-LOCAL", pattern=r"^[A-Za-z0-9-]{1,24}$", description="Prefix of subject pseudonyms.")
+
+
+def read_tokens(path: Path) -> dict[str, str]:
+    """``token → client name`` from a file of ``name:token`` lines (the federated search's and the job API's clients);
+    a line without a name is named after a hash prefix of its token."""
+    import hashlib
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ValueError(f"cannot read token file {path}: {exc.strerror}") from None
+    tokens: dict[str, str] = {}
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, token = line.partition(":")
+        if not sep or not name.replace("-", "").replace("_", "").isalnum():
+            name, token = "", line
+        if len(token) < 16:
+            raise ValueError(f"token file {path}, line {number}: a token needs at least 16 characters")
+        tokens[token] = name or "client-" + hashlib.sha256(token.encode()).hexdigest()[:8]
+    return tokens

@@ -58,6 +58,21 @@ def search_token_file(settings: StackSettings) -> Path:
     return secrets_dir(settings) / "search-tokens"
 
 
+def jobs_token_file(settings: StackSettings) -> Path:
+    """Clients of the Jobman API (the FEM client), ``name:token`` per line (EUCAIM_JOBS_TOKEN_FILE); the job service only."""
+    return secrets_dir(settings) / "jobs-tokens"
+
+
+def jobs_review_token_file(settings: StackSettings) -> Path:
+    """Data holders who release job outputs (EUCAIM_JOBS_REVIEW_TOKEN_FILE): the job service and the operator's CLI."""
+    return secrets_dir(settings) / "jobs-review-tokens"
+
+
+def jobs_work_dir(settings: StackSettings) -> Path:
+    """Per-job directories: sandbox, log, released copies."""
+    return settings.state / "jobs"
+
+
 #: The local FerretDB's first user (created by FerretDB itself on an empty database): it creates the others.
 MONGO_ADMIN = "admin"
 
@@ -231,7 +246,7 @@ def render_orthanc_config(settings: StackSettings, instance: str, password: str)
 CLINICAL_ORTHANC_CLIENTS: tuple[str, ...] = ("reception", "anonymisation")
 RESEARCH_ORTHANC_CLIENTS: tuple[str, ...] = ("anonymisation", "metadata", "materialiser")
 #: Who sees the dataset root: the materialiser writes it; the CLI reads it (``dataset verify``).
-DATASET_ROOT_CLIENTS: tuple[str, ...] = ("materialiser", OPERATOR_CLI)
+DATASET_ROOT_CLIENTS: tuple[str, ...] = ("materialiser", "jobs", OPERATOR_CLI)
 #: Who holds the node's HMAC key: the services that make pseudonyms, and the CLI (``withdraw --patient-id``).
 PSEUDONYM_KEY_HOLDERS: tuple[str, ...] = ("reception", "anonymisation", OPERATOR_CLI)
 #: Who reads the audit ledger's settings: the audit service (signs) and the CLI (``audit verify|prove|export``).
@@ -307,6 +322,25 @@ def dataset_env(settings: StackSettings, service: str) -> dict[str, str]:
     return {"EUCAIM_DATASET_ROOT": str(datasets_root(settings))} if service in DATASET_ROOT_CLIENTS else {}
 
 
+def jobs_env(settings: StackSettings, service: str) -> dict[str, str]:
+    """The job service's API tokens, tool allow-list, flavours, and where datasets and jobs live; the CLI's
+    ``eucaim-node job`` reaches its review API with a reviewer's token."""
+    if service == OPERATOR_CLI:
+        return {"EUCAIM_JOBS_URL": f"http://{settings.host}:{settings.jobs_health_port}",
+                "EUCAIM_JOBS_REVIEW_TOKEN_FILE": str(jobs_review_token_file(settings))}
+    if service != "jobs":
+        return {}
+    # A job must not see the node's state (secrets, databases, Orthanc storage): it runs in namespaces where these
+    # directories are empty; its datasets and its sandbox are mounted in before they are hidden.
+    hidden = [settings.state, settings.cache_dir]
+    return {"EUCAIM_JOBS_TOKEN_FILE": str(jobs_token_file(settings)),
+            "EUCAIM_JOBS_REVIEW_TOKEN_FILE": str(jobs_review_token_file(settings)),
+            "EUCAIM_JOBS_WORK_DIR": str(jobs_work_dir(settings)),
+            "EUCAIM_JOBS_TOOLS_FILE": str(deploy_dir() / "jobs" / "tools.json"),
+            "EUCAIM_JOBS_FLAVOURS_FILE": str(deploy_dir() / "jobs" / "flavours.json"),
+            "EUCAIM_JOBS_LOCAL_HIDE_PATHS": ",".join(str(p) for p in hidden)}
+
+
 def health_env(settings: StackSettings, service: str) -> dict[str, str]:
     return {} if service == OPERATOR_CLI else {"EUCAIM_HEALTH_PORT": str(settings.health_port(service))}
 
@@ -328,6 +362,7 @@ SERVICE_ENV_PARTS = (
     ledger_env,
     search_env,
     dataset_env,
+    jobs_env,
     health_env,
     tracing_env,
 )

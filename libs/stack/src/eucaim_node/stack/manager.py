@@ -24,7 +24,13 @@ from eucaim_node.store.access import PRINCIPALS
 from . import configs, ferretdb, install, kafka_security, probes, tls
 from .install import file_lock
 from .process import ManagedProcess
-from .secrets_files import ensure_secrets, read_mongo_password, read_orthanc_password, read_search_token
+from .secrets_files import (
+    ensure_secrets,
+    read_first_token,
+    read_mongo_password,
+    read_orthanc_password,
+    read_search_token,
+)
 from .settings import SERVICE_MODULES, StackSettings
 
 log = logging.getLogger(__name__)
@@ -172,6 +178,18 @@ class Stack:
 
     def search_url(self) -> str:
         return f"http://{self.settings.host}:{self.settings.health_port('catalogue_sync')}/federation/search"
+
+    def jobs_url(self) -> str:
+        """The job service's Jobman API (the FEM client's ``.../jobman-service/api/v1``)."""
+        return f"http://{self.settings.host}:{self.settings.jobs_health_port}/jobman-service/api/v1"
+
+    def jobs_token(self) -> str:
+        """The local Jobman API client's token (principal ``local``)."""
+        return read_first_token(configs.jobs_token_file(self.settings))
+
+    def jobs_review_token(self) -> str:
+        """The local data holder's token for the review API (principal ``local-reviewer``)."""
+        return read_first_token(configs.jobs_review_token_file(self.settings))
 
     def witness_url(self) -> str:
         """The audit ledger's witness (C2SP tlog-witness)."""

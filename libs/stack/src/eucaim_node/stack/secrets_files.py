@@ -17,6 +17,8 @@ from .configs import (
     audit_log_public_key_file,
     audit_signing_key_file,
     hmac_key_file,
+    jobs_review_token_file,
+    jobs_token_file,
     mongo_password_file,
     orthanc_password_file,
     search_token_file,
@@ -62,6 +64,9 @@ def ensure_secrets(settings: StackSettings) -> None:
     for instance in ORTHANC_INSTANCES:
         _create_once(orthanc_password_file(settings, instance), new_password)
     _create_once(search_token_file(settings), lambda: f"local:{secrets.token_urlsafe(32)}\n".encode("ascii"))
+    _create_once(jobs_token_file(settings), lambda: f"local:{secrets.token_urlsafe(32)}\n".encode("ascii"))
+    _create_once(jobs_review_token_file(settings),
+                 lambda: f"local-reviewer:{secrets.token_urlsafe(32)}\n".encode("ascii"))
     for principal in (MONGO_ADMIN, *PRINCIPALS):
         _create_once(mongo_password_file(settings, principal), new_password)
     ensure_ca(directory)  # the stack's CA (``ca.pem``, ``ca.key``): clients of its TLS servers trust it
@@ -86,8 +91,12 @@ def ensure_witnessed_log(settings: StackSettings) -> None:
 
 def read_search_token(settings: StackSettings) -> str:
     """The local search client's token (the first line's), for the walkthrough and the tests."""
-    first = search_token_file(settings).read_text(encoding="ascii").splitlines()[0]
-    return first.partition(":")[2]
+    return read_first_token(search_token_file(settings))
+
+
+def read_first_token(path: Path) -> str:
+    """The token of a ``name:token`` file's first line (the local client's), for the walkthrough and the tests."""
+    return path.read_text(encoding="ascii").splitlines()[0].partition(":")[2]
 
 
 def read_orthanc_password(settings: StackSettings, instance: str) -> str:

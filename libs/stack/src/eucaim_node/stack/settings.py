@@ -28,12 +28,14 @@ PORT_FIELDS: tuple[str, ...] = (
     "materialiser_health_port",
     "otlp_port",
     "witness_port",
+    "jobs_health_port",
 )
 
 TEST_PORT_OFFSET = 10000
 
 #: The node services, in start order; each runs as ``python -m eucaim_node.<module>``.
-SERVICE_MODULES: tuple[str, ...] = ("reception", "anonymisation", "metadata", "catalogue_sync", "audit", "materialiser")
+SERVICE_MODULES: tuple[str, ...] = ("reception", "anonymisation", "metadata", "catalogue_sync", "audit", "materialiser",
+                                   "jobs")
 
 
 #: The calling AE title of the sample push (``make up``) and of the tests' storescu: the default allow-list entry.
@@ -167,6 +169,9 @@ class StackSettings(BaseSettings):
 
     #: The audit ledger's witness (its own process, state dir and key; docs/audit.md).
     witness_port: int = 8106
+
+    #: The job service: its health port also serves the Jobman API and the review API (docs/processing.md).
+    jobs_health_port: int = 8108
 
     #: With ``export_traces``, the services send spans with OTLP/HTTP to 127.0.0.1:<otlp_port> (standard
     #: OTEL_* variables); the test profile does, for the trace test's receiver. Off for ``make up``.

@@ -82,6 +82,9 @@ _GRANTS: dict[str, dict[str, frozenset[Action]]] = {
         c.AUDIT_TREE_HEADS: frozenset({F, I}),               # signed heads: insert once
         c.AUDIT_LEDGER_STATE: UPSERT,                        # the syslog cursors, the witness state (witnessing.py)
     },
+    "jobs": {
+        c.JOBS: frozenset({F, I, U, X}),                     # jobs adapters/outbound/store.py: insert, update, index
+    },
     # The operator's command (audit verify|prove|export|head, search, catalogue dcat, the walkthrough): reads only.
     # `audit head --sign` writes a head: it is the audit service's act, run with the audit user (docs/operations.md).
     "cli": {

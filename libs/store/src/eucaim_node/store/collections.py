@@ -49,13 +49,16 @@ AUDIT_TREE_HEADS = "audit_tree_heads"
 #: audit: small state documents (the syslog forwarding cursor).
 AUDIT_LEDGER_STATE = "audit_ledger_state"
 
+#: jobs: one document per processing job (issue 11): request, state, report, outputs and their review decisions.
+JOBS = "jobs"
+
 #: Every collection of the node's database.
 ALL: tuple[str, ...] = (
     RECEPTION_CURSORS, RECEPTION_RECEIVED_STUDIES, ANONYMISATION_QUARANTINE, ANONYMISATION_WITHDRAWALS,
     CATALOGUE_STUDIES, CATALOGUE_SERIES, CATALOGUE_SUBJECTS, CATALOGUE_REMOVED_STUDIES, CATALOGUE_WITHDRAWN_SUBJECTS,
     CATALOGUE_COLLECTIONS, CATALOGUE_COLLECTION_PARTS, CATALOGUE_COLLECTION_PART_TOTALS, CATALOGUE_SUBJECT_PLACES,
     CATALOGUE_DATASET_VERSIONS, CATALOGUE_SEARCH_STATE, DATASETS, DATASET_GRANTS, DATASET_COMMANDS,
-    AUDIT_RECORDS, AUDIT_TREE_HEADS, AUDIT_LEDGER_STATE,
+    AUDIT_RECORDS, AUDIT_TREE_HEADS, AUDIT_LEDGER_STATE, JOBS,
 )
 
 #: The withdrawal list: who withdrew consent. Only the services that enforce it write it.

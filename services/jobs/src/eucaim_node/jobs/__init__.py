@@ -1,0 +1,1 @@
+"""jobs: the node's processing-job service (EUCAIM Tier 3, Jobman-compatible)."""
