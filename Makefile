@@ -60,12 +60,16 @@ clean:  ## Remove local stack state (data, logs, secrets); keeps the download ca
 	-$(UV) run eucaim-node stack down
 	rm -rf .stack
 
-helm-lint: $(SYNCED)  ## Lint the Helm chart (helm v3.22.0 strict) and validate what it renders (kubernetes-validate strict)
+helm-lint: $(SYNCED)  ## Lint the Helm chart (helm v3.22.0 strict) and validate what it renders (kubernetes-validate strict), also with the job service on
 	@HELM=$$($(UV) run python deploy/helm/helm_tool.py) && \
 	  $$HELM lint --strict deploy/helm/eucaim-node && \
 	  mkdir -p .stack && $$HELM template node deploy/helm/eucaim-node --namespace eucaim > .stack/helm-rendered.yaml && \
 	  $(UV) run kubernetes-validate --strict --quiet .stack/helm-rendered.yaml && \
-	  echo "helm chart: lint and strict validation passed"
+	  $$HELM lint --strict deploy/helm/eucaim-node -f deploy/helm/eucaim-node/ci/jobs-values.yaml && \
+	  $$HELM template node deploy/helm/eucaim-node --namespace eucaim -f deploy/helm/eucaim-node/ci/jobs-values.yaml \
+	    > .stack/helm-rendered-jobs.yaml && \
+	  $(UV) run kubernetes-validate --strict --quiet .stack/helm-rendered-jobs.yaml && \
+	  echo "helm chart: lint and strict validation passed (defaults, and with the job service on)"
 
 image: $(SYNCED)  ## Build the container image with podman on a local Debian base (nothing pulled); prints its size
 	$(UV) run python scripts/image.py

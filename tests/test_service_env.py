@@ -17,11 +17,13 @@ from eucaim_node.anonymisation.config import AnonymisationSettings
 from eucaim_node.audit.config import AuditSettings
 from eucaim_node.catalogue_sync.config import CatalogueSyncSettings
 from eucaim_node.cli.dataset import DatasetCliSettings
+from eucaim_node.cli.job import JobReviewCliSettings
 from eucaim_node.cli.search import FederationCliSettings
 from eucaim_node.datasets.settings import DatasetRootSettings
 from eucaim_node.cli.withdraw import WithdrawalCliSettings
 from eucaim_node.cli.audit import AuditCliSettings
 from eucaim_node.materialiser.config import MaterialiserSettings
+from eucaim_node.jobs.config import JobsSettings
 from eucaim_node.metadata.config import MetadataSettings
 from eucaim_node.reception.config import ReceptionSettings
 from eucaim_node.runtime.settings import ENV_PREFIX
@@ -36,8 +38,9 @@ READERS: dict[str, tuple[type[BaseSettings], ...]] = {
     "catalogue_sync": (CatalogueSyncSettings,),
     "audit": (AuditSettings,),
     "materialiser": (MaterialiserSettings,),
+    "jobs": (JobsSettings,),
     configs.OPERATOR_CLI: (AuditCliSettings, FederationCliSettings, WithdrawalCliSettings, DatasetCliSettings,
-                           DatasetRootSettings),
+                           DatasetRootSettings, JobReviewCliSettings),
 }
 
 

@@ -56,6 +56,12 @@ rm -f "$scram_dir/materialiser.properties"
 "$KAFKA_BIN/kafka-acls.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$KAFKA_COMMAND_CONFIG" --add --allow-principal User:materialiser --operation Write --topic eucaim.access.v1 --topic eucaim.dlq.materialiser.v1
 "$KAFKA_BIN/kafka-acls.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$KAFKA_COMMAND_CONFIG" --add --allow-principal User:materialiser --operation Read --group materialiser
 
+# jobs
+printf 'SCRAM-SHA-512=password=%s\n' "$(cat "$KAFKA_PASSWORDS_DIR/kafka-jobs.password")" > "$scram_dir/jobs.properties"
+"$KAFKA_BIN/kafka-configs.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$KAFKA_COMMAND_CONFIG" --alter --entity-type users --entity-name jobs --add-config-file "$scram_dir/jobs.properties"
+rm -f "$scram_dir/jobs.properties"
+"$KAFKA_BIN/kafka-acls.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$KAFKA_COMMAND_CONFIG" --add --allow-principal User:jobs --operation Write --topic eucaim.access.v1
+
 # audit
 printf 'SCRAM-SHA-512=password=%s\n' "$(cat "$KAFKA_PASSWORDS_DIR/kafka-audit.password")" > "$scram_dir/audit.properties"
 "$KAFKA_BIN/kafka-configs.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$KAFKA_COMMAND_CONFIG" --alter --entity-type users --entity-name audit --add-config-file "$scram_dir/audit.properties"

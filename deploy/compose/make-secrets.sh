@@ -18,7 +18,7 @@ done
 [ -s "$dir/search-tokens" ] || printf 'local:%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '/+=')" > "$dir/search-tokens"
 # MongoDB: the root user and one user per principal (eucaim_node.store.access; tests/test_compose.py keeps the
 # list in step), a CA and the server certificate of mongodb (also valid for localhost: the healthcheck).
-for principal in root reception anonymisation metadata catalogue-sync materialiser audit cli; do
+for principal in root reception anonymisation metadata catalogue-sync materialiser audit jobs cli; do
   [ -s "$dir/mongo-$principal-password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$dir/mongo-$principal-password"
 done
 if [ ! -s "$dir/ca.pem" ] || [ ! -s "$dir/ca.key" ]; then
@@ -36,7 +36,7 @@ if [ ! -s "$dir/mongodb-tls.pem" ]; then
   rm -f "$dir/mongodb.csr" "$dir/mongodb.ext" "$dir/mongodb.key"
 fi
 # Kafka: one SCRAM password per principal and the broker's certificate from the same CA (1 year; docs/operations.md).
-for kafka_principal in operator reception anonymisation metadata catalogue-sync audit materialiser; do
+for kafka_principal in operator reception anonymisation metadata catalogue-sync audit materialiser jobs; do
   [ -s "$dir/kafka-$kafka_principal.password" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$dir/kafka-$kafka_principal.password"
 done
 if [ ! -s "$dir/kafka-broker.pem" ]; then

@@ -38,6 +38,8 @@ NODE_ENV_NAMES = KAFKA_ENV_NAMES | {
     "EUCAIM_AUDIT_WITNESS_VKEY_FILE",
     "EUCAIM_AUDIT_WITNESS_TOKEN_FILE",
     "EUCAIM_AUDIT_LOG_PUBLIC_KEY_FILE",
+    "EUCAIM_JOBS_URL",
+    "EUCAIM_JOBS_REVIEW_TOKEN_FILE",
     "EUCAIM_AUDIT_SIGNING_KEY_GENERATE",
     "EUCAIM_AUDIT_LOG_ORIGIN",
 }
@@ -58,7 +60,7 @@ def test_defaults_are_the_make_up_ports() -> None:
     assert (s.kafka_port, s.kafka_controller_port, s.ferretdb_port) == (9092, 9093, 27017)
     assert (s.clinical_http_port, s.clinical_dicom_port) == (8042, 4242)
     assert (s.research_http_port, s.research_dicom_port) == (8043, 4243)
-    assert [s.health_port(m) for m in SERVICE_MODULES] == [8101, 8102, 8103, 8104, 8105, 8107]
+    assert [s.health_port(m) for m in SERVICE_MODULES] == [8101, 8102, 8103, 8104, 8105, 8107, 8108]
     assert (s.clinical_orthanc_username, s.research_orthanc_username) == ("eucaim-clinical", "eucaim-research")
     assert s.stable_age == 5
     assert s.kafka_version == "4.2.0"

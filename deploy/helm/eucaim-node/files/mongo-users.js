@@ -178,6 +178,18 @@ const principals = {
       ]
     }
   },
+  "jobs": {
+    "user": "eucaim-jobs",
+    "role": "eucaim-jobs-role",
+    "grants": {
+      "jobs": [
+        "createIndex",
+        "find",
+        "insert",
+        "update"
+      ]
+    }
+  },
   "cli": {
     "user": "eucaim-cli",
     "role": "eucaim-cli-role",

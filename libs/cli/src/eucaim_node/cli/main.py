@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import audit, catalogue, dataset, deid, dlq, kafka, node, readiness, search, stack, withdraw
+from . import audit, catalogue, dataset, deid, dlq, job, kafka, node, readiness, search, stack, withdraw
 
 app = typer.Typer(
     name="eucaim-node",
@@ -26,6 +26,7 @@ app.add_typer(dataset.app, name="dataset")
 app.command("withdraw")(withdraw.withdraw)
 app.add_typer(audit.app, name="audit")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(job.app, name="job")
 app.add_typer(kafka.app, name="kafka")
 
 

@@ -323,11 +323,7 @@ def dataset_env(settings: StackSettings, service: str) -> dict[str, str]:
 
 
 def jobs_env(settings: StackSettings, service: str) -> dict[str, str]:
-    """The job service's API tokens, tool allow-list, flavours, and where datasets and jobs live; the CLI's
-    ``eucaim-node job`` reaches its review API with a reviewer's token."""
-    if service == OPERATOR_CLI:
-        return {"EUCAIM_JOBS_URL": f"http://{settings.host}:{settings.jobs_health_port}",
-                "EUCAIM_JOBS_REVIEW_TOKEN_FILE": str(jobs_review_token_file(settings))}
+    """The job service's API tokens, tool allow-list, flavours, and where datasets and jobs live."""
     if service != "jobs":
         return {}
     # A job must not see the node's state (secrets, databases, Orthanc storage): it runs in namespaces where these
@@ -339,6 +335,14 @@ def jobs_env(settings: StackSettings, service: str) -> dict[str, str]:
             "EUCAIM_JOBS_TOOLS_FILE": str(deploy_dir() / "jobs" / "tools.json"),
             "EUCAIM_JOBS_FLAVOURS_FILE": str(deploy_dir() / "jobs" / "flavours.json"),
             "EUCAIM_JOBS_LOCAL_HIDE_PATHS": ",".join(str(p) for p in hidden)}
+
+
+def job_review_env(settings: StackSettings, service: str) -> dict[str, str]:
+    """The CLI's ``eucaim-node job ...`` reaches the job service's review API with a data holder's token."""
+    if service != OPERATOR_CLI:
+        return {}
+    return {"EUCAIM_JOBS_URL": f"http://{settings.host}:{settings.jobs_health_port}",
+            "EUCAIM_JOBS_REVIEW_TOKEN_FILE": str(jobs_review_token_file(settings))}
 
 
 def health_env(settings: StackSettings, service: str) -> dict[str, str]:
@@ -363,6 +367,7 @@ SERVICE_ENV_PARTS = (
     search_env,
     dataset_env,
     jobs_env,
+    job_review_env,
     health_env,
     tracing_env,
 )

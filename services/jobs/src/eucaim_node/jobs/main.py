@@ -21,7 +21,7 @@ from eucaim_node.store import connect, ping
 from .adapters.inbound.http import JOBMAN_PREFIX, REVIEW_PREFIX, JobmanApi, ReviewApi
 from .adapters.outbound.store import MongoJobStore
 from .config import JobsSettings
-from .core.catalogue import load_flavours, load_tools
+from .core.catalogue import Tool, load_flavours, load_tools
 from .core.jobs import JobService
 from .ports import Runner
 
@@ -38,11 +38,13 @@ async def record(*, actor: str, action: str, target: str | None, outcome: str, d
                                                action=action, target=target, outcome=outcome, detail=detail))
 
 
-def build_runner(settings: JobsSettings) -> Runner:
+def build_runner(settings: JobsSettings, tools: dict[str, Tool]) -> Runner:
     if settings.jobs_runner == "kubernetes":
         from .adapters.outbound.kubernetes import KubernetesRunner, KubernetesSettings
 
-        return KubernetesRunner(KubernetesSettings())
+        runner = KubernetesRunner(KubernetesSettings())
+        runner.check_tools(tools)
+        return runner
     from .adapters.outbound.local_runner import IsolationUnavailable, LocalRunner, LocalRunnerSettings, probe_isolation
 
     if not settings.jobs_local_insecure_no_isolation:
@@ -63,7 +65,7 @@ def create_app(settings: JobsSettings) -> AsgiFastStream:
 
     tools = load_tools(settings.jobs_tools_file, local=settings.jobs_runner == "local")
     flavours, default_flavour = load_flavours(settings.jobs_flavours_file)
-    runner = build_runner(settings)
+    runner = build_runner(settings, tools)
     broker = create_broker(settings, service=NAME)
     broker.include_router(router)
     mongo, db = connect(settings, app_name=NAME)

@@ -291,7 +291,7 @@ class JobService:
                                         "checking them, with --despite-findings")
                 await asyncio.to_thread(self._copy_out, job, file, record)
             records.append(record)
-        for file, record in zip(files, records):
+        for file, record in zip(files, records, strict=True):
             record.update(decision="released" if release else "rejected", reviewer=reviewer,
                           decided_at=self.clock(), reason=reason[:500])
             detail: dict[str, Any] = {"job": job.name, "owner": job.owner, "file": file, "sha256": record["sha256"],

@@ -22,6 +22,7 @@ EUCAIM_JOBS_REVIEW_TOKEN_FILE (researchers' tokens never open it): ``GET /jobs``
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import json
@@ -182,7 +183,7 @@ class JobmanApi(_Api):
     async def download(self, principal: str, scope: Scope, receive: Receive, send: Send, name: str,
                        file: str) -> None:
         path, sha256 = await self.service.released_output(principal, name, file)
-        body = Path(path).read_bytes()
+        body = await asyncio.to_thread(Path(path).read_bytes)
         digest = base64.b64encode(bytes.fromhex(sha256)).decode()
         await _send(send, 200, body, "application/octet-stream",
                     {"repr-digest": f"sha-256=:{digest}:", "x-checksum-sha256": sha256,
