@@ -182,6 +182,12 @@ const principals = {
     "user": "eucaim-jobs",
     "role": "eucaim-jobs-role",
     "grants": {
+      "dataset_grants": [
+        "find"
+      ],
+      "datasets": [
+        "find"
+      ],
       "jobs": [
         "createIndex",
         "find",

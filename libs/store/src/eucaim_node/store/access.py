@@ -84,6 +84,8 @@ _GRANTS: dict[str, dict[str, frozenset[Action]]] = {
     },
     "jobs": {
         c.JOBS: frozenset({F, I, U, X}),                     # jobs adapters/outbound/store.py: insert, update, index
+        c.DATASETS: frozenset({F}),                          # datasets.access.materialised_path: is it usable
+        c.DATASET_GRANTS: frozenset({F}),                    # datasets.access.holds_open_grant
     },
     # The operator's command (audit verify|prove|export|head, search, catalogue dcat, the walkthrough): reads only.
     # `audit head --sign` writes a head: it is the audit service's act, run with the audit user (docs/operations.md).

@@ -66,7 +66,7 @@ def create_app(settings: JobsSettings) -> AsgiFastStream:
     tools = load_tools(settings.jobs_tools_file, local=settings.jobs_runner == "local")
     flavours, default_flavour = load_flavours(settings.jobs_flavours_file)
     runner = build_runner(settings, tools)
-    broker = create_broker(settings, service=NAME)
+    broker = create_broker(settings, service=NAME, dead_letter_topic=None)  # publishes only
     broker.include_router(router)
     mongo, db = connect(settings, app_name=NAME)
     store = MongoJobStore(db)

@@ -1,0 +1,231 @@
+"""Processing jobs on the real stack (issue 11): a dataset and its grant, the example tool submitted through the
+Jobman API as the FEM client's launcher.json does, polled, reviewed, released and downloaded; a job that writes into
+its dataset, one that runs out of time, one cancelled, one without a grant; every step in the ledger, verified.
+
+The FEM client (EUCAIM/k8s-deploy-node, fem-client launcher.json) sends ``POST .../jobman-service/api/v1/jobs`` with
+``Content-Type: application/json`` and ``Authorization: Bearer <token>`` and the body ``{"jobName", "image":
+"NAME:TAG", "commandArgs": "<one string>", "dryRun": false, "resources": "medium-gpu", "datasetsList": "<id>"}``,
+reads ``.jobName`` back, polls ``GET .../jobs/<name>`` (exitCode, startedAt, finishedAt, executionDuration, errors,
+mounts[].mountPath/readOnly), ``GET .../jobs/<name>/logs`` (``.stdOut``), ``DELETE .../jobs/<name>`` and
+``GET .../images/`` (``.data[].name``, ``.artifacts[].tags[]``, ``.digest``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from eucaim_node.cli.sample import write_sample_study
+from eucaim_node.datasets import Creation, Dataset, Grant, StudyRef
+from eucaim_node.datasets.layout import dump_json, eforms_entries, index_entries, make_read_only
+from eucaim_node.store.collections import AUDIT_RECORDS
+
+pytestmark = [pytest.mark.integration]
+
+CLI = str(Path(sys.executable).parent / "eucaim-node")
+STATS, CHECK = "eucaim/series-stats:1.0", "eucaim/sandbox-check:1.0"
+FINAL = ("SUCCESS", "ERROR", "PENDING_ERROR")
+
+
+class Node:
+    def __init__(self, stack) -> None:
+        self.stack = stack
+        self.url = stack.jobs_url()
+        self.headers = {"Content-Type": "application/json", "Authorization": f"Bearer {stack.jobs_token()}"}
+
+    def submit(self, job_name: str, image: str, command: str, dataset_id: str, resources: str = "medium-gpu",
+               headers: dict | None = None) -> httpx.Response:
+        body = {"jobName": job_name, "image": image, "commandArgs": command, "dryRun": False,
+                "resources": resources, "datasetsList": dataset_id}
+        return httpx.post(f"{self.url}/jobs", json=body, headers=headers or self.headers, timeout=30)
+
+    def report(self, name: str) -> dict:
+        response = httpx.get(f"{self.url}/jobs/{name}", headers=self.headers, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait(self, name: str, timeout: float = 120.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            report = self.report(name)
+            if report["status"] in FINAL:
+                return report
+            time.sleep(0.3)
+        raise AssertionError(f"job {name} did not end: {report}")
+
+    def logs(self, name: str) -> str:
+        response = httpx.get(f"{self.url}/jobs/{name}/logs", headers=self.headers, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()["stdOut"]
+
+    def cli(self, *args: str, expect: int = 0) -> str:
+        done = subprocess.run([CLI, "job", *args, "--env-file", str(self.stack.node_env_file())],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == expect, done.stdout + done.stderr
+        return done.stdout + done.stderr
+
+
+def materialise(stack, tmp: Path, *, grantee: str | None) -> str:
+    """A dataset as the materialiser leaves it (files read-only under the dataset root, creation done), and a grant."""
+    dataset_id = str(uuid.uuid4())
+    sample = write_sample_study(tmp / dataset_id, series=2, instances_per_series=4, seed=dataset_id)
+    subject = f"EUCAIM-LOCAL-{hashlib.sha256(dataset_id.encode()).hexdigest()[:20]}"
+    study = StudyRef(study_uid=sample.study_instance_uid, subject=subject, collection_id="lung-screening",
+                     series=sample.series_instance_uids)
+    dataset = Dataset(id=dataset_id, name="jobs e2e", author="test", provenance={"kind": "studies"},
+                      studies=(study,), creation=Creation.DONE)
+    root = Path(stack.service_env("jobs")["EUCAIM_DATASET_ROOT"]) / dataset_id
+    for number, path in enumerate(sample.files):
+        series = sample.series_instance_uids[number // 4]
+        target = root / subject / sample.study_instance_uid / series / f"{sample.sop_instance_uids[number]}.dcm"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    (root / "index.json").write_bytes(dump_json(index_entries(dataset)))
+    (root / "eforms.json").write_bytes(dump_json(eforms_entries(dataset, {})))
+    make_read_only(root)
+    client = stack.mongo_client(asynchronous=False)
+    try:
+        db = client[stack.settings.mongo_database]
+        db["datasets"].insert_one(dataset.to_document())
+        if grantee:
+            now = datetime.now(UTC)
+            grant = Grant(dataset_id=dataset_id, grantee=grantee, valid_from=now - timedelta(minutes=1),
+                          valid_until=now + timedelta(days=1), granted_by="test")
+            db["dataset_grants"].insert_one(grant.to_document())
+    finally:
+        client.close()
+    return dataset_id
+
+
+@pytest.fixture(scope="module")
+def node(stack) -> Node:
+    return Node(stack)
+
+
+@pytest.fixture(scope="module")
+def granted(stack, tmp_path_factory) -> str:
+    return materialise(stack, tmp_path_factory.mktemp("jobs"), grantee="local")
+
+
+def test_images_lists_the_allowed_tools_as_the_fem_reads_them(node):
+    page = httpx.get(f"{node.url}/images/", headers=node.headers, timeout=30).json()
+    tools = {(repo["name"], tag): artifact["digest"] for repo in page["data"] for artifact in repo["artifacts"]
+             for tag in artifact["tags"]}
+    assert set(tools) == {("eucaim/series-stats", "1.0"), ("eucaim/sandbox-check", "1.0")}
+    assert all(d.startswith("sha256:") for d in tools.values())
+    assert httpx.get(f"{node.url}/images/", timeout=30).status_code == 401
+    assert httpx.get(f"{node.url}/images/", headers={"Authorization": "Bearer wrong-token-0123456789"},
+                     timeout=30).status_code == 401
+
+
+def test_the_example_tool_runs_is_reviewed_and_only_released_files_leave(node, granted, stack):
+    answer = node.submit("fem-exec-0001", STATS, "--modalities CT", granted)
+    assert answer.status_code == 200 and answer.json() == {"jobName": "fem-exec-0001"}, answer.text
+    report = node.wait("fem-exec-0001")
+    assert report["status"] == "SUCCESS" and report["exitCode"] == 0, report
+    assert report["startedAt"] and report["finishedAt"] and report["executionDuration"] is not None
+    assert report["errors"] == [] and report["flavor"] == "medium-gpu"
+    assert {(m["mountPath"], m["readOnly"]) for m in report["mounts"]} == {
+        (f"/mnt/datasets/{granted}", True), ("/mnt/sandbox", False)}
+    assert "held" in node.logs("fem-exec-0001")  # the log too waits for review
+
+    uid = report["uid"]
+    listing = node.cli("outputs", uid)
+    assert "series_stats.csv" in listing and "summary.json" in listing and "finding small-cell" in listing
+    assert "pending" in listing
+    download = f"{node.url}/jobs/fem-exec-0001/outputs/series_stats.csv"
+    assert httpx.get(download, headers=node.headers, timeout=30).status_code == 404  # not released yet
+    node.cli("release", uid, "summary.json", expect=1)  # a finding: refused without --despite-findings
+    released = node.cli("release", uid, "series_stats.csv")
+    assert "released" in released
+
+    response = httpx.get(download, headers=node.headers, timeout=30)
+    assert response.status_code == 200
+    digest = hashlib.sha256(response.content).hexdigest()
+    assert response.headers["x-checksum-sha256"] == digest
+    assert response.headers["repr-digest"] == f"sha-256=:{base64.b64encode(bytes.fromhex(digest)).decode()}:"
+    assert response.content.decode().splitlines()[0].startswith("modality,series,instances")
+    assert len(response.content.decode().splitlines()) == 3  # two CT series
+    assert httpx.get(f"{node.url}/jobs/fem-exec-0001/outputs/summary.json", headers=node.headers,
+                     timeout=30).status_code == 404
+    node.cli("reject", uid, "summary.json", "--reason", "one subject: a small cell")
+    node.cli("release", uid, "job.log", "--despite-findings")
+    assert "series 2: CT" in node.logs("fem-exec-0001")
+
+
+def test_a_job_that_writes_into_its_dataset_fails_and_the_dataset_is_unchanged(node, granted, stack):
+    root = Path(stack.service_env("jobs")["EUCAIM_DATASET_ROOT"]) / granted
+    before = sorted(p.name for p in root.iterdir())
+    assert node.submit("writes-dataset", STATS, f"--output-dir /mnt/datasets/{granted}", granted).status_code == 200
+    report = node.wait("writes-dataset")
+    assert report["status"] == "ERROR" and report["exitCode"] == 1
+    log = (Path(stack.service_env("jobs")["EUCAIM_JOBS_WORK_DIR"]) / report["uid"] / "job.log").read_text()
+    assert "Read-only file system" in log
+    assert sorted(p.name for p in root.iterdir()) == before
+
+
+def test_a_job_past_its_wall_time_is_killed_and_one_can_be_cancelled(node, granted):
+    assert node.submit("too-long", CHECK, "sleep 600", granted, resources="smoke").status_code == 200
+    assert node.submit("cancelled", CHECK, "sleep 600", granted, resources="medium").status_code == 200
+    deadline = time.monotonic() + 60
+    while node.report("cancelled")["status"] != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert httpx.delete(f"{node.url}/jobs/cancelled", headers=node.headers, timeout=60).status_code == 200
+    cancelled = node.report("cancelled")
+    assert cancelled["status"] == "ERROR" and cancelled["errors"] == ["cancelled (DELETE)"]
+    report = node.wait("too-long")
+    assert report["status"] == "ERROR" and report["exitCode"] == 137
+    assert report["errors"] == ["killed: exceeded the flavour's wall time of 5 s"]
+    assert 5 <= report["executionDuration"] <= 30
+
+
+def test_without_a_grant_a_job_is_refused_and_bad_input_gets_a_clear_error(node, stack, tmp_path):
+    ungranted = materialise(stack, tmp_path, grantee=None)
+    refused = node.submit("no-grant", STATS, "", ungranted)
+    assert refused.status_code == 403 and refused.json() == {
+        "message": f"you hold no open grant on dataset {ungranted}", "status": 403}
+    assert httpx.get(f"{node.url}/jobs/no-grant", headers=node.headers, timeout=30).status_code == 404
+    unknown = node.submit("unknown", STATS, "", str(uuid.uuid4()))
+    assert unknown.status_code == 404
+    assert node.submit("bad-image", "evil/miner:1.0", "", ungranted).status_code == 400
+    malformed = httpx.post(f"{node.url}/jobs", content=b"{not json", headers=node.headers, timeout=30)
+    assert malformed.status_code == 400 and "not valid JSON" in malformed.json()["message"]
+
+
+def test_every_step_is_in_the_ledger_and_it_verifies(node, stack):
+    # The audit service's records (services/audit core/records.py): outcome success | serious-failure (failure) |
+    # minor-failure (denied); the event's action and detail under ``detail``.
+    wanted = {("use-datasets", "success"), ("job-access-check", "success"), ("job-access-check", "minor-failure"),
+              ("job-start", "success"), ("job-end", "success"), ("job-end", "serious-failure"),
+              ("job-cancel", "success"), ("job-release", "success"), ("job-reject", "success")}
+    client = stack.mongo_client(asynchronous=False)
+    try:
+        records = client[stack.settings.mongo_database][AUDIT_RECORDS]
+        query = {"action": "AccessRecorded", "detail.action": {"$in": sorted({a for a, _ in wanted})}}
+        deadline = time.monotonic() + 90
+        while True:
+            found = {(r["detail"]["action"], r["outcome"]) for r in records.find(query)}
+            if wanted <= found or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert wanted <= found, wanted - found
+        release = records.find_one({"detail.action": "job-release", "detail.detail.file": "series_stats.csv"})
+        assert len(release["detail"]["detail"]["sha256"]) == 64 and release["who"] == "reviewer:local-reviewer"
+        use = records.find_one({"detail.action": "use-datasets", "detail.detail.job": "fem-exec-0001"})
+        assert use["detail"]["detail"]["tool"] == STATS and use["detail"]["detail"]["command_line"] == "--modalities CT"
+        assert use["who"] == "jobs-client:local"
+    finally:
+        client.close()
+    done = subprocess.run([CLI, "audit", "verify", "--env-file", str(stack.node_env_file())], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.startswith("ledger OK"), done.stdout + done.stderr
