@@ -2,7 +2,8 @@
 
 What a job writes stays in its sandbox until a data holder releases it, file by file; only released files can be
 downloaded by the researcher, each with its SHA-256. These commands talk to the job service's review API with a
-reviewer's token (EUCAIM_JOBS_REVIEW_TOKEN_FILE); the service records every decision in the audit ledger.
+reviewer's token (EUCAIM_JOBS_REVIEW_TOKEN_FILE); the service records every decision in the audit ledger, with the
+token's name as the reviewer and the operator at the keyboard (``<user>@<host>`` or EUCAIM_OPERATOR).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pydantic import Field
 
 from eucaim_node.settings import NodeSettings, ReadableFile, read_tokens
 
-from .search import EnvFile, fail, load
+from .operator import fail, operator_name
+from .search import EnvFile, load
 
 app = typer.Typer(help="Processing jobs: review what they wrote, release or reject it (audited).",
                   no_args_is_help=True)
@@ -36,7 +38,7 @@ def _request(env_file: Any, method: str, path: str, body: Any = None) -> Any:
         raise fail(f"no token in {settings.jobs_review_token_file}")
     try:
         response = httpx.request(method, f"{settings.jobs_url.rstrip('/')}/review/v1{path}", json=body, timeout=30,
-                                 headers={"authorization": f"Bearer {token}"})
+                                 headers={"authorization": f"Bearer {token}", "x-eucaim-operator": operator_name()})
     except httpx.HTTPError as exc:
         raise fail(f"the job service at {settings.jobs_url} did not answer: {exc}", 1) from None
     if response.status_code != 200:

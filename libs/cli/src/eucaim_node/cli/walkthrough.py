@@ -130,6 +130,9 @@ def describe(stack: Stack, outcome: StudyOutcome) -> str:
         f"-H 'Content-Type: application/json' -d '{{\"ast\": {{\"operand\": \"OR\", \"children\": []}}}}' "
         f"{stack.search_url()}",
         f"  Public catalogue (HealthDCAT-AP):  {stack.search_url().removesuffix('/federation/search')}/catalogue",
+        f"  Processing jobs (Jobman API, token in {stack.jobs_token_file()}):",
+        f"    curl -H \"Authorization: Bearer $(cut -d: -f2- {stack.jobs_token_file()})\" "
+        f"{stack.jobs_url()}/images/   (then docs/processing.md; review with `uv run eucaim-node job list`)",
         "",
         f"Sample study {outcome.study_key}",
         f"  research Orthanc:  {outcome.research_instances} de-identified instances",

@@ -183,9 +183,13 @@ class Stack:
         """The job service's Jobman API (the FEM client's ``.../jobman-service/api/v1``)."""
         return f"http://{self.settings.host}:{self.settings.jobs_health_port}/jobman-service/api/v1"
 
+    def jobs_token_file(self) -> Path:
+        """Clients of the Jobman API, ``name:token`` per line (the local one: ``local``)."""
+        return configs.jobs_token_file(self.settings)
+
     def jobs_token(self) -> str:
         """The local Jobman API client's token (principal ``local``)."""
-        return read_first_token(configs.jobs_token_file(self.settings))
+        return read_first_token(self.jobs_token_file())
 
     def jobs_review_token(self) -> str:
         """The local data holder's token for the review API (principal ``local-reviewer``)."""

@@ -269,7 +269,7 @@ class JobService:
         return job
 
     async def decide(self, reviewer: str, uid: str, files: list[str], *, release: bool, reason: str = "",
-                     despite_findings: bool = False) -> list[dict[str, Any]]:
+                     despite_findings: bool = False, operator: str | None = None) -> list[dict[str, Any]]:
         """Release (copy out of the sandbox, hash recorded) or reject each file; each decision is recorded."""
         job = await self.for_review(uid)
         if job.state not in FINAL_STATES:
@@ -295,7 +295,8 @@ class JobService:
             record.update(decision="released" if release else "rejected", reviewer=reviewer,
                           decided_at=self.clock(), reason=reason[:500])
             detail: dict[str, Any] = {"job": job.name, "owner": job.owner, "file": file, "sha256": record["sha256"],
-                                      "size": record["size"], "findings": len(record["findings"])}
+                                      "size": record["size"], "findings": len(record["findings"]),
+                                      "operator": operator}
             if not release:
                 detail["reason"] = reason[:300]
             await self.record(actor=f"reviewer:{reviewer}", action="job-release" if release else "job-reject",

@@ -222,9 +222,10 @@ class ReviewApi(_Api):
         files = body.get("files") if isinstance(body, dict) else None
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
             raise JobError(400, 'the body must be {"files": ["name", ...]}')
+        operator = dict(scope.get("headers", ())).get(b"x-eucaim-operator", b"").decode("latin-1")[:100]
         decided = await self.service.decide(
             reviewer, uid, files, release=release, reason=str(body.get("reason", "")),
-            despite_findings=body.get("despiteFindings") is True)
+            despite_findings=body.get("despiteFindings") is True, operator=operator or None)
         await _json(send, 200, [_output(o) for o in decided])
 
     async def release(self, reviewer: str, scope: Scope, receive: Receive, send: Send, uid: str) -> None:
