@@ -144,6 +144,7 @@ def test_the_example_tool_runs_is_reviewed_and_only_released_files_leave(node, g
     assert "pending" in listing
     download = f"{node.url}/jobs/fem-exec-0001/outputs/series_stats.csv"
     assert httpx.get(download, headers=node.headers, timeout=30).status_code == 404  # not released yet
+    assert '"subjects": 1' in node.cli("show", uid, "summary.json")  # the reviewer reads it: one subject
     node.cli("release", uid, "summary.json", expect=1)  # a finding: refused without --despite-findings
     released = node.cli("release", uid, "series_stats.csv")
     assert "released" in released

@@ -68,6 +68,10 @@ async def test_the_fem_launcher_body_runs_the_example_tool_and_outputs_wait_for_
     assert use["operation"] == "USE_DATASETS" and use["command_line"] == "--modalities CT" and \
         use["flavour"] == "medium-gpu" and use["tool"] == STATS and use["image"].startswith("sha256:")
 
+    assert json.loads(await jobs.output_bytes(job.uid, "summary.json"))["subjects"] == 1  # what the reviewer reads
+    with pytest.raises(JobError) as unknown:
+        await jobs.output_bytes(job.uid, "../../../etc/passwd")
+    assert unknown.value.status == 404
     with pytest.raises(JobError, match="finding"):
         await jobs.decide("dh", job.uid, ["summary.json"], release=True)
     [released] = await jobs.decide("dh", job.uid, ["series_stats.csv", LOG_NAME][:1], release=True)

@@ -1,4 +1,4 @@
-"""`eucaim-node job list|outputs|release|reject`: a data holder's egress review of processing jobs (issue 11).
+"""`eucaim-node job list|outputs|show|release|reject`: a data holder's egress review of processing jobs (issue 11).
 
 What a job writes stays in its sandbox until a data holder releases it, file by file; only released files can be
 downloaded by the researcher, each with its SHA-256. These commands talk to the job service's review API with a
@@ -31,7 +31,7 @@ class JobReviewCliSettings(NodeSettings):
     jobs_review_token_file: ReadableFile = Field(description="A data holder's `name:token` line (the first is used).")
 
 
-def _request(env_file: Any, method: str, path: str, body: Any = None) -> Any:
+def _request(env_file: Any, method: str, path: str, body: Any = None, *, raw: bool = False) -> Any:
     settings = load(JobReviewCliSettings, env_file)
     token = next(iter(read_tokens(settings.jobs_review_token_file)), None)
     if token is None:
@@ -47,7 +47,7 @@ def _request(env_file: Any, method: str, path: str, body: Any = None) -> Any:
         except ValueError:
             message = response.text
         raise fail(f"{message} (HTTP {response.status_code})", 1)
-    return response.json()
+    return response.content if raw else response.json()
 
 
 @app.command("list")
@@ -84,6 +84,19 @@ def outputs_command(job: JobArgument, env_file: EnvFile = None) -> None:
     for error in report["errors"]:
         typer.echo(f"  error: {error}")
     _print_outputs(answer["outputs"])
+
+
+@app.command("show")
+def show_command(job: JobArgument, file: Annotated[str, typer.Argument(help="One output (job.log: the log).")],
+                 env_file: EnvFile = None) -> None:
+    """Print one output as it lies in the sandbox, to read it before deciding (binary content is refused)."""
+    from urllib.parse import quote
+
+    content = _request(env_file, "GET", f"/jobs/{job}/outputs/{quote(file)}", raw=True)
+    try:
+        typer.echo(content.decode("utf-8"), nl=False)
+    except UnicodeDecodeError:
+        raise fail(f"{file} is not text ({len(content)} bytes); inspect it on the node", 1) from None
 
 
 @app.command("release")

@@ -268,6 +268,20 @@ class JobService:
             raise JobError(404, f"no job {uid}")
         return job
 
+    def _output_path(self, job: Job, file: str) -> Path:
+        return self.work_dir / job.uid / (LOG_NAME if file == LOG_NAME else f"sandbox/{file}")
+
+    async def output_bytes(self, uid: str, file: str, limit: int = 16 * 1024 * 1024) -> bytes:
+        """What a reviewer reads before deciding: one listed output, as it is now (at most ``limit`` bytes)."""
+        job = await self.for_review(uid)
+        record = job.outputs.get(output_key(file))
+        if record is None or record["name"] != file:
+            raise JobError(404, f"job {uid} has no output {file!r}")
+        path = self._output_path(job, file)
+        if path.is_symlink() or not path.is_file():
+            raise JobError(409, f"{file!r} is not a regular file")
+        return await asyncio.to_thread(_read_head, path, limit)
+
     async def decide(self, reviewer: str, uid: str, files: list[str], *, release: bool, reason: str = "",
                      despite_findings: bool = False, operator: str | None = None) -> list[dict[str, Any]]:
         """Release (copy out of the sandbox, hash recorded) or reject each file; each decision is recorded."""
@@ -305,7 +319,7 @@ class JobService:
         return records
 
     def _copy_out(self, job: Job, file: str, record: dict[str, Any]) -> None:
-        source = self.work_dir / job.uid / (LOG_NAME if file == LOG_NAME else f"sandbox/{file}")
+        source = self._output_path(job, file)
         if source.is_symlink() or not source.is_file():
             raise JobError(409, f"{file!r} is no longer a regular file")
         target = self.released_path(job, record)
@@ -316,6 +330,11 @@ class JobService:
             tmp.unlink()
             raise JobError(409, f"{file!r} changed since it was listed for review; list the outputs again")
         tmp.replace(target)
+
+
+def _read_head(path: Path, limit: int) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(limit)
 
 
 def _actor(principal: str) -> str:

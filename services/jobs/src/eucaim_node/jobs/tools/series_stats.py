@@ -62,8 +62,8 @@ def _row(modality: str, number: int, instances: int, values: np.ndarray) -> dict
     p5, p50, p95 = np.percentile(values, [5, 50, 95])
     return {"modality": modality, "series": number, "instances": instances, "voxels": int(values.size),
             "mean": round(float(values.mean()), 3), "std": round(float(values.std()), 3),
-            "min": float(values.min()), "p5": float(p5), "p50": float(p50), "p95": float(p95),
-            "max": float(values.max())}
+            "min": float(values.min()), "p5": round(float(p5), 3), "p50": round(float(p50), 3),
+            "p95": round(float(p95), 3), "max": float(values.max())}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ grant, 404 unknown, 409 conflict, 413 body too large, 429 too many unfinished jo
 
 **Review API** under ``/review/v1`` for data holders (``eucaim-node job ...``), with a token from
 EUCAIM_JOBS_REVIEW_TOKEN_FILE (researchers' tokens never open it): ``GET /jobs``, ``GET /jobs/{uid}``,
+``GET /jobs/{uid}/outputs/{file}`` (the file's bytes, to read before deciding),
 ``POST /jobs/{uid}/release`` ``{"files": [...], "despiteFindings": false}``, ``POST /jobs/{uid}/reject``
 ``{"files": [...], "reason": "..."}``.
 """
@@ -203,6 +204,7 @@ class ReviewApi(_Api):
     routes = [
         ("GET", re.compile(r"/jobs/?"), "list_jobs"),
         ("GET", re.compile(r"/jobs/(?P<uid>[0-9a-f-]{36})/?"), "job"),
+        ("GET", re.compile(r"/jobs/(?P<uid>[0-9a-f-]{36})/outputs/(?P<file>.+)"), "read_output"),
         ("POST", re.compile(r"/jobs/(?P<uid>[0-9a-f-]{36})/release/?"), "release"),
         ("POST", re.compile(r"/jobs/(?P<uid>[0-9a-f-]{36})/reject/?"), "reject"),
     ]
@@ -215,6 +217,11 @@ class ReviewApi(_Api):
         job = await self.service.for_review(uid)
         await _json(send, 200, {**_review_summary(job), "report": report(job, self.service.server_name),
                                 "outputs": sorted((_output(o) for o in job.outputs.values()), key=lambda o: o["name"])})
+
+    async def read_output(self, reviewer: str, scope: Scope, receive: Receive, send: Send, uid: str, file: str) -> None:
+        """The bytes of one output as it lies in the sandbox (the reviewer reads what they decide on)."""
+        body = await self.service.output_bytes(uid, file)
+        await _send(send, 200, body, "application/octet-stream")
 
     async def _decide(self, reviewer: str, scope: Scope, receive: Receive, send: Send, uid: str, *,
                       release: bool) -> None:
