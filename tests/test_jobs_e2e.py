@@ -1,4 +1,5 @@
-"""Processing jobs on the real stack (issue 11): a dataset and its grant, the example tool submitted through the
+"""Processing jobs on the real stack (issue 11): a study pushed through the node, a dataset defined from it and
+materialised (issue 10) and granted, the example tool submitted through the
 Jobman API as the FEM client's launcher.json does, polled, reviewed, released and downloaded; a job that writes into
 its dataset, one that runs out of time, one cancelled, one without a grant; every step in the ledger, verified.
 
@@ -14,20 +15,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from eucaim_node.cli.sample import write_sample_study
-from eucaim_node.datasets import Creation, Dataset, Grant, StudyRef
-from eucaim_node.datasets.layout import dump_json, eforms_entries, index_entries, make_read_only
-from eucaim_node.store.collections import AUDIT_RECORDS
+from eucaim_node.cli.sample import SamplePatient
+from eucaim_node.cli.walkthrough import push_sample
+from eucaim_node.store.collections import AUDIT_RECORDS, CATALOGUE_STUDIES
 
 pytestmark = [pytest.mark.integration]
 
@@ -74,36 +74,39 @@ class Node:
         return done.stdout + done.stderr
 
 
-def materialise(stack, tmp: Path, *, grantee: str | None) -> str:
-    """A dataset as the materialiser leaves it (files read-only under the dataset root, creation done), and a grant."""
-    dataset_id = str(uuid.uuid4())
-    sample = write_sample_study(tmp / dataset_id, series=2, instances_per_series=4, seed=dataset_id)
-    subject = f"EUCAIM-LOCAL-{hashlib.sha256(dataset_id.encode()).hexdigest()[:20]}"
-    study = StudyRef(study_uid=sample.study_instance_uid, subject=subject, collection_id="lung-screening",
-                     series=sample.series_instance_uids)
-    dataset = Dataset(id=dataset_id, name="jobs e2e", author="test", provenance={"kind": "studies"},
-                      studies=(study,), creation=Creation.DONE)
-    root = Path(stack.service_env("jobs")["EUCAIM_DATASET_ROOT"]) / dataset_id
-    for number, path in enumerate(sample.files):
-        series = sample.series_instance_uids[number // 4]
-        target = root / subject / sample.study_instance_uid / series / f"{sample.sop_instance_uids[number]}.dcm"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(path.read_bytes())
-    (root / "index.json").write_bytes(dump_json(index_entries(dataset)))
-    (root / "eforms.json").write_bytes(dump_json(eforms_entries(dataset, {})))
-    make_read_only(root)
-    client = stack.mongo_client(asynchronous=False)
-    try:
-        db = client[stack.settings.mongo_database]
-        db["datasets"].insert_one(dataset.to_document())
-        if grantee:
-            now = datetime.now(UTC)
-            grant = Grant(dataset_id=dataset_id, grantee=grantee, valid_from=now - timedelta(minutes=1),
-                          valid_until=now + timedelta(days=1), granted_by="test")
-            db["dataset_grants"].insert_one(grant.to_document())
-    finally:
-        client.close()
-    return dataset_id
+def dataset_cli(stack, *args: str) -> str:
+    done = subprocess.run([CLI, "dataset", *args, "--env-file", str(stack.node_env_file())], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def datasets(stack, observer, tmp_path_factory) -> tuple[str, str]:
+    """(granted, not granted): two datasets defined from one query over a study pushed through the node, each
+    materialised by the materialiser (issue 10); the first granted to the Jobman API's client `local`."""
+    tmp = tmp_path_factory.mktemp("jobs")
+    vendor = f"JOBSVENDOR{uuid.uuid4().hex[:8].upper()}"
+    patient = SamplePatient(name=f"JOBPATIENT^{vendor[-4:]}", patient_id=f"JOB-{vendor}", birth_date="19600101",
+                            accession_number=f"ACCJOB-{vendor}")
+    sample = push_sample(stack, tmp / "study", patient=patient, seed=vendor, series=2, instances_per_series=2,
+                         manufacturer=vendor)
+    key = observer.study_key(sample.study_instance_uid)
+    deadline = time.monotonic() + 240
+    while not observer.db[CATALOGUE_STUDIES].find_one({"_id": key, "instance_count": 4}):
+        assert time.monotonic() < deadline, "the study was not catalogued"
+        time.sleep(0.5)
+    query = tmp / "query.json"
+    query.write_text(json.dumps({"ast": {"operand": "OR", "children": [{"operand": "AND", "children": [
+        {"operand": "OR", "children": [{"key": "C25392", "type": "CONTAINS", "system": "", "value": vendor}]}]}]},
+        "id": "q__jobs"}))
+    ids = []
+    for name in ("granted", "not-granted"):
+        out = dataset_cli(stack, "create", "--name", f"jobs-{name}-{vendor}", "--query", str(query), "--wait", "120")
+        assert "materialised" in out, out
+        ids.append(next(line.removeprefix("id: ").strip() for line in out.splitlines() if line.startswith("id: ")))
+    assert "granted local" in dataset_cli(stack, "grant", ids[0], "--to", "local", "--until", "2099-01-01")
+    return ids[0], ids[1]
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +115,8 @@ def node(stack) -> Node:
 
 
 @pytest.fixture(scope="module")
-def granted(stack, tmp_path_factory) -> str:
-    return materialise(stack, tmp_path_factory.mktemp("jobs"), grantee="local")
+def granted(datasets) -> str:
+    return datasets[0]
 
 
 def test_images_lists_the_allowed_tools_as_the_fem_reads_them(node):
@@ -190,8 +193,8 @@ def test_a_job_past_its_wall_time_is_killed_and_one_can_be_cancelled(node, grant
     assert 5 <= report["executionDuration"] <= 30
 
 
-def test_without_a_grant_a_job_is_refused_and_bad_input_gets_a_clear_error(node, stack, tmp_path):
-    ungranted = materialise(stack, tmp_path, grantee=None)
+def test_without_a_grant_a_job_is_refused_and_bad_input_gets_a_clear_error(node, datasets):
+    ungranted = datasets[1]
     refused = node.submit("no-grant", STATS, "", ungranted)
     assert refused.status_code == 403 and refused.json() == {
         "message": f"you hold no open grant on dataset {ungranted}", "status": 403}
@@ -203,10 +206,10 @@ def test_without_a_grant_a_job_is_refused_and_bad_input_gets_a_clear_error(node,
     assert malformed.status_code == 400 and "not valid JSON" in malformed.json()["message"]
 
 
-def test_every_step_is_in_the_ledger_and_it_verifies(node, stack):
+def test_every_step_is_in_the_ledger_and_it_verifies(node, stack, granted):
     # The audit service's records (services/audit core/records.py): outcome success | serious-failure (failure) |
     # minor-failure (denied); the event's action and detail under ``detail``.
-    wanted = {("use-datasets", "success"), ("job-access-check", "success"), ("job-access-check", "minor-failure"),
+    wanted = {("USE_DATASETS", "success"), ("job-access-check", "success"), ("job-access-check", "minor-failure"),
               ("job-start", "success"), ("job-end", "success"), ("job-end", "serious-failure"),
               ("job-cancel", "success"), ("job-release", "success"), ("job-reject", "success")}
     client = stack.mongo_client(asynchronous=False)
@@ -222,9 +225,9 @@ def test_every_step_is_in_the_ledger_and_it_verifies(node, stack):
         assert wanted <= found, wanted - found
         release = records.find_one({"detail.action": "job-release", "detail.detail.file": "series_stats.csv"})
         assert len(release["detail"]["detail"]["sha256"]) == 64 and release["who"] == "reviewer:local-reviewer"
-        use = records.find_one({"detail.action": "use-datasets", "detail.detail.job": "fem-exec-0001"})
+        use = records.find_one({"detail.action": "USE_DATASETS", "detail.detail.job": "fem-exec-0001"})
         assert use["detail"]["detail"]["tool"] == STATS and use["detail"]["detail"]["command_line"] == "--modalities CT"
-        assert use["who"] == "jobs-client:local"
+        assert use["who"] == "jobs-client:local" and use["entity"] == granted
     finally:
         client.close()
     done = subprocess.run([CLI, "audit", "verify", "--env-file", str(stack.node_env_file())], capture_output=True,

@@ -62,10 +62,10 @@ async def test_the_fem_launcher_body_runs_the_example_tool_and_outputs_wait_for_
     assert outputs["series_stats.csv"]["findings"] == []
     assert [f["kind"] for f in outputs["summary.json"]["findings"]] == ["small-cell"]  # one subject
     assert "held" in await jobs.logs("alice", job.name)
-    assert [a for a, _ in records.actions()] == ["job-access-check", "use-datasets", "job-access-check",
+    assert [a for a, _ in records.actions()] == ["job-access-check", "USE_DATASETS", "job-access-check",
                                                  "job-start", "job-end"]
     use = records[1]["detail"]
-    assert use["operation"] == "USE_DATASETS" and use["command_line"] == "--modalities CT" and \
+    assert records[1]["target"] == DATASET_ID and use["job_uid"] == job.uid and use["command_line"] == "--modalities CT" and \
         use["flavour"] == "medium-gpu" and use["tool"] == STATS and use["image"].startswith("sha256:")
 
     assert json.loads(await jobs.output_bytes(job.uid, "summary.json"))["subjects"] == 1  # what the reviewer reads

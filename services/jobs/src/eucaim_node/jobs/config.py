@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from eucaim_node.datasets.settings import DatasetRootSettings
 from eucaim_node.runtime import KafkaSettings, ServiceSettings
 from eucaim_node.settings import NodeSettings, ReadableFile, read_tokens
 from eucaim_node.store import MongoSettings
@@ -41,7 +42,6 @@ class JobRunSettings(NodeSettings):
     jobs_work_dir: Path = Field(description="Per-job directories (sandbox, log, released copies).")
     jobs_tools_file: ReadableFile = Field(description="The tool allow-list (JSON; deploy/local/jobs/tools.json).")
     jobs_flavours_file: ReadableFile = Field(description="The resource flavours (JSON).")
-    dataset_root: Path = Field(description="Where materialised datasets live, one directory per dataset id.")
     jobs_max_running: int = Field(default=2, ge=1, le=256, description="Jobs running at once; others wait PENDING.")
     jobs_max_unfinished_per_client: int = Field(default=20, ge=1, le=10_000)
     jobs_local_mount_root: Path = Field(
@@ -68,6 +68,7 @@ class EgressSettings(NodeSettings):
         return ReviewRules(suffixes, self.jobs_output_max_bytes, self.jobs_small_cell_minimum)
 
 
-class JobsSettings(ServiceSettings, KafkaSettings, MongoSettings, JobApiSettings, JobRunSettings, EgressSettings):
+class JobsSettings(ServiceSettings, KafkaSettings, MongoSettings, DatasetRootSettings, JobApiSettings, JobRunSettings,
+                   EgressSettings):
     def limits(self) -> JobLimits:
         return JobLimits(self.jobs_max_running, self.jobs_max_unfinished_per_client)

@@ -2,8 +2,8 @@
 
 Every step is an audit record (an ``AccessRecorded`` event, appended to the ledger by the audit service):
 ``job-access-check`` for each dataset at submission and again at start (outcome success or denied);
-``use-datasets`` for an accepted submission (the dataset service's USE_DATASETS: user, datasets, tool, image,
-command line, flavour); ``job-start``, ``job-end``, ``job-cancel``; ``job-release`` (with the file's SHA-256) and
+``USE_DATASETS`` for an accepted submission (the EUCAIM tracing-service's action, as the datasets library
+records it: user, datasets, tool, image, command line, flavour); ``job-start``, ``job-end``, ``job-cancel``; ``job-release`` (with the file's SHA-256) and
 ``job-reject`` for every review decision. A submission is answered only after its record is sent: a job that
 cannot be recorded does not run (503).
 """
@@ -29,6 +29,10 @@ from .egress import LOG_NAME, ReviewRules, output_key, scan_outputs, sha256_file
 from .model import FINAL_STATES, Flavour, Job, JobError, JobState, Submission, check_transition
 
 log = logging.getLogger("eucaim_node.jobs")
+
+#: EUCAIM/tracing-service (app/models/v2/common_types.py) action name of a use of datasets; the datasets library
+#: records the same name (eucaim_node.datasets.audit), so one query finds every use.
+USE_DATASETS = "USE_DATASETS"
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,9 @@ class JobService:
         except DuplicateJob:
             raise JobError(409, f"you already have a job named {name!r}") from None
         try:
-            await self.record(actor=_actor(principal), action="use-datasets", target=job.uid, outcome="success",
-                              detail={"operation": "USE_DATASETS", "job": name, "datasets": ",".join(dataset_ids),
+            await self.record(actor=_actor(principal), action=USE_DATASETS, target=",".join(dataset_ids),
+                              outcome="success",
+                              detail={"job": name, "job_uid": job.uid, "datasets": ",".join(dataset_ids),
                                       "tool": tool.ref, "image": tool.image or tool.digest,
                                       "command_line": shlex.join(args), "flavour": flavour.name})
         except Exception:
