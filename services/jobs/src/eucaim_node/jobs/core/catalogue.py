@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .model import IMAGE, Flavour
+from .model import IMAGE, Flavour, page
 
 #: ``registry/repository@sha256:<64 hex>`` (OCI distribution spec, "Pulling manifests": a digest reference).
 PINNED_IMAGE = re.compile(r"^(?P<registry>[a-z0-9.-]+(?::[0-9]{1,5})?)/(?P<repository>[a-z0-9._/-]+)"
@@ -153,5 +153,4 @@ def images_page(tools: dict[str, Tool]) -> dict[str, Any]:
         repo = repos.setdefault(tool.name, {"name": tool.name, "description": tool.description, "artifacts": []})
         digest = tool.image.rpartition("@")[2] if tool.image else tool.digest
         repo["artifacts"].append({"tags": [tool.tag], "digest": digest, "entrypoint": [], "cmd": []})
-    data = list(repos.values())
-    return {"data": data, "size": len(data), "total": len(data), "skip": 0}
+    return page(list(repos.values()))

@@ -218,6 +218,11 @@ class Job:
         return max(0, round((end - self.started_at).total_seconds()))
 
 
+def page(data: list[Any]) -> dict[str, Any]:
+    """Jobman's ``Page<T>``: every item at once (``skip`` 0)."""
+    return {"data": data, "size": len(data), "total": len(data), "skip": 0}
+
+
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 

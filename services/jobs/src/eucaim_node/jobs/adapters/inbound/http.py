@@ -38,7 +38,7 @@ from eucaim_node.runtime.body import BodyTooLarge, ClientDisconnected, asgi_body
 
 from ...core.catalogue import images_page
 from ...core.jobs import JobError, JobService
-from ...core.model import report
+from ...core.model import page, report
 
 log = logging.getLogger("eucaim_node.jobs.http")
 
@@ -165,7 +165,7 @@ class JobmanApi(_Api):
         jobs = [j for j in await self.service.store.recent(500) if j.owner == principal]
         data = [{"name": j.name, "uid": j.uid, "status": str(j.state), "createdAt": report(j, "")["createdAt"],
                  "position": 0, "flavor": j.flavour} for j in jobs]
-        await _json(send, 200, {"data": data, "size": len(data), "total": len(data), "skip": 0})
+        await _json(send, 200, page(data))
 
     async def details(self, principal: str, scope: Scope, receive: Receive, send: Send, name: str) -> None:
         await _json(send, 200, report(await self.service.job(principal, name), self.service.server_name))
@@ -179,7 +179,7 @@ class JobmanApi(_Api):
 
     async def outputs(self, principal: str, scope: Scope, receive: Receive, send: Send, name: str) -> None:
         data = await self.service.released_list(principal, name)
-        await _json(send, 200, {"data": data, "size": len(data), "total": len(data), "skip": 0})
+        await _json(send, 200, page(data))
 
     async def download(self, principal: str, scope: Scope, receive: Receive, send: Send, name: str,
                        file: str) -> None:
@@ -195,7 +195,7 @@ class JobmanApi(_Api):
 
     async def flavours(self, principal: str, scope: Scope, receive: Receive, send: Send) -> None:
         data = [f.describe() for f in self.service.flavours.values()]
-        await _json(send, 200, {"data": data, "size": len(data), "total": len(data), "skip": 0})
+        await _json(send, 200, page(data))
 
 
 class ReviewApi(_Api):
