@@ -18,13 +18,16 @@ import hashlib
 import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from eucaim_node.cli.main import app as cli
 from eucaim_node.cli.sample import SamplePatient
 from eucaim_node.cli.walkthrough import push_sample
 from eucaim_node.store.collections import AUDIT_RECORDS, CATALOGUE_STUDIES
@@ -68,17 +71,21 @@ class Node:
         return response.json()["stdOut"]
 
     def cli(self, *args: str, expect: int = 0) -> str:
-        done = subprocess.run([CLI, "job", *args, "--env-file", str(self.stack.node_env_file())],
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == expect, done.stdout + done.stderr
-        return done.stdout + done.stderr
+        """`eucaim-node job ...` as the data holder runs it (in process: no interpreter start per call)."""
+        result = CliRunner().invoke(cli, ["job", *args, "--env-file", str(self.stack.node_env_file())])
+        assert result.exit_code == expect, result.stdout + result.stderr
+        return result.stdout + result.stderr
 
 
 def dataset_cli(stack, *args: str) -> str:
-    done = subprocess.run([CLI, "dataset", *args, "--env-file", str(stack.node_env_file())], capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    """`eucaim-node dataset ...` (issue 10), in its own thread: its asyncio.run() needs no loop around it."""
+    out = []
+    thread = threading.Thread(target=lambda: out.append(CliRunner().invoke(
+        cli, ["dataset", *args, "--env-file", str(stack.node_env_file())])))
+    thread.start()
+    thread.join()
+    assert out[0].exit_code == 0, out[0].stdout + out[0].stderr
+    return out[0].stdout
 
 
 @pytest.fixture(scope="module")
