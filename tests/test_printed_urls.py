@@ -2,7 +2,7 @@
 
 The lines come from ``describe()`` (what ``make up`` and ``make demo`` print), on the real stack. Each http URL is
 opened in Debian's Chromium with the credentials the printed line points at (user and password file); the
-search, printed as a curl command, is run as printed. A URL the test does not know how to check fails the test:
+search and the job service's tool list, printed as curl commands, are run as printed. A URL the test does not know how to check fails the test:
 a new printed URL must come with its check.
 """
 
@@ -82,7 +82,11 @@ def test_every_printed_url_opens_in_chromium_and_shows_what_it_promises(stack, p
                 pytest.fail(f"printed URL with no check: {url} in {line!r}")
             checked.add(url)
     assert len(checked) == 4, checked  # two Orthancs, the witness, the catalogue
-    curl = next(line.strip() for line in lines if line.strip().startswith("curl "))
-    done = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=60, check=False)
+    # The federated search, then the job service's tools (Jobman's GET .../images), each run as printed.
+    search, images = (line.strip() for line in lines if line.strip().startswith("curl "))
+    done = subprocess.run(["bash", "-c", search], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "collections" in json.loads(done.stdout)
+    done = subprocess.run(["bash", "-c", images], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "eucaim/series-stats" in {repo["name"] for repo in json.loads(done.stdout)["data"]}

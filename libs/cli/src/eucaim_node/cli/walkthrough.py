@@ -130,9 +130,8 @@ def describe(stack: Stack, outcome: StudyOutcome) -> str:
         f"-H 'Content-Type: application/json' -d '{{\"ast\": {{\"operand\": \"OR\", \"children\": []}}}}' "
         f"{stack.search_url()}",
         f"  Public catalogue (HealthDCAT-AP):  {stack.search_url().removesuffix('/federation/search')}/catalogue",
-        f"  Processing jobs (Jobman API, token in {stack.jobs_token_file()}):",
-        f"    curl -H \"Authorization: Bearer $(cut -d: -f2- {stack.jobs_token_file()})\" "
-        f"{stack.jobs_url()}/images/   (then docs/processing.md; review with `uv run eucaim-node job list`)",
+        f"  Processing jobs (Jobman API, token in {stack.jobs_token_file()}; docs/processing.md, `eucaim-node job list`):",
+        f"    curl -s -H \"Authorization: Bearer $(cut -d: -f2- {stack.jobs_token_file()})\" {stack.jobs_url()}/images/",
         "",
         f"Sample study {outcome.study_key}",
         f"  research Orthanc:  {outcome.research_instances} de-identified instances",
