@@ -20,7 +20,7 @@ import pytest
 from eucaim_node.events import AccessRecorded
 from eucaim_node.ledger import load_private_key, make_checkpoint, record_leaf_hash
 from eucaim_node.ledger.merkle import consistency_proof, root
-from eucaim_node.ledger.settings import LedgerSettings
+from eucaim_node.cli.audit import AuditCliSettings
 from eucaim_node.ledger.store import AUDIT_LEDGER_STATE, AUDIT_TREE_HEADS, WITNESS_STATE
 from eucaim_node.runtime import publish_events
 from eucaim_node.settings import read_secret
@@ -67,7 +67,7 @@ class Ledger:
     def append(self, count: int) -> None:
         """``count`` new records, through Kafka and the audit service like any access record."""
         before = self.size()
-        settings = LedgerSettings(_env_file=self.node.env_file)
+        settings = AuditCliSettings(_env_file=self.node.env_file)
         events = [AccessRecorded.create(cause=f"test:{time.time_ns()}:{i}", producer="cli", actor="cli:witness-test",
                                         action="audit-test", target=self.node.origin, outcome="success", detail={})
                   for i in range(count)]
