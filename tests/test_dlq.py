@@ -59,11 +59,15 @@ def wait_for(condition, what: str, timeout: float = 120.0):
 async def test_a_fixed_poison_message_replays_to_success(stack, observer, kafka, unique_seed):
     await kafka.wait_until_idle()
     collection = f"dlq-{unique_seed}"
-    corrupt = {"_id": f"2.25.{uuid.uuid4().int}", "collection_id": collection, "subject_key": "EUCAIM-TEST-1",
+    subject = f"EUCAIM-TEST-{unique_seed}"
+    corrupt = {"_id": f"2.25.{uuid.uuid4().int}", "collection_id": collection, "subject_key": subject,
                "series_count": "corrupt", "instance_count": 1, "modalities": ["CT"], "body_parts": ["CHEST"]}
     observer.db[collections.CATALOGUE_STUDIES].insert_one(corrupt)
+    # As metadata writes it: catalogue-sync reads a subject's studies by the keys listed here (decision 0091).
+    observer.db[collections.CATALOGUE_SUBJECTS].update_one({"_id": subject}, {"$addToSet": {"study_keys": corrupt["_id"]}},
+                                                           upsert=True)
     event = StudyIndexed.create(cause=f"dlq-test:{unique_seed}", producer="test", study_key=corrupt["_id"],
-                                collection_id=collection, subject_key="EUCAIM-TEST-1", series_count=1,
+                                collection_id=collection, subject_key=subject, series_count=1,
                                 instance_count=1, modalities=("CT",), body_parts=("CHEST",))
     dead_before = dead_lettered(stack)
     producer = AIOKafkaProducer(**stack.kafka_client_options())
