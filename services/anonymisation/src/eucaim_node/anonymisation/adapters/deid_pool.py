@@ -26,20 +26,22 @@ _engine: Deidentifier | None = None
 _all_started = None  # a Barrier of the pool's size: the warm-up holds each worker until all run
 
 
-def _die_with_the_service() -> None:
+def _die_with_the_service(service_pid: int) -> None:
     """Ask Linux to kill this worker when the service dies, even by SIGKILL (``PR_SET_PDEATHSIG``): a worker
     left behind would hold memory (and the key) forever."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: the pool's own shutdown is all there is
         pass
-    if os.getppid() == 1:  # the service died before the request was made
+    # The service died before the request was made: the worker was re-parented. Compared with the service's
+    # own PID, not with 1: in a container the service itself is PID 1.
+    if os.getppid() != service_pid:
         os._exit(1)
 
 
-def _start_worker(key: bytes, site_prefix: str, profile: Profile, barrier) -> None:
+def _start_worker(key: bytes, site_prefix: str, profile: Profile, barrier, service_pid: int) -> None:
     global _engine, _all_started
-    _die_with_the_service()
+    _die_with_the_service(service_pid)
     _engine = Deidentifier(key, site_prefix=site_prefix, profile=profile)
     _all_started = barrier
 
@@ -75,7 +77,7 @@ class DeidentifierPool:
     def _new_executor(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
-                                   initargs=(*self._arguments, context.Barrier(self.workers)))
+                                   initargs=(*self._arguments, context.Barrier(self.workers), os.getpid()))
 
     async def start(self) -> set[int]:
         """Start every worker now (each imports pydicom and builds its engine: seconds), not on the first study;
