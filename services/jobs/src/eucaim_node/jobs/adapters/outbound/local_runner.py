@@ -122,7 +122,12 @@ class LocalRunner:
             "{ echo \"eucaim-node: cannot make a mount read-only\" >&2; exit 97; }",
             "done",
         ]
+        # The tool's interpreter and the node's own code must stay visible: a node installed under /tmp (a CI
+        # clone) keeps that scratch directory, read-only like every other mount, instead of a fresh tmpfs.
+        needed = (Path(request.tool.local_command()[0]), Path(__file__).resolve())
         for scratch in ("/tmp", "/var/tmp", "/dev/shm"):
+            if any(Path(scratch) in path.parents for path in needed):
+                continue
             lines.append(f"if [ -d {scratch} ]; then mount -t tmpfs -o size={s.tmp_mib}m,mode=1777 eucaim-tmp {scratch}; fi")
         lines += [f"cd {q(str(root / 'sandbox'))}",
                   'exec setpriv --no-new-privs --bounding-set -all --inh-caps -all -- "$@"']
