@@ -106,7 +106,15 @@ def test_the_flags_reach_the_collections_dqv_measurements(stack, observer, flagg
         return (values, graph) if done and values.get("series-with-consistent-orientation", 1) < 1 \
             and values.get("series-without-missing-slices", 1) < 1 else None
 
-    values, graph = wait_for(measured, 120, "the DQV measurements to show both flags")
+    # A long suite leaves a large shared collection behind: its republication takes longer than a fresh node's.
+    # On a time-out, say what was seen (the stored flags and the published values).
+    try:
+        values, graph = wait_for(measured, 300, "the DQV measurements to show both flags")
+    except AssertionError:
+        aggregates = observer.db[collections.CATALOGUE_COLLECTIONS].find_one({"_id": collection_id})["aggregates"]
+        published = httpx.get(f"{base}/catalogue/datasets/{collection_id}", headers=harvester, timeout=30).text
+        raise AssertionError(f"flags stored: {aggregates.get('quality')}; published: "
+                             f"{[line for line in published.splitlines() if 'dqv:value' in line][:20]}") from None
     assert 0 < values["series-with-consistent-orientation"] < 1 and 0 < values["series-without-missing-slices"] < 1
     assert values["minimum-tag-Modality"] == 1.0
     measurement = URIRef(f"{next(graph.subjects(RDF.type, dcat.DCAT.Dataset))}/quality/series-without-missing-slices")
