@@ -88,3 +88,15 @@ async def test_parts_stay_equal_to_the_catalogue_after_redelivery_a_crashed_comm
     assert db[collections.CATALOGUE_SEARCH_STATE].find_one({"_id": PARTS_BUILT}) is not None
     await redeliver(stack, kafka, key2)
     assert stored_and_truth(db, collection_id)[0] == truth
+
+    # After the rebuild the aggregates go on following the catalogue: a new subject's study is counted. (The
+    # rebuilt parts' revisions start above the collection's stored version, which only grows; parts restarting at
+    # revision 1 left the aggregates frozen at their pre-rebuild value.)
+    third = push_sample(stack, tmp_path / "c", patient=patient(unique_seed + "-3"), seed=unique_seed + "-3")
+    key3 = observer.study_key(third.study_instance_uid)
+    assert observer.wait_until_complete(key3, 20, timeout=120).complete(20)
+    await kafka.wait_until_idle()
+    assert db[collections.CATALOGUE_STUDIES].find_one({"_id": key3})["collection_id"] == collection_id
+    stored, after = stored_and_truth(db, collection_id)
+    assert after["studies"] == truth["studies"] + 1 and after["subjects"] == truth["subjects"] + 1
+    assert stored == after

@@ -179,20 +179,23 @@ class MongoCollectionStore:
         self._cache[_id] = (revision, entries)
         return entries
 
-    async def _commit(self, _id: str, collection_id: str, revision: int, entries: list[dict[str, Any]]) -> bool:
+    async def _commit(self, _id: str, collection_id: str, revision: int, entries: list[dict[str, Any]],
+                      first: bool = False) -> bool:
         """Move the part's totals from ``revision`` to ``revision + 1`` (whose content is stored); False if another
-        writer did first. Then the replaced content is deleted (a reader that misses it reads the totals again)."""
+        writer did first. Then the replaced content is deleted (a reader that misses it reads the totals again).
+        ``first``: the part has no totals yet (revision 0, or a rebuilt part's starting revision)."""
         doc = {"collection_id": collection_id, "revision": revision + 1, "changed_at": datetime.now(UTC),
                "totals": part_totals(entries)}
+        first = first or revision == 0
         try:
-            if revision == 0:
+            if first:
                 await self._totals.insert_one({"_id": _id, **doc})
             elif not (await self._totals.update_one({"_id": _id, "revision": revision}, {"$set": doc})).matched_count:
                 return False
         except DuplicateKeyError:
             return False
         self._cache[_id] = (revision + 1, entries)
-        if revision:
+        if not first:
             # In the background: a delete decodes the whole collection on FerretDB; a reader that misses the old
             # revision reads the totals again, and one left by a crash is removed at the next start.
             self._spawn(self._parts.delete_one({"_id": content_id(_id, revision)}))
@@ -219,16 +222,31 @@ class MongoCollectionStore:
             by_part[part_id(collection, part_of(subject))][subject].append(study)
             places[subject].add(collection)
         await self._add_places(places)
+        # A collection's version (the sum of its parts' revisions) must go on growing across a rebuild: the stored
+        # aggregates keep the highest version seen, so parts restarting at revision 1 would leave them frozen at
+        # their pre-rebuild value until as many changes again had been made. Each rebuilt part starts above the
+        # collection's stored version instead.
+        bases = {d["_id"]: int(d.get("version") or 0) + 1
+                 async for d in self._collections.find({}, {"version": 1})}
+        existing = {d["_id"] async for d in self._totals.find({}, {"_id": 1})}
         for _id, subjects in by_part.items():
+            if _id in existing:
+                continue  # a consumer made this part meanwhile, from the catalogue: keep it
             entries = sorted((e for k, v in subjects.items() if (e := subject_entry(k, v, self._row_fields))),
                              key=lambda e: e["subject"])
             collection_id = _id.rsplit("/", 1)[0]
+            revision = bases.get(collection_id, 1)
             try:
-                await self._parts.insert_one({"_id": content_id(_id, 1), "part": _id, "collection_id": collection_id,
-                                              "revision": 1, "entries": entries})
+                await self._parts.insert_one({"_id": content_id(_id, revision), "part": _id,
+                                              "collection_id": collection_id, "revision": revision, "entries": entries})
             except DuplicateKeyError:
-                continue  # a consumer made revision 1 meanwhile, from the catalogue: keep it
-            await self._commit(_id, collection_id, 0, entries)
+                continue  # a consumer made this revision meanwhile, from the catalogue: keep it
+            if not await self._commit(_id, collection_id, revision - 1, entries, first=True):
+                # A consumer made the part between the look above and now: its revision stands, this one goes
+                # (unless that consumer rolled this one forward and made it current).
+                head = await self._totals.find_one({"_id": _id}, {"revision": 1})
+                if head is None or head["revision"] != revision:
+                    await self._parts.delete_one({"_id": content_id(_id, revision)})
         try:
             await self._state.insert_one({"_id": PARTS_BUILT, "studies": count, "at": datetime.now(UTC)})
         except DuplicateKeyError:
