@@ -228,3 +228,60 @@ def test_a_changed_tool_is_not_run(tmp_path):
     from eucaim_node.jobs.core.jobs import _tool_changed
 
     assert "changed on disk" in _tool_changed(tool) and _tool_changed(TOOLS[STATS]) is None
+
+
+#: Run by the job: /tmp and $TMPDIR are its own and writable, the host's /tmp is not there, and a directory kept
+#: from the host's /tmp (where the node is installed) stays read-only.
+SCRATCH_PROBE = """
+import os, sys
+canary, kept = sys.argv[1], sys.argv[2]
+for place in ("/tmp", os.environ["TMPDIR"], "/var/tmp", "/dev/shm"):
+    try:
+        open(os.path.join(place, "scratch.txt"), "w").write("x")
+        print(place, "writable")
+    except OSError as exc:
+        print(place, "refused", exc.strerror)
+print("canary", "visible" if os.path.exists(canary) else "hidden")
+try:
+    open(os.path.join(kept, "tampered"), "w").write("x")
+    print("kept", "ALLOWED")
+except OSError as exc:
+    print("kept", "refused", exc.strerror)
+"""
+
+
+async def test_a_node_installed_under_tmp_runs_its_tools_with_a_private_writable_tmp(tmp_path):
+    """A node checked out under /tmp (as a CI clone is): the tool's interpreter there stays visible, read-only,
+    while the job's /tmp is a fresh tmpfs of its own (the host's other files in /tmp are not there)."""
+    import asyncio
+    import os
+    import sys
+    import uuid
+
+    from eucaim_node.jobs.core.catalogue import Tool
+    from eucaim_node.jobs.ports import RunRequest
+
+    install = Path("/tmp") / f"eucaim-node-install-{uuid.uuid4().hex[:12]}"
+    canary = Path("/tmp") / f"eucaim-canary-{uuid.uuid4().hex[:12]}"
+    try:
+        (install / "bin").mkdir(parents=True)
+        (install / "bin" / "python").symlink_to(os.path.realpath(sys.executable))
+        canary.write_text("host file")
+        tool = Tool("probe", "1.0", "scratch probe", (str(install / "bin" / "python"), "-I", "-c", SCRATCH_PROBE),
+                    None, None)
+        request = RunRequest(job_uid=uuid.uuid4().hex, tool=tool, args=[str(canary), str(install)],
+                             flavour=FLAVOURS[DEFAULT], datasets={}, job_dir=tmp_path / "job")
+        runner = LocalRunner(LocalRunnerSettings())
+        result = await runner.run(request, runner.plan(request), asyncio.Event())
+        text = request.log.read_text()
+        assert result.exit_code == 0, text
+        for place in ("/tmp", "/var/tmp", "/dev/shm"):
+            assert f"{place} writable" in text, text
+        assert "canary hidden" in text and "kept refused Read-only file system" in text, text
+        assert not (install / "tampered").exists()
+    finally:
+        canary.unlink(missing_ok=True)
+        (install / "bin" / "python").unlink(missing_ok=True)
+        for directory in (install / "bin", install):
+            if directory.exists():
+                directory.rmdir()

@@ -73,6 +73,20 @@ def probe_isolation() -> None:
                                    + done.stderr.decode(errors="replace").strip()[:200])
 
 
+#: Directories a job gets as fresh, private tmpfs (writable, size-limited), never the host's.
+SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _kept_under_scratch(needed: tuple[Path, ...]) -> list[Path]:
+    """The top-level directories of the scratch directories that hold a path the job needs (sorted, unique)."""
+    kept = set()
+    for path in needed:
+        for scratch in map(Path, SCRATCH_DIRS):
+            if scratch in path.parents:
+                kept.add(scratch / path.relative_to(scratch).parts[0])
+    return sorted(kept)
+
+
 class LocalRunner:
     """``isolated=False`` (EUCAIM_JOBS_LOCAL_INSECURE_NO_ISOLATION) keeps the limits and the kill but drops steps 4 to
     6: the job sees the host's network and file system, its datasets as symbolic links. Development only."""
@@ -114,21 +128,32 @@ class LocalRunner:
         for hidden in s.hide_paths:
             lines.append(f"if [ -d {q(str(hidden))} ]; then mount -t tmpfs -o size=4k,mode=000 eucaim-hidden "
                          f"{q(str(hidden))}; fi")
-        keep = {str(root / "sandbox")}
+        # The scratch directories get fresh tmpfs (the job's TMPDIR is /tmp), except what the job needs from them:
+        # the tool's interpreter and the node's own code when the node is installed under one of them (a CI clone
+        # under /tmp). Each such top-level directory is held aside (``--rbind`` keeps its hidden sub-mounts, e.g.
+        # the node's state), the tmpfs goes on, and the directory is bound back inside it.
+        kept = _kept_under_scratch((Path(request.tool.local_command()[0]), Path(__file__).resolve()))
+        held = root / ".held"
+        for number, directory in enumerate(kept):
+            lines += [f"mkdir -p {q(str(held / str(number)))}",
+                      f"mount --rbind {q(str(directory))} {q(str(held / str(number)))}"]
+        for scratch in SCRATCH_DIRS:
+            lines.append(f"if [ -d {scratch} ]; then mount -t tmpfs -o size={s.tmp_mib}m,mode=1777 eucaim-tmp {scratch}; fi")
+        for number, directory in enumerate(kept):
+            lines += [f"mkdir -p {q(str(directory))}",
+                      f"mount --rbind {q(str(held / str(number)))} {q(str(directory))}",
+                      f"umount -l {q(str(held / str(number)))}"]
+        if kept:
+            lines.append(f"rm -rf {q(str(held))}")
+        # Everything else read-only: the host's file system, the datasets, the hidden paths and what was kept.
+        writable = sorted({str(root / "sandbox"), *SCRATCH_DIRS})
         lines += [
             "for m in $(awk '{print $5}' /proc/self/mountinfo | sort -u); do",
-            "  case \"$m\" in " + "|".join(q(k) for k in sorted(keep)) + "|/proc|/proc/*) continue;; esac",
+            "  case \"$m\" in " + "|".join(q(k) for k in writable) + "|/proc|/proc/*) continue;; esac",
             "  mount -o remount,bind,ro \"$m\" 2>/dev/null || [ ! -e \"$m\" ] || "
             "{ echo \"eucaim-node: cannot make a mount read-only\" >&2; exit 97; }",
             "done",
         ]
-        # The tool's interpreter and the node's own code must stay visible: a node installed under /tmp (a CI
-        # clone) keeps that scratch directory, read-only like every other mount, instead of a fresh tmpfs.
-        needed = (Path(request.tool.local_command()[0]), Path(__file__).resolve())
-        for scratch in ("/tmp", "/var/tmp", "/dev/shm"):
-            if any(Path(scratch) in path.parents for path in needed):
-                continue
-            lines.append(f"if [ -d {scratch} ]; then mount -t tmpfs -o size={s.tmp_mib}m,mode=1777 eucaim-tmp {scratch}; fi")
         lines += [f"cd {q(str(root / 'sandbox'))}",
                   'exec setpriv --no-new-privs --bounding-set -all --inh-caps -all -- "$@"']
         return "\n".join(lines)
