@@ -147,6 +147,9 @@ def test_the_example_tool_runs_is_reviewed_and_only_released_files_leave(node, g
     assert {(m["mountPath"], m["readOnly"]) for m in report["mounts"]} == {
         (f"/mnt/datasets/{granted}", True), ("/mnt/sandbox", False)}
     assert "held" in node.logs("fem-exec-0001")  # the log too waits for review
+    listed = httpx.get(f"{node.url}/jobs", headers=node.headers, timeout=30).json()["data"]
+    assert {"name": "fem-exec-0001", "uid": report["uid"], "status": "SUCCESS", "createdAt": report["createdAt"],
+            "position": 0, "flavor": "medium-gpu"} in listed
 
     uid = report["uid"]
     listing = node.cli("outputs", uid)
@@ -246,3 +249,35 @@ def test_every_step_is_in_the_ledger_and_it_verifies(node, stack, granted):
             break
         time.sleep(2)
     assert done.returncode == 0 and done.stdout.startswith("ledger OK"), done.stdout + done.stderr
+
+
+async def test_a_users_job_list_is_read_by_owner_from_the_store_not_cut_by_others_newer_jobs(stack, observer):
+    """The list of ``GET .../jobs`` is a query by owner: a user's older job is listed even when other users have
+    run more jobs since than the list holds (the store filtered the newest jobs of all users before)."""
+    from datetime import UTC, datetime, timedelta
+
+    from eucaim_node.jobs.adapters.outbound.store import MongoJobStore
+    from eucaim_node.jobs.core.model import Job, JobState
+    from eucaim_node.store.collections import JOBS
+
+    seed = uuid.uuid4().hex[:10]
+    owner, other = f"list-owner-{seed}", f"list-other-{seed}"
+    now = datetime.now(UTC)
+
+    def job(user: str, n: int, age: timedelta) -> Job:
+        return Job(uid=f"{seed}-{user}-{n}", name=f"list-{n}", owner=user, image=STATS, tool=STATS, args=[],
+                   flavour="medium-gpu", datasets=[], state=JobState.ERROR, created_at=now - age)
+
+    client = stack.mongo_client(asynchronous=True)
+    try:
+        store = MongoJobStore(client[observer.db.name])
+        await store.ensure_indexes()
+        mine = [job(owner, 0, timedelta(hours=2)), job(owner, 1, timedelta(hours=1))]
+        for j in [*mine, *(job(other, n, timedelta(minutes=n)) for n in range(3))]:
+            await store.insert(j)
+        assert [j.uid for j in await store.recent(2, owner=owner)] == [mine[1].uid, mine[0].uid]
+        assert [j.uid for j in await store.recent(1, owner=owner)] == [mine[1].uid]
+        assert not {j.owner for j in await store.recent(3)} & {owner}  # all users' newest three are the other's
+    finally:
+        await client[observer.db.name][JOBS].delete_many({"_id": {"$regex": f"^{seed}-"}})
+        await client.close()

@@ -89,8 +89,9 @@ class MemoryStore:
         return [Job.from_document(d) for d in self.docs.values()
                 if d["state"] not in ("SUCCESS", "ERROR", "PENDING_ERROR")]
 
-    async def recent(self, limit: int) -> list[Job]:
-        return [Job.from_document(d) for d in self.docs.values()][:limit]
+    async def recent(self, limit: int, owner: str | None = None) -> list[Job]:
+        jobs = [Job.from_document(d) for d in self.docs.values() if owner is None or d["owner"] == owner]
+        return sorted(jobs, key=lambda j: j.created_at, reverse=True)[:limit]
 
 
 class Records(list):

@@ -227,15 +227,16 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def summary(job: Job) -> dict[str, Any]:
+    """Jobman's JobSummary of ``job`` (an item of ``GET .../jobs``): the first fields of its JobDetails."""
+    return {"name": job.name, "uid": job.uid, "status": str(job.state), "createdAt": _iso(job.created_at),
+            "position": 0, "flavor": job.flavour}
+
+
 def report(job: Job, server_name: str) -> dict[str, Any]:
     """Jobman's JobDetails of ``job`` (what ``GET .../jobs/{name}`` answers and the FEM's ``run_report`` reads)."""
     return {
-        "name": job.name,
-        "uid": job.uid,
-        "status": str(job.state),
-        "createdAt": _iso(job.created_at),
-        "position": 0,
-        "flavor": job.flavour,
+        **summary(job),
         "exitCode": job.exit_code,
         "startedAt": _iso(job.started_at),
         "finishedAt": _iso(job.finished_at),

@@ -38,7 +38,10 @@ from eucaim_node.runtime.body import BodyTooLarge, ClientDisconnected, asgi_body
 
 from ...core.catalogue import images_page
 from ...core.jobs import JobError, JobService
-from ...core.model import page, report
+from ...core.model import page, report, summary
+
+#: A user's job list holds their most recent jobs, at most this many (Jobman pages; the FEM reads the first page).
+LIST_LIMIT = 500
 
 log = logging.getLogger("eucaim_node.jobs.http")
 
@@ -162,10 +165,8 @@ class JobmanApi(_Api):
         await _json(send, 200, answer)
 
     async def list_jobs(self, principal: str, scope: Scope, receive: Receive, send: Send) -> None:
-        jobs = [j for j in await self.service.store.recent(500) if j.owner == principal]
-        data = [{"name": j.name, "uid": j.uid, "status": str(j.state), "createdAt": report(j, "")["createdAt"],
-                 "position": 0, "flavor": j.flavour} for j in jobs]
-        await _json(send, 200, page(data))
+        jobs = await self.service.store.recent(LIST_LIMIT, owner=principal)
+        await _json(send, 200, page([summary(j) for j in jobs]))
 
     async def details(self, principal: str, scope: Scope, receive: Receive, send: Send, name: str) -> None:
         await _json(send, 200, report(await self.service.job(principal, name), self.service.server_name))

@@ -19,6 +19,7 @@ class MongoJobStore:
     async def ensure_indexes(self) -> None:
         await self._coll.create_index([("owner", ASCENDING), ("name", ASCENDING)], unique=True)
         await self._coll.create_index("state")
+        await self._coll.create_index([("owner", ASCENDING), ("created_at", DESCENDING)])
 
     async def insert(self, job: Job) -> None:
         try:
@@ -41,8 +42,9 @@ class MongoJobStore:
         final = [str(s) for s in FINAL_STATES]
         return [Job.from_document(d) async for d in self._coll.find({"state": {"$nin": final}})]
 
-    async def recent(self, limit: int) -> list[Job]:
-        return [Job.from_document(d) async for d in self._coll.find().sort("created_at", DESCENDING).limit(limit)]
+    async def recent(self, limit: int, owner: str | None = None) -> list[Job]:
+        query = {} if owner is None else {"owner": owner}
+        return [Job.from_document(d) async for d in self._coll.find(query).sort("created_at", DESCENDING).limit(limit)]
 
 
 
