@@ -1,6 +1,7 @@
 """Collection assignment by rules, and withdrawal, with in-process stand-ins for Orthanc and MongoDB."""
 
 from eucaim_node.catalogue.config import bundled_config_path, load_config
+from eucaim_node.catalogue.documents import RemovedStudy, StudyDocument
 from eucaim_node.events import StudyAnonymised, WithdrawalRequested
 from eucaim_node.metadata.core.indexer import StudyIndexer
 
@@ -36,6 +37,8 @@ class Research:
 
 
 class Catalogue:
+    """The writer port in memory: stores each document in its stored form, as the MongoDB adapter does."""
+
     def __init__(self, withdrawn=(), withdraw_during_write=False):
         self.studies, self.series, self.tombstones = {}, {}, {}
         self.withdrawn = set(withdrawn)
@@ -43,11 +46,11 @@ class Catalogue:
         self.subject_refreshes = 0
 
     async def replace_study(self, study, series):
-        self.studies[study["_id"]] = study
+        self.studies[study.key] = study.to_document()
         for s in series:
-            self.series[s["_id"]] = s
+            self.series[s.key] = s.to_document()
         if self.withdraw_during_write:
-            self.withdrawn.add(study["subject_key"])
+            self.withdrawn.add(study.subject_key)
 
     async def refresh_subject(self, subject_key, changed_study=None):
         self.subject_refreshes += 1
@@ -59,15 +62,15 @@ class Catalogue:
         return subject_key in self.withdrawn
 
     async def studies_of(self, subject_key):
-        return [s for s in self.studies.values() if s["subject_key"] == subject_key]
+        return [StudyDocument.from_document(s) for s in self.studies.values() if s["subject_key"] == subject_key]
 
     async def remove_study(self, study, at):
-        self.tombstones[study["_id"]] = {"_id": study["_id"], "collection_id": study["collection_id"],
-                                         "subject_key": study["subject_key"], "removed_at": at}
-        self.studies.pop(study["_id"], None)
+        self.tombstones[study.key] = RemovedStudy(key=study.key, collection_id=study.collection_id,
+                                                  subject_key=study.subject_key, removed_at=at)
+        self.studies.pop(study.key, None)
 
     async def removed_studies_of(self, subject_key):
-        return [t for t in self.tombstones.values() if t["subject_key"] == subject_key]
+        return [t for t in self.tombstones.values() if t.subject_key == subject_key]
 
 
 class Published(list):

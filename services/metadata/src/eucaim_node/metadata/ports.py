@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any, Protocol
 
+from eucaim_node.catalogue.documents import RemovedStudy, SeriesDocument, StudyDocument
 from eucaim_node.events import StudyIndexed, StudyRemoved
 
 
@@ -18,8 +19,10 @@ class ResearchArchive(Protocol):
         """Whether the archive can decode the instance's pixel data."""
 
 
-class Catalogue(Protocol):
-    async def replace_study(self, study: dict[str, Any], series: list[dict[str, Any]]) -> None: ...
+class CatalogueWriter(Protocol):
+    """The catalogue's one writer (``eucaim_node.catalogue.documents`` is the contract its readers rely on)."""
+
+    async def replace_study(self, study: StudyDocument, series: list[SeriesDocument]) -> None: ...
 
     async def refresh_subject(self, subject_key: str, changed_study: str | None = None) -> None:
         """Make the subject document equal to what its studies say (delete it when none is left); ``changed_study``
@@ -28,12 +31,12 @@ class Catalogue(Protocol):
     async def record_withdrawal(self, subject_key: str, at: datetime, event_id: str) -> None: ...
     async def is_withdrawn(self, subject_key: str) -> bool: ...
 
-    async def studies_of(self, subject_key: str) -> list[dict[str, Any]]: ...
+    async def studies_of(self, subject_key: str) -> list[StudyDocument]: ...
 
-    async def remove_study(self, study: dict[str, Any], at: datetime) -> None:
+    async def remove_study(self, study: StudyDocument, at: datetime) -> None:
         """Tombstone (study key, collection, subject, time) first, then delete the series and the study."""
 
-    async def removed_studies_of(self, subject_key: str) -> list[dict[str, Any]]:
+    async def removed_studies_of(self, subject_key: str) -> list[RemovedStudy]:
         """The tombstones of this subject's removed studies."""
 
 

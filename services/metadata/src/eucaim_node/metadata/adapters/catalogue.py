@@ -1,14 +1,18 @@
-"""The catalogue in MongoDB: studies, series and subjects, withdrawals and removal tombstones."""
+"""The catalogue in MongoDB: studies, series and subjects, withdrawals and removal tombstones.
+
+The one writer of the catalogue (metadata's ``CatalogueWriter`` port): it stores the library's typed documents
+(``eucaim_node.catalogue.documents``) in their stored form and queries by the names those models derive.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
-
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from eucaim_node.catalogue.documents import (REMOVED, SERIES, STUDY, SUBJECT, RemovedStudy, SeriesDocument,
+                                              StudyDocument)
 from eucaim_node.store.collections import CATALOGUE_REMOVED_STUDIES, CATALOGUE_SUBJECTS, CATALOGUE_WITHDRAWN_SUBJECTS
 from eucaim_node.store import collections
 
@@ -31,21 +35,21 @@ class MongoCatalogue:
         self._removed = db[CATALOGUE_REMOVED_STUDIES]
 
     async def ensure_indexes(self) -> None:
-        await self._series.create_index("study_key")
-        await self._studies.create_index("collection_id")
-        await self._studies.create_index("subject_key")
-        await self._removed.create_index("subject_key")
-        await self._removed.create_index("collection_id")
+        await self._series.create_index(SERIES.study_key)
+        await self._studies.create_index(STUDY.collection_id)
+        await self._studies.create_index(STUDY.subject_key)
+        await self._removed.create_index(REMOVED.subject_key)
+        await self._removed.create_index(REMOVED.collection_id)
 
-    async def replace_study(self, study: dict[str, Any], series: list[dict[str, Any]]) -> None:
+    async def replace_study(self, study: StudyDocument, series: list[SeriesDocument]) -> None:
         """Make the stored study and its series equal to these documents (each write idempotent).
 
         Series first, study last: a reader that sees the study document sees its series.
         """
         for doc in series:
-            await self._series.replace_one({"_id": doc["_id"]}, doc, upsert=True)
-        await self._series.delete_many({"study_key": study["_id"], "_id": {"$nin": [d["_id"] for d in series]}})
-        await self._studies.replace_one({"_id": study["_id"]}, study, upsert=True)
+            await self._series.replace_one({"_id": doc.key}, doc.to_document(), upsert=True)
+        await self._series.delete_many({SERIES.study_key: study.key, "_id": {"$nin": [d.key for d in series]}})
+        await self._studies.replace_one({"_id": study.key}, study.to_document(), upsert=True)
 
     async def refresh_subject(self, subject_key: str, changed_study: str | None = None) -> None:
         # Several consumers may refresh one subject at once (its studies hash to different partitions).
@@ -54,14 +58,15 @@ class MongoCatalogue:
         # query on subject_key: FerretDB 1.24 answers that by decoding every study (decision 0091).
         for _ in range(SUBJECT_ATTEMPTS):
             current = await self._subjects.find_one({"_id": subject_key})
-            keys = sorted({*(current or {}).get("study_keys", ()), *([changed_study] if changed_study else [])})
+            keys = sorted({*(current or {}).get(SUBJECT.study_keys, ()), *([changed_study] if changed_study else [])})
             found = await asyncio.gather(*(self._studies.find_one({"_id": k}) for k in keys))
-            studies = [s for s in found if s is not None and s.get("subject_key") == subject_key]
+            studies = [StudyDocument.from_document(s) for s in found if s is not None]
+            studies = [s for s in studies if s.subject_key == subject_key]
             if not studies:
                 if current is not None:
                     await self._subjects.delete_one({"_id": subject_key, "revision": current["revision"]})
                 return
-            doc = subject_document(subject_key, studies)
+            doc = subject_document(subject_key, studies).to_document()
             if current is None:
                 try:
                     await self._subjects.insert_one({**doc, "revision": 1})
@@ -83,17 +88,15 @@ class MongoCatalogue:
     async def is_withdrawn(self, subject_key: str) -> bool:
         return await self._withdrawn.find_one({"_id": subject_key}) is not None
 
-    async def studies_of(self, subject_key: str) -> list[dict[str, Any]]:
-        return await self._studies.find({"subject_key": subject_key}).to_list(None)
+    async def studies_of(self, subject_key: str) -> list[StudyDocument]:
+        return [StudyDocument.from_document(d) async for d in self._studies.find({STUDY.subject_key: subject_key})]
 
-    async def remove_study(self, study: dict[str, Any], at: datetime) -> None:
-        await self._removed.replace_one(
-            {"_id": study["_id"]},
-            {"_id": study["_id"], "collection_id": study["collection_id"], "subject_key": study["subject_key"],
-             "removed_at": at},
-            upsert=True)
-        await self._series.delete_many({"study_key": study["_id"]})
-        await self._studies.delete_one({"_id": study["_id"]})
+    async def remove_study(self, study: StudyDocument, at: datetime) -> None:
+        tombstone = RemovedStudy(key=study.key, collection_id=study.collection_id, subject_key=study.subject_key,
+                                 removed_at=at)
+        await self._removed.replace_one({"_id": study.key}, tombstone.to_document(), upsert=True)
+        await self._series.delete_many({SERIES.study_key: study.key})
+        await self._studies.delete_one({"_id": study.key})
 
-    async def removed_studies_of(self, subject_key: str) -> list[dict[str, Any]]:
-        return await self._removed.find({"subject_key": subject_key}).to_list(None)
+    async def removed_studies_of(self, subject_key: str) -> list[RemovedStudy]:
+        return [RemovedStudy.from_document(d) async for d in self._removed.find({REMOVED.subject_key: subject_key})]

@@ -8,7 +8,8 @@ the federation's tokens (``*_code`` / ``*_codes``: RadLex for modality, SNOMED C
 sex, BIRNLex for manufacturer) beside the raw value; a value with no code keeps its raw text and
 gets the explicit unknown code (SNOMED CT 261665006), never dropped.
 
-The study document is keyed by the study key, series documents by their (pseudonymised)
+The documents are the library's typed models (``eucaim_node.catalogue.documents``): their stored field names
+are the contract every reader of the catalogue relies on. The study document is keyed by the study key, series documents by their (pseudonymised)
 SeriesInstanceUID: writing them again for the same study replaces them, never duplicates.
 Attribute meanings follow PS3.3: Modality (0008,0060), BodyPartExamined (0018,0015),
 PatientSex (0010,0040), PatientAge (0010,1010, "nnnD/W/M/Y"), SliceThickness (0018,0050),
@@ -23,6 +24,7 @@ from typing import Any
 
 from eucaim_node.catalogue.coding import CodingTables
 from eucaim_node.catalogue.config import Condition
+from eucaim_node.catalogue.documents import SeriesDocument, StudyDocument, SubjectDocument
 from eucaim_node.catalogue.screening import ASSESSMENT_CODES, ScreeningContext
 
 UNKNOWN = "UNKNOWN"
@@ -60,7 +62,7 @@ def _text(value: Any) -> str:
 
 
 def series_document(series: dict[str, Any], tags: dict[str, Any], *, study_key: str, subject_key: str | None = None,
-                    study_description: str | None = None, tables: CodingTables | None = None) -> dict[str, Any]:
+                    study_description: str | None = None, tables: CodingTables | None = None) -> SeriesDocument:
     """One image_series: ``series`` is Orthanc's /series/{id}, ``tags`` one instance's simplified tags."""
     tables = tables or CodingTables.bundled()
     main = series.get("MainDicomTags", {})
@@ -71,30 +73,30 @@ def series_document(series: dict[str, Any], tags: dict[str, Any], *, study_key: 
     regions = tables.regions(raw_modality, raw_body_part,
                              (study_description, main.get("SeriesDescription") or tags.get("SeriesDescription")))
     manufacturer = tables.code("manufacturer", tags.get("Manufacturer"))
-    return {
-        "_id": main.get("SeriesInstanceUID") or tags.get("SeriesInstanceUID"),
-        "study_key": study_key,
-        "subject_key": subject_key,
-        "modality": _text(main.get("Modality") or tags.get("Modality")),
-        "modality_code": modality.code,
-        "body_part": _text(main.get("BodyPartExamined") or tags.get("BodyPartExamined")),
-        "body_part_code": body_part.code,
-        "body_region_codes": sorted(regions),  # what the search's body part finds (coding.py body_region)
-        "manufacturer": _text(tags.get("Manufacturer")),
-        "manufacturer_code": manufacturer.code,
-        "model": tags.get("ManufacturerModelName") or None,
-        "series_date": main.get("SeriesDate") or tags.get("SeriesDate") or None,  # shifted by de-identification
-        "slice_thickness_mm": _number(tags.get("SliceThickness")),
-        "pixel_spacing_mm": _numbers(tags.get("PixelSpacing")),
-        "contrast": bool(tags.get("ContrastBolusAgent")),
-        "instance_count": len(series.get("Instances", ())),
-    }
+    return SeriesDocument(
+        key=main.get("SeriesInstanceUID") or tags.get("SeriesInstanceUID"),
+        study_key=study_key,
+        subject_key=subject_key,
+        modality=_text(main.get("Modality") or tags.get("Modality")),
+        modality_code=modality.code,
+        body_part=_text(main.get("BodyPartExamined") or tags.get("BodyPartExamined")),
+        body_part_code=body_part.code,
+        body_region_codes=sorted(regions),  # what the search's body part finds (coding.py body_region)
+        manufacturer=_text(tags.get("Manufacturer")),
+        manufacturer_code=manufacturer.code,
+        model=tags.get("ManufacturerModelName") or None,
+        series_date=main.get("SeriesDate") or tags.get("SeriesDate") or None,  # shifted by de-identification
+        slice_thickness_mm=_number(tags.get("SliceThickness")),
+        pixel_spacing_mm=_numbers(tags.get("PixelSpacing")),
+        contrast=bool(tags.get("ContrastBolusAgent")),
+        instance_count=len(series.get("Instances", ())),
+    )
 
 
-def study_document(study: dict[str, Any], series_docs: list[dict[str, Any]], first_tags: dict[str, Any], *,
+def study_document(study: dict[str, Any], series_docs: list[SeriesDocument], first_tags: dict[str, Any], *,
                    study_key: str, collection_id: str, indexed_at: datetime, source_event_id: str,
                    condition: Condition | None = None, tables: CodingTables | None = None,
-                   screening: ScreeningContext | None = None, assessments: Iterable[str] = ()) -> dict[str, Any]:
+                   screening: ScreeningContext | None = None, assessments: Iterable[str] = ()) -> StudyDocument:
     """One image_study, with the series' coded values gathered (what the federated search queries).
 
     ``condition`` is the study's diagnosis (the collection's, else its cancer type's); ``screening`` its programme
@@ -103,47 +105,46 @@ def study_document(study: dict[str, Any], series_docs: list[dict[str, Any]], fir
     main = study.get("MainDicomTags", {})
     patient = study.get("PatientMainDicomTags", {})
     sex = tables.code("sex", first_tags.get("PatientSex"))
-    return {
-        "_id": study_key,
-        "cdm": CDM_VERSION,
-        "subject_key": patient.get("PatientID") or first_tags.get("PatientID"),
-        "collection_id": collection_id,
-        "condition_code": condition.code if condition else tables.unknown.code,
-        "condition_label": condition.label if condition else UNKNOWN,
-        "study_date": main.get("StudyDate") or None,  # already shifted by de-identification
-        "sex": sex.value if sex.known else UNKNOWN,
-        "sex_code": sex.code,
-        "age_years": age_in_years(first_tags.get("PatientAge")),
-        "modalities": sorted({s["modality"] for s in series_docs}),
-        "modality_codes": sorted({s["modality_code"] for s in series_docs}),
-        "body_parts": sorted({s["body_part"] for s in series_docs}),
-        "body_part_codes": sorted({s["body_part_code"] for s in series_docs}),
-        "body_region_codes": sorted({c for s in series_docs for c in s["body_region_codes"]}),
-        "manufacturers": sorted({s["manufacturer"] for s in series_docs}),
-        "manufacturer_codes": sorted({s["manufacturer_code"] for s in series_docs}),
-        "contrast": any(s["contrast"] for s in series_docs),
-        "programme": screening.programme if screening else "unknown",
-        "programme_source": screening.programme_source if screening else "default",
-        "cancer_type": screening.cancer_type if screening else "other",
-        "cancer_type_source": screening.cancer_type_source if screening else "default",
-        "assessments": sorted(set(assessments)),
-        "assessment_codes": sorted({ASSESSMENT_CODES[a] for a in assessments}),
-        "series_count": len(series_docs),
-        "instance_count": sum(s["instance_count"] for s in series_docs),
-        "indexed_at": indexed_at,
-        "source_event_id": source_event_id,
-    }
+    return StudyDocument(
+        key=study_key,
+        cdm=CDM_VERSION,
+        subject_key=patient.get("PatientID") or first_tags.get("PatientID"),
+        collection_id=collection_id,
+        condition_code=condition.code if condition else tables.unknown.code,
+        condition_label=condition.label if condition else UNKNOWN,
+        study_date=main.get("StudyDate") or None,  # already shifted by de-identification
+        sex=sex.value if sex.known else UNKNOWN,
+        sex_code=sex.code,
+        age_years=age_in_years(first_tags.get("PatientAge")),
+        modalities=sorted({s.modality for s in series_docs}),
+        modality_codes=sorted({s.modality_code for s in series_docs}),
+        body_parts=sorted({s.body_part for s in series_docs}),
+        body_part_codes=sorted({s.body_part_code for s in series_docs}),
+        body_region_codes=sorted({c for s in series_docs for c in s.body_region_codes}),
+        manufacturers=sorted({s.manufacturer for s in series_docs}),
+        manufacturer_codes=sorted({s.manufacturer_code for s in series_docs}),
+        contrast=any(s.contrast for s in series_docs),
+        programme=screening.programme if screening else "unknown",
+        programme_source=screening.programme_source if screening else "default",
+        cancer_type=screening.cancer_type if screening else "other",
+        cancer_type_source=screening.cancer_type_source if screening else "default",
+        assessments=sorted(set(assessments)),
+        assessment_codes=sorted({ASSESSMENT_CODES[a] for a in assessments}),
+        series_count=len(series_docs),
+        instance_count=sum(s.instance_count for s in series_docs),
+        indexed_at=indexed_at,
+        source_event_id=source_event_id,
+    )
 
 
-def subject_document(subject_key: str, studies: list[dict[str, Any]]) -> dict[str, Any]:
+def subject_document(subject_key: str, studies: list[StudyDocument]) -> SubjectDocument:
     """One CDM subject, from all its catalogued studies (recomputed, never incremented)."""
-    ages = [s["age_years"] for s in studies if s.get("age_years") is not None]
-    sexes = sorted({s.get("sex_code") for s in studies if s.get("sex_code")})
-    return {
-        "_id": subject_key,
-        "sex_codes": sexes,
-        "collection_ids": sorted({s["collection_id"] for s in studies}),
-        "study_keys": sorted(s["_id"] for s in studies),
-        "study_count": len(studies),
-        "age_at_first_study_years": min(ages) if ages else None,
-    }
+    ages = [s.age_years for s in studies if s.age_years is not None]
+    return SubjectDocument(
+        key=subject_key,
+        sex_codes=sorted({s.sex_code for s in studies if s.sex_code}),
+        collection_ids=sorted({s.collection_id for s in studies}),
+        study_keys=sorted(s.key for s in studies),
+        study_count=len(studies),
+        age_at_first_study_years=min(ages) if ages else None,
+    )

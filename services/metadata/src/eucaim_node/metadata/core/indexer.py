@@ -9,13 +9,14 @@ from typing import Any
 
 from eucaim_node.catalogue.coding import CodingTables
 from eucaim_node.catalogue.config import CollectionsConfig
+from eucaim_node.catalogue.documents import RemovedStudy, StudyDocument
 from eucaim_node.catalogue.quality import assess_series, is_image, study_summary
 from eucaim_node.catalogue.rules import StudyFacts, assign_collection
 from eucaim_node.catalogue.screening import ScreeningFacts, screening_context
 from eucaim_node.events import Event, StudyAnonymised, StudyIndexed, StudyRemoved, WithdrawalRequested, derive_event_id
 from eucaim_node.orthanc import OrthancNotFound
 
-from ..ports import Catalogue, ResearchArchive, StudyIndexedPublisher, StudyRemovedPublisher
+from ..ports import CatalogueWriter, ResearchArchive, StudyIndexedPublisher, StudyRemovedPublisher
 from .documents import series_document, study_document
 from .evidence import study_evidence
 
@@ -26,7 +27,7 @@ DECODE_CONCURRENCY = 4
 
 
 class StudyIndexer:
-    def __init__(self, research: ResearchArchive, catalogue: Catalogue, publish: StudyIndexedPublisher,
+    def __init__(self, research: ResearchArchive, catalogue: CatalogueWriter, publish: StudyIndexedPublisher,
                  *, default_collection: str, config: CollectionsConfig, publish_removed: StudyRemovedPublisher,
                  tables: CodingTables | None = None) -> None:
         config.require_default(default_collection)
@@ -64,8 +65,8 @@ class StudyIndexer:
             read += every.values()  # screening evidence: procedure codes, mammography views, report assessments
             series_docs.append(series_document(series, tags, study_key=event.study_key, subject_key=subject_key,
                                                study_description=description, tables=self._tables))
-            series_docs[-1]["quality"] = await self._series_quality(every)
-        facts = StudyFacts.of((s["modality"] for s in series_docs), (s["body_part"] for s in series_docs),
+            series_docs[-1].quality = await self._series_quality(every)
+        facts = StudyFacts.of((s.modality for s in series_docs), (s.body_part for s in series_docs),
                               description, event.calling_aet)
         collection_id = assign_collection(self._config, facts, self._default_collection)
         collection = self._config.collection(collection_id)
@@ -73,7 +74,7 @@ class StudyIndexer:
         context = screening_context(self._config.screening, ScreeningFacts.of(
             calling_aet=event.calling_aet, department=event.department, procedure_codes=evidence["procedure_codes"],
             description=description, modalities=facts.modalities, mg_views=evidence["mg_views"],
-            regions=(c for s in series_docs for c in s["body_region_codes"]), assessments=evidence["assessments"],
+            regions=(c for s in series_docs for c in s.body_region_codes), assessments=evidence["assessments"],
         ), collection.condition if collection else None)
         study_doc = study_document(
             study, series_docs, first_tags, study_key=event.study_key, collection_id=collection_id,
@@ -81,23 +82,23 @@ class StudyIndexer:
             condition=context.condition(collection.condition if collection else None), tables=self._tables,
             screening=context, assessments=evidence["assessments"],
         )
-        study_doc["quality"] = study_summary(s["quality"] for s in series_docs)
+        study_doc.quality = study_summary(s.quality for s in series_docs)
         await self._catalogue.replace_study(study_doc, series_docs)
-        await self._catalogue.refresh_subject(study_doc["subject_key"], study_doc["_id"])
+        await self._catalogue.refresh_subject(study_doc.subject_key, study_doc.key)
         # A withdrawal may have been recorded while this study was being written: check again, after the
         # write, so that whichever of the two ran second removes the study (no interleaving leaves it).
-        if await self._catalogue.is_withdrawn(study_doc["subject_key"]):
+        if await self._catalogue.is_withdrawn(study_doc.subject_key):
             await self._remove(study_doc, cause=event)
             return
         await self._publish(StudyIndexed.create(
             cause=event, producer=PRODUCER, study_key=event.study_key,
-            collection_id=study_doc["collection_id"], subject_key=study_doc["subject_key"],
-            series_count=study_doc["series_count"], instance_count=study_doc["instance_count"],
-            modalities=tuple(study_doc["modalities"]), body_parts=tuple(study_doc["body_parts"]),
+            collection_id=study_doc.collection_id, subject_key=study_doc.subject_key,
+            series_count=study_doc.series_count, instance_count=study_doc.instance_count,
+            modalities=tuple(study_doc.modalities), body_parts=tuple(study_doc.body_parts),
         ))
         log.info("study indexed", extra={"study_key": event.study_key, "collection_id": collection_id,
-                                         "series": study_doc["series_count"], "instances": study_doc["instance_count"],
-                                         "quality_flags": study_doc["quality"]["flags"]})
+                                         "series": study_doc.series_count, "instances": study_doc.instance_count,
+                                         "quality_flags": study_doc.quality["flags"]})
 
     async def _series_quality(self, tags: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """The series' data quality (catalogue.quality) from every instance's tags, each image decoded once."""
@@ -123,16 +124,16 @@ class StudyIndexer:
             await self._announce(tombstone, cause=event)
         log.info("withdrawn subject removed from the catalogue", extra={"studies": len(removed)})
 
-    async def _remove(self, study: dict[str, Any], *, cause: Event) -> None:
+    async def _remove(self, study: StudyDocument, *, cause: Event) -> None:
         await self._catalogue.remove_study(study, datetime.now(UTC))
-        await self._catalogue.refresh_subject(study["subject_key"], study["_id"])
+        await self._catalogue.refresh_subject(study.subject_key, study.key)
         await self._announce(study, cause=cause)
 
-    async def _announce(self, study: dict[str, Any], *, cause: Event) -> None:
+    async def _announce(self, study: StudyDocument | RemovedStudy, *, cause: Event) -> None:
         # One event per (cause, study): a redelivered cause announces the same removals with the same IDs.
         await self._publish_removed(StudyRemoved(
-            event_id=derive_event_id("StudyRemoved", cause.event_id, study["_id"]), event_type="StudyRemoved",
-            producer=PRODUCER, causation_id=cause.event_id, study_key=study["_id"], subject_key=study["subject_key"],
-            collection_id=study["collection_id"],
+            event_id=derive_event_id("StudyRemoved", cause.event_id, study.key), event_type="StudyRemoved",
+            producer=PRODUCER, causation_id=cause.event_id, study_key=study.key, subject_key=study.subject_key,
+            collection_id=study.collection_id,
         ))
-        log.info("study removed from the catalogue", extra={"study_key": study["_id"], "collection_id": study["collection_id"]})
+        log.info("study removed from the catalogue", extra={"study_key": study.key, "collection_id": study.collection_id})
