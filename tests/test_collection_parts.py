@@ -8,6 +8,7 @@ import json
 
 from aiokafka import AIOKafkaProducer
 
+from eucaim_node.catalogue.documents import STUDY, StudyDocument
 from eucaim_node.catalogue_sync.adapters.collection_store import PARTS_BUILT, aggregate, content_id, part_id
 from eucaim_node.catalogue_sync.core.parts import part_of
 from eucaim_node.cli.sample import SamplePatient
@@ -23,7 +24,8 @@ def patient(seed: str) -> SamplePatient:
 
 def stored_and_truth(db, collection_id: str) -> tuple[dict, dict]:
     stored = db[collections.CATALOGUE_COLLECTIONS].find_one({"_id": collection_id})["aggregates"]
-    truth = aggregate(list(db[collections.CATALOGUE_STUDIES].find({"collection_id": collection_id})))
+    truth = aggregate([StudyDocument.from_document(d)
+                       for d in db[collections.CATALOGUE_STUDIES].find({STUDY.collection_id: collection_id})])
     return stored, truth
 
 

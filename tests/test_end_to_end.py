@@ -100,9 +100,9 @@ async def test_a_study_flows_through_every_service(stack, observer, kafka, tmp_p
 
     # The catalogue has the study and its series, with correct counts; the collection aggregate includes it.
     study = outcome.catalogue_study
-    assert (study["series_count"], study["instance_count"]) == (2, 20)
-    assert study["modalities"] == ["CT"] and study["body_parts"] == ["CHEST"]
-    assert sorted(s["instance_count"] for s in outcome.catalogue_series) == [10, 10]
+    assert (study.series_count, study.instance_count) == (2, 20)
+    assert study.modalities == ["CT"] and study.body_parts == ["CHEST"]
+    assert sorted(s.instance_count for s in outcome.catalogue_series) == [10, 10]
     aggregates = outcome.collection["aggregates"]
     assert aggregates["studies"] >= 1 and aggregates["instances"] >= 20 and "CT" in aggregates["modalities"]
 

@@ -19,6 +19,7 @@ import httpx
 
 from eucaim_node.catalogue_sync.adapters.collection_store import MongoCollectionStore, aggregate
 from eucaim_node.catalogue_sync.core.parts import PARTS
+from eucaim_node.catalogue.documents import StudyDocument
 from eucaim_node.catalogue.search import QueryCompiler
 from eucaim_node.catalogue.store import search_fields
 from eucaim_node.stack import Stack
@@ -85,7 +86,7 @@ async def measure(stack: Stack, count: int) -> list[str]:
             if n < 3:  # seconds each: three are enough
                 started = time.perf_counter()
                 studies = await db[collections.CATALOGUE_STUDIES].find({"collection_id": COLLECTION}).to_list(None)
-                aggregate(studies)
+                aggregate([StudyDocument.from_document(s) for s in studies])
                 full.append(time.perf_counter() - started)
             started = time.perf_counter()
             await store.update_subject(doc["subject_key"], COLLECTION)

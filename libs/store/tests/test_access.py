@@ -133,11 +133,26 @@ def test_the_registry_lists_each_constant_once():
     assert len(set(collections.ALL)) == len(collections.ALL)
 
 
+#: The catalogue's reader adapter, shared by catalogue-sync, the materialiser and the CLI: each calls only the
+#: methods its grants allow (catalogue-sync and the materialiser never read series); tested on its own below.
+CATALOGUE_READER = ROOT / "libs/catalogue/src/eucaim_node/catalogue/reader.py"
+
+
 @pytest.mark.parametrize("principal", sorted(CODE_OF))
 def test_each_principal_is_granted_what_its_code_touches(principal):
-    used = set().union(*(collections_named(p) for p in _python_files(*CODE_OF[principal])))
+    files = [p for p in _python_files(*CODE_OF[principal]) if p != CATALOGUE_READER]
+    used = set().union(*(collections_named(p) for p in files))
     assert used, f"no collection found in the code of {principal}"
     assert sorted(used - set(access.GRANTS[principal])) == []
+
+
+def test_the_catalogue_reader_reads_what_its_readers_may_read():
+    needs = {"catalogue-sync": {collections.CATALOGUE_STUDIES, collections.CATALOGUE_SUBJECTS},  # parts, search
+             "materialiser": {collections.CATALOGUE_STUDIES, collections.CATALOGUE_SUBJECTS},    # eForms
+             "cli": {collections.CATALOGUE_STUDIES, collections.CATALOGUE_SERIES}}               # search, datasets
+    assert collections_named(CATALOGUE_READER) == set().union(*needs.values())
+    for principal, collections_read in needs.items():
+        assert collections_read <= access.readable(principal), principal
 
 
 def test_every_collection_has_exactly_one_writer():

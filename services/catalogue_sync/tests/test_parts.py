@@ -6,6 +6,7 @@ import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+from eucaim_node.catalogue.documents import StudyDocument
 from eucaim_node.catalogue.quality import FLAGS, MINIMUM_TAGS
 from eucaim_node.catalogue_sync.adapters.collection_store import aggregate
 from eucaim_node.catalogue_sync.core.parts import PARTS, merge, part_of, part_totals, subject_entry
@@ -13,7 +14,7 @@ from eucaim_node.catalogue_sync.core.parts import PARTS, merge, part_of, part_to
 ROWS = frozenset({"_id", "collection_id", "subject_key", "sex", "modalities"})
 
 
-def studies(seed: int, count: int) -> list[dict]:
+def studies(seed: int, count: int) -> list[StudyDocument]:
     rnd = random.Random(seed)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     docs = []
@@ -34,13 +35,13 @@ def studies(seed: int, count: int) -> list[dict]:
                                           "flagged": {f: rnd.randint(0, 2) for f in FLAGS},
                                           "tag_present": {t: rnd.randint(0, 3) for t in MINIMUM_TAGS}}]),
         })
-    return docs
+    return [StudyDocument.from_document(d) for d in docs]
 
 
-def parted(docs: list[dict]) -> list[dict]:
-    by_subject: dict[str, list[dict]] = defaultdict(list)
+def parted(docs: list[StudyDocument]) -> list[dict]:
+    by_subject: dict[str, list[StudyDocument]] = defaultdict(list)
     for doc in docs:
-        by_subject[doc["subject_key"]].append(doc)
+        by_subject[doc.subject_key].append(doc)
     parts: dict[int, list[dict]] = defaultdict(list)
     for subject, own in by_subject.items():
         parts[part_of(subject)].append(subject_entry(subject, own, ROWS))
@@ -59,8 +60,8 @@ def test_an_empty_collection_merges_to_the_empty_aggregates():
 
 def test_a_subject_lives_in_one_part_and_its_entry_is_recomputed_not_incremented():
     docs = studies(7, 40)
-    subject = docs[0]["subject_key"]
-    own = [d for d in docs if d["subject_key"] == subject]
+    subject = docs[0].subject_key
+    own = [d for d in docs if d.subject_key == subject]
     assert 0 <= part_of(subject) < PARTS and part_of(subject) == part_of(subject)
     # the same studies, in any order and seen twice (a redelivery), make the same entry
     assert subject_entry(subject, own, ROWS) == subject_entry(subject, list(reversed(own)), ROWS)

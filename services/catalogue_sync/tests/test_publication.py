@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from eucaim_node.catalogue.config import bundled_config_path, load_config
+from eucaim_node.catalogue.documents import StudyDocument
 from eucaim_node.catalogue_sync.adapters.collection_store import aggregate
 from eucaim_node.catalogue_sync.core.outbox import OutboxWorker
 from eucaim_node.catalogue_sync.core.publication import Coarsening, DatasetPublisher, collection_facts
@@ -14,10 +15,12 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def studies(n, *, per_subject=1, sex="SNOMEDCT248152002", age=50.0, prefix="S"):
-    return [{"subject_key": f"{prefix}{i // per_subject}", "sex_code": sex, "age_years": age + i, "modalities": ["CT"],
+    return [StudyDocument.from_document({
+             "_id": f"2.25.{prefix}{i}", "collection_id": "c",
+             "subject_key": f"{prefix}{i // per_subject}", "sex_code": sex, "age_years": age + i, "modalities": ["CT"],
              "modality_codes": ["RID10321"], "body_parts": ["CHEST"], "body_part_codes": ["SNOMEDCT43799004"],
              "manufacturers": ["SIEMENS"], "manufacturer_codes": ["birnlex_3066"], "series_count": 2,
-             "instance_count": 10} for i in range(n)]
+             "instance_count": 10}) for i in range(n)]
 
 
 def test_aggregates_count_subjects_per_facet_value():

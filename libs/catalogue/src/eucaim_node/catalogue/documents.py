@@ -99,9 +99,9 @@ class StudyDocument(CatalogueDocument):
     manufacturers: list[str] = []
     manufacturer_codes: list[str] = []
     contrast: bool = False
-    programme: str = "unknown"
+    programme: str | None = "unknown"
     programme_source: str = "default"
-    cancer_type: str = "other"
+    cancer_type: str | None = "other"
     cancer_type_source: str = "default"
     assessments: list[str] = []
     assessment_codes: list[str] = []

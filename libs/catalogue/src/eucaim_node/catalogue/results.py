@@ -27,6 +27,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .documents import STUDY
+
 Mode = Literal["suppress", "round", "perturb"]
 SEX_DISPLAY = {"M": "Male", "F": "Female", "O": "Other"}
 
@@ -86,18 +88,18 @@ class SearchAnswer:
 
 def build_answer(studies: list[dict[str, Any]], collections: dict[str, tuple[str, str]], protection: Protection,
                  query_canonical: str) -> SearchAnswer:
-    """``studies``: the matching study documents (projection of the CDM fields); ``collections``:
+    """``studies``: the matching studies' search rows (stored fields named by ``documents.STUDY``); ``collections``:
     id → (name, description) of the collections the node publishes, in display order."""
     cells: dict[str, _Cell] = defaultdict(_Cell)
     for doc in studies:
-        cell = cells[doc.get("collection_id")]
+        cell = cells[doc.get(STUDY.collection_id)]
         cell.studies += 1
-        subject = cell.subjects.setdefault(str(doc.get("subject_key")), {"sex": set(), "modality": set(), "body_part": set(),
+        subject = cell.subjects.setdefault(str(doc.get(STUDY.subject_key)), {"sex": set(), "modality": set(), "body_part": set(),
                                                                           "age": None})
-        subject["sex"].add(SEX_DISPLAY.get(doc.get("sex"), "Unknown"))
-        subject["modality"].update(doc.get("modalities") or ())
-        subject["body_part"].update(doc.get("body_parts") or ())
-        age = doc.get("age_years")
+        subject["sex"].add(SEX_DISPLAY.get(doc.get(STUDY.sex), "Unknown"))
+        subject["modality"].update(doc.get(STUDY.modalities) or ())
+        subject["body_part"].update(doc.get(STUDY.body_parts) or ())
+        age = doc.get(STUDY.age_years)
         if age is not None and (subject["age"] is None or age < subject["age"]):
             subject["age"] = age
     answered, suppressed = [], 0

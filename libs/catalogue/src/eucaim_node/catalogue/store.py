@@ -1,6 +1,7 @@
-"""The federation's reads of the catalogue in MongoDB (AsyncMongoClient), shared by catalogue-sync and the CLI.
+"""The federated search over the catalogue in MongoDB (AsyncMongoClient), shared by catalogue-sync and the CLI.
 
-The collections it touches are declared, with their one writer, in ``eucaim_node.store.collections``.
+Studies are read through the catalogue's reader (``reader.py``); the collections it touches are declared, with
+their one writer, in ``eucaim_node.store.collections``.
 """
 
 from __future__ import annotations
@@ -15,17 +16,22 @@ from pymongo.errors import DuplicateKeyError
 from eucaim_node.store import collections as names
 
 from .config import CollectionsConfig
+from .documents import STUDY
 from .matching import compile_filter
+from .reader import MongoCatalogueReader
 from .results import Protection, SearchAnswer, build_answer
 from .search import CompiledQuery, QueryCompiler
 
-SEARCH_PROJECTION = {"collection_id": 1, "subject_key": 1, "sex": 1, "age_years": 1, "modalities": 1, "body_parts": 1}
+#: The study fields a search answer shows (``results.build_answer``).
+ANSWER_FIELDS = frozenset({STUDY.collection_id, STUDY.subject_key, STUDY.sex, STUDY.age_years, STUDY.modalities,
+                           STUDY.body_parts})
 
 
 def search_fields(compiler: QueryCompiler) -> frozenset[str]:
-    """Every study field a search reads: what the answer shows and what any search key's condition tests."""
+    """Every study field a search reads: what the answer shows and what any search key's condition tests; a key
+    whose path is no field of the study document is a KeyError (a renamed field must not match nothing)."""
     paths = {p for spec in compiler.keys.values() for p in (spec.code_path, spec.raw_path, spec.numeric_path) if p}
-    return frozenset(paths | set(SEARCH_PROJECTION))
+    return STUDY.require(paths | ANSWER_FIELDS)
 
 
 async def noise_secret(db: AsyncDatabase, *, create: bool = True) -> bytes:
@@ -53,10 +59,10 @@ def published_collections(config: CollectionsConfig) -> dict[str, tuple[str, str
 async def run_search(db: AsyncDatabase, query: CompiledQuery, config: CollectionsConfig,
                      protection: Protection) -> SearchAnswer:
     published = published_collections(config)
-    mongo_filter: dict[str, Any] = {"collection_id": {"$in": sorted(published)}}
+    mongo_filter: dict[str, Any] = {STUDY.collection_id: {"$in": sorted(published)}}
     if query.filter:
         mongo_filter = {"$and": [mongo_filter, query.filter]}
-    studies = await db[names.CATALOGUE_STUDIES].find(mongo_filter, SEARCH_PROJECTION).to_list(None)
+    studies = await MongoCatalogueReader(db).study_rows(mongo_filter, ANSWER_FIELDS)
     return build_answer(studies, published, protection, query.canonical)
 
 
@@ -65,7 +71,7 @@ def answer_from_rows(rows: list[dict[str, Any]], query: CompiledQuery, config: C
     """:func:`run_search` over study rows held in memory (the same filter, evaluated with MongoDB's semantics)."""
     published = published_collections(config)
     match = compile_filter(query.filter)
-    studies = [row for row in rows if row.get("collection_id") in published and match(row)]
+    studies = [row for row in rows if row.get(STUDY.collection_id) in published and match(row)]
     return build_answer(studies, published, protection, query.canonical)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from pymongo import MongoClient
 
+from eucaim_node.catalogue.documents import SERIES, STUDY, SeriesDocument, StudyDocument
 from eucaim_node.deid import load_key, pseudonymise_uid
 from eucaim_node.stack import Stack
 from eucaim_node.stack.dicom_tools import storescu
@@ -25,8 +26,8 @@ class StudyOutcome:
 
     study_key: str
     research_instances: int = 0
-    catalogue_study: dict[str, Any] | None = None
-    catalogue_series: list[dict[str, Any]] = field(default_factory=list)
+    catalogue_study: StudyDocument | None = None
+    catalogue_series: list[SeriesDocument] = field(default_factory=list)
     collection: dict[str, Any] | None = None
     audit_actions: list[str] = field(default_factory=list)
 
@@ -35,7 +36,7 @@ class StudyOutcome:
         return (
             self.research_instances == expected_instances
             and self.catalogue_study is not None
-            and self.catalogue_study.get("instance_count") == expected_instances
+            and self.catalogue_study.instance_count == expected_instances
             and self.collection is not None
             and "CollectionUpdated" in self.audit_actions
         )
@@ -72,18 +73,22 @@ class NodeObserver:
         return len(self.orthanc("research", f"studies/{study_id}/instances")) if study_id else 0
 
     def outcome(self, study_key: str) -> StudyOutcome:
-        study = self.db[collections.CATALOGUE_STUDIES].find_one({"_id": study_key})
+        # The catalogue's documents, read as its typed model (eucaim_node.catalogue.documents): this view is
+        # synchronous, the reader port (catalogue.reader) asynchronous.
+        found = self.db[collections.CATALOGUE_STUDIES].find_one({STUDY.key: study_key})
+        study = StudyDocument.from_document(found) if found else None
         return StudyOutcome(
             study_key=study_key,
             research_instances=self.research_instance_count(study_key),
             catalogue_study=study,
-            catalogue_series=list(self.db[collections.CATALOGUE_SERIES].find({"study_key": study_key})),
-            collection=self.db[collections.CATALOGUE_COLLECTIONS].find_one({"_id": study["collection_id"]}) if study else None,
+            catalogue_series=[SeriesDocument.from_document(d)
+                              for d in self.db[collections.CATALOGUE_SERIES].find({SERIES.study_key: study_key})],
+            collection=self.db[collections.CATALOGUE_COLLECTIONS].find_one({"_id": study.collection_id}) if study else None,
             audit_actions=sorted(r["action"] for r in self.audit_records_for(study_key, study)),
         )
 
-    def audit_records_for(self, study_key: str, study: dict | None) -> list[dict[str, Any]]:
-        entities = [study_key] + ([study["collection_id"]] if study else [])
+    def audit_records_for(self, study_key: str, study: StudyDocument | None) -> list[dict[str, Any]]:
+        entities = [study_key] + ([study.collection_id] if study else [])
         return list(self.db[collections.AUDIT_RECORDS].find({"entity": {"$in": entities}}))
 
     def wait_until_complete(self, study_key: str, expected_instances: int, timeout: float) -> StudyOutcome:
@@ -104,9 +109,14 @@ def push_sample(stack: Stack, dest: Path, **kwargs: Any) -> SampleStudy:
     return sample
 
 
+#: What the walkthrough shows of the sample's catalogue entry.
+SUMMARY_FIELDS = (STUDY.subject_key, STUDY.collection_id, STUDY.modalities, STUDY.body_parts, STUDY.series_count,
+                  STUDY.instance_count, STUDY.sex, STUDY.age_years, STUDY.study_date)
+
+
 def describe(stack: Stack, outcome: StudyOutcome) -> str:
     """What a newcomer needs after ``make up``: where to look, and what arrived."""
-    study = outcome.catalogue_study or {}
+    study = outcome.catalogue_study.to_document() if outcome.catalogue_study else {}
     aggregates = (outcome.collection or {}).get("aggregates", {})
     lines = [
         "",
@@ -135,7 +145,7 @@ def describe(stack: Stack, outcome: StudyOutcome) -> str:
         "",
         f"Sample study {outcome.study_key}",
         f"  research Orthanc:  {outcome.research_instances} de-identified instances",
-        f"  catalogue entry:   {json.dumps({k: study.get(k) for k in ('subject_key', 'collection_id', 'modalities', 'body_parts', 'series_count', 'instance_count', 'sex', 'age_years', 'study_date')})}",
+        f"  catalogue entry:   {json.dumps({k: study.get(k) for k in SUMMARY_FIELDS})}",
         f"  collection:        {json.dumps(aggregates)}",
         f"  audit records:     {', '.join(outcome.audit_actions) or 'none yet'}",
     ]

@@ -12,7 +12,8 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from eucaim_node.store import collections as names
+from eucaim_node.catalogue.documents import STUDY
+from eucaim_node.catalogue.reader import MongoCatalogueReader
 
 from .model import StudyRef
 
@@ -22,20 +23,17 @@ class ResolutionError(ValueError):
 
 
 async def _refs(db: AsyncDatabase, mongo_filter: dict[str, Any]) -> list[StudyRef]:
-    studies = await db[names.CATALOGUE_STUDIES].find(mongo_filter, {"subject_key": 1, "collection_id": 1}).to_list(None)
-    keys = [s["_id"] for s in studies]
-    series: dict[str, list[str]] = {}
-    if keys:
-        async for doc in db[names.CATALOGUE_SERIES].find({"study_key": {"$in": keys}}, {"study_key": 1}):
-            series.setdefault(doc["study_key"], []).append(doc["_id"])
-    refs = [StudyRef(study_uid=s["_id"], subject=s["subject_key"], collection_id=s["collection_id"],
-                     series=tuple(series[s["_id"]])) for s in studies if series.get(s["_id"])]
+    catalogue = MongoCatalogueReader(db)
+    studies = await catalogue.study_rows(mongo_filter, (STUDY.subject_key, STUDY.collection_id))
+    series = await catalogue.series_keys_of(s[STUDY.key] for s in studies)
+    refs = [StudyRef(study_uid=s[STUDY.key], subject=s[STUDY.subject_key], collection_id=s[STUDY.collection_id],
+                     series=tuple(series[s[STUDY.key]])) for s in studies if series.get(s[STUDY.key])]
     return sorted(refs, key=lambda r: (r.subject, r.study_uid))
 
 
 async def resolve_query(db: AsyncDatabase, query_filter: dict[str, Any], collections: Iterable[str]) -> list[StudyRef]:
     """Studies matching a compiled search filter (``CompiledQuery.filter``) in the published ``collections``."""
-    scope: dict[str, Any] = {"collection_id": {"$in": sorted(collections)}}
+    scope: dict[str, Any] = {STUDY.collection_id: {"$in": sorted(collections)}}
     refs = await _refs(db, {"$and": [scope, query_filter]} if query_filter else scope)
     if not refs:
         raise ResolutionError("the query matches no catalogued study: a dataset needs at least one")
@@ -47,7 +45,7 @@ async def resolve_studies(db: AsyncDatabase, study_uids: list[str], collections:
     wanted = list(dict.fromkeys(u.strip() for u in study_uids if u.strip()))
     if not wanted:
         raise ResolutionError("the study list is empty: a dataset needs at least one study")
-    refs = await _refs(db, {"_id": {"$in": wanted}, "collection_id": {"$in": sorted(collections)}})
+    refs = await _refs(db, {STUDY.key: {"$in": wanted}, STUDY.collection_id: {"$in": sorted(collections)}})
     missing = sorted(set(wanted) - {r.study_uid for r in refs})
     if missing:
         raise ResolutionError(f"{len(missing)} of {len(wanted)} studies are not in the catalogue (first: {missing[0]})")

@@ -11,18 +11,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from eucaim_node.catalogue.documents import STUDY, StudyDocument
 from eucaim_node.catalogue.quality import collection_summary
+from eucaim_node.catalogue.reader import CatalogueReader, MongoCatalogueReader
 from eucaim_node.events import CollectionAggregates
 from eucaim_node.store import collections
 
-from ..core.parts import PARTS, merge, newest, part_of, part_totals, subject_entry
+from ..core.parts import FACETS, PARTS, merge, newest, part_of, part_totals, subject_entry
 
-_FIELDS = {"subject_key": 1, "modalities": 1, "body_parts": 1, "manufacturers": 1, "modality_codes": 1,
-           "body_part_codes": 1, "manufacturer_codes": 1, "sex_code": 1, "age_years": 1, "series_count": 1,
-           "instance_count": 1, "indexed_at": 1, "quality": 1, "programme": 1, "cancer_type": 1}
-
-
-def aggregate(studies: list[dict[str, Any]]) -> dict[str, Any]:
+def aggregate(studies: list[StudyDocument]) -> dict[str, Any]:
     """Everything the node keeps about a collection, from its study documents (pure).
 
     Facet counts are numbers of *subjects* having the value (what small-cell protection needs);
@@ -31,19 +28,17 @@ def aggregate(studies: list[dict[str, Any]]) -> dict[str, Any]:
     subjects: dict[str, dict[str, Any]] = {}
     series = instances = 0
     for doc in studies:
-        subject = subjects.setdefault(str(doc.get("subject_key")), defaultdict(set))
-        subject["sex"].add(doc.get("sex_code"))
-        subject["programme"].add(doc.get("programme") or "unknown")
-        subject["cancer_type"].add(doc.get("cancer_type") or "other")
-        for raw, code, name in (("modalities", "modality_codes", "modality"), ("body_parts", "body_part_codes", "body_part"),
-                                ("manufacturers", "manufacturer_codes", "manufacturer")):
-            subject[name].update(doc.get(code) or ())
-            subject[name + "_raw"].update(doc.get(raw) or ())
-        age = doc.get("age_years")
-        if age is not None:
-            subject["age"].add(age)
-        series += int(doc.get("series_count", 0))
-        instances += int(doc.get("instance_count", 0))
+        subject = subjects.setdefault(str(doc.subject_key), defaultdict(set))
+        subject["sex"].add(doc.sex_code)
+        subject["programme"].add(doc.programme or "unknown")
+        subject["cancer_type"].add(doc.cancer_type or "other")
+        for name, coded, raw in FACETS:
+            subject[name].update(coded(doc))
+            subject[name + "_raw"].update(raw(doc))
+        if doc.age_years is not None:
+            subject["age"].add(doc.age_years)
+        series += doc.series_count
+        instances += doc.instance_count
 
     def counts(name: str) -> dict[str, int]:
         result: dict[str, int] = defaultdict(int)
@@ -61,7 +56,7 @@ def aggregate(studies: list[dict[str, Any]]) -> dict[str, Any]:
         "age_range": [ages[0], ages[-1]] if ages else None,
         "sex_counts": counts("sex"), "modality_counts": counts("modality"), "body_part_counts": counts("body_part"),
         "manufacturer_counts": counts("manufacturer"), "subject_ages": ages,
-        "quality": collection_summary(doc.get("quality") for doc in studies),
+        "quality": collection_summary(doc.quality for doc in studies),
         "programme_counts": counts("programme"), "cancer_type_counts": counts("cancer_type"),
     }
 
@@ -88,26 +83,17 @@ def content_id(part: str, revision: int) -> str:
 class MongoCollectionStore:
     """Aggregates in parts (decision 0091): a change reads and rewrites one part, then merges PARTS small totals."""
 
-    def __init__(self, db: AsyncDatabase, row_fields: frozenset[str] = frozenset()) -> None:
-        self._studies = db[collections.CATALOGUE_STUDIES]
-        self._subjects = db[collections.CATALOGUE_SUBJECTS]
+    def __init__(self, db: AsyncDatabase, row_fields: frozenset[str] = frozenset(),
+                 catalogue: CatalogueReader | None = None) -> None:
+        self._catalogue = catalogue or MongoCatalogueReader(db)
         self._parts = db[collections.CATALOGUE_COLLECTION_PARTS]
         self._totals = db[collections.CATALOGUE_COLLECTION_PART_TOTALS]
         self._places = db[collections.CATALOGUE_SUBJECT_PLACES]
         self._collections = db[collections.CATALOGUE_COLLECTIONS]
         self._state = db[collections.CATALOGUE_SEARCH_STATE]
-        self._fields = {**_FIELDS, "collection_id": 1, **{f: 1 for f in row_fields}}
-        self._row_fields = frozenset(row_fields | {"_id", "collection_id", "subject_key"})
+        self._row_fields = STUDY.require(row_fields | {STUDY.key, STUDY.collection_id, STUDY.subject_key})
         self._cache: dict[str, tuple[int, list[dict[str, Any]]]] = {}  # part → (committed revision, entries)
         self._background: set[asyncio.Future] = set()
-
-    async def _subject_studies(self, subject_key: str, collection_id: str) -> list[dict[str, Any]]:
-        """The subject's studies in the collection, read by key (metadata keeps the subject's study keys)."""
-        subject = await self._subjects.find_one({"_id": subject_key}, {"study_keys": 1})
-        keys = (subject or {}).get("study_keys") or []
-        found = await asyncio.gather(*(self._studies.find_one({"_id": k}, self._fields) for k in keys))
-        return [d for d in found if d is not None and d.get("collection_id") == collection_id
-                and d.get("subject_key") == subject_key]
 
     async def update_subject(self, subject_key: str, collection_id: str) -> set[str]:
         """Recompute the subject's entry in this collection and in every collection it had one; the collections
@@ -137,7 +123,7 @@ class MongoCollectionStore:
             head = await self._totals.find_one({"_id": _id}, {"revision": 1})
             revision = head["revision"] if head else 0
             entries_now = await self._entries(_id, revision)
-            entry = subject_entry(subject_key, await self._subject_studies(subject_key, collection_id),
+            entry = subject_entry(subject_key, await self._catalogue.subject_studies(subject_key, collection_id),
                                   self._row_fields)
             others = [e for e in entries_now if e["subject"] != subject_key]
             entries = sorted(others + ([entry] if entry else []), key=lambda e: e["subject"])
@@ -213,12 +199,12 @@ class MongoCollectionStore:
         if await self._state.find_one({"_id": PARTS_BUILT}) is not None:
             await self._remove_replaced_revisions()
             return 0
-        by_part: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+        by_part: dict[str, dict[str, list[StudyDocument]]] = defaultdict(lambda: defaultdict(list))
         places: dict[str, set[str]] = defaultdict(set)
         count = 0
-        async for study in self._studies.find({}, self._fields):
+        async for study in self._catalogue.all_studies():
             count += 1
-            subject, collection = str(study.get("subject_key")), study.get("collection_id")
+            subject, collection = str(study.subject_key), study.collection_id
             by_part[part_id(collection, part_of(subject))][subject].append(study)
             places[subject].add(collection)
         await self._add_places(places)

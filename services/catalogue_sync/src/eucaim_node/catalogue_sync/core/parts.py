@@ -17,43 +17,50 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from eucaim_node.catalogue.documents import StudyDocument
 from eucaim_node.catalogue.quality import collection_summary
 
 #: Parts per collection: a change rewrites one part (about 1/PARTS of the collection's subjects) and
 #: reads PARTS small totals documents.
 PARTS = 64
 
-#: Facets counted per subject: (name in the aggregates, field of coded values, field of raw values).
-FACETS = (("modality", "modality_codes", "modalities"), ("body_part", "body_part_codes", "body_parts"),
-          ("manufacturer", "manufacturer_codes", "manufacturers"))
+#: Facets counted per subject: (name in the aggregates, coded values of a study, raw values of a study).
+FACETS = (("modality", lambda s: s.modality_codes, lambda s: s.modalities),
+          ("body_part", lambda s: s.body_part_codes, lambda s: s.body_parts),
+          ("manufacturer", lambda s: s.manufacturer_codes, lambda s: s.manufacturers))
 
 
 def part_of(subject_key: str) -> int:
     return int.from_bytes(hashlib.sha256(subject_key.encode()).digest()[:4], "big") % PARTS
 
 
-def subject_entry(subject_key: str, studies: list[dict[str, Any]], row_fields: frozenset[str]) -> dict[str, Any] | None:
+def search_row(study: StudyDocument, row_fields: frozenset[str]) -> dict[str, Any]:
+    """The study's stored fields the search reads (``row_fields``: stored names, checked against the model)."""
+    return {k: v for k, v in study.to_document().items() if k in row_fields}
+
+
+def subject_entry(subject_key: str, studies: list[StudyDocument], row_fields: frozenset[str]) -> dict[str, Any] | None:
     """What one subject contributes to one collection, from its study documents in it (None: nothing)."""
     if not studies:
         return None
-    ages = [s["age_years"] for s in studies if s.get("age_years") is not None]
+    ages = [s.age_years for s in studies if s.age_years is not None]
     entry: dict[str, Any] = {
         "subject": subject_key,
         "studies": len(studies),
-        "series": sum(int(s.get("series_count", 0)) for s in studies),
-        "instances": sum(int(s.get("instance_count", 0)) for s in studies),
-        "sex": sorted({s["sex_code"] for s in studies if s.get("sex_code") is not None}),
+        "series": sum(s.series_count for s in studies),
+        "instances": sum(s.instance_count for s in studies),
+        "sex": sorted({s.sex_code for s in studies if s.sex_code is not None}),
         # Screening context (decisions 0096/0097): a study without one counts as "unknown" / "other".
-        "programme": sorted({s.get("programme") or "unknown" for s in studies}),
-        "cancer_type": sorted({s.get("cancer_type") or "other" for s in studies}),
+        "programme": sorted({s.programme or "unknown" for s in studies}),
+        "cancer_type": sorted({s.cancer_type or "other" for s in studies}),
         "age": min(ages) if ages else None,
-        "changed_at": max((s["indexed_at"] for s in studies if s.get("indexed_at") is not None), default=None),
-        "quality": collection_summary(s.get("quality") for s in studies),
-        "rows": [{k: v for k, v in s.items() if k in row_fields} for s in sorted(studies, key=lambda s: s["_id"])],
+        "changed_at": max((s.indexed_at for s in studies if s.indexed_at is not None), default=None),
+        "quality": collection_summary(s.quality for s in studies),
+        "rows": [search_row(s, row_fields) for s in sorted(studies, key=lambda s: s.key)],
     }
     for name, coded, raw in FACETS:
-        entry[name] = sorted({v for s in studies for v in (s.get(coded) or ())})
-        entry[name + "_raw"] = sorted({v for s in studies for v in (s.get(raw) or ())})
+        entry[name] = sorted({v for s in studies for v in coded(s)})
+        entry[name + "_raw"] = sorted({v for s in studies for v in raw(s)})
     return entry
 
 

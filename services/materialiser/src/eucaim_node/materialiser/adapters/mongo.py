@@ -6,6 +6,8 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from eucaim_node.catalogue.documents import STUDY
+from eucaim_node.catalogue.reader import MongoCatalogueReader
 from eucaim_node.datasets.model import now
 from eucaim_node.store import collections as names
 from eucaim_node.store import insert_once
@@ -28,18 +30,17 @@ class CatalogueClinicalData:
     collections, conditions, modalities); the dataset-service leaves the eForm's structure to the node."""
 
     def __init__(self, db: AsyncDatabase) -> None:
-        self._subjects = db[names.CATALOGUE_SUBJECTS]
-        self._studies = db[names.CATALOGUE_STUDIES]
+        self._catalogue = MongoCatalogueReader(db)
 
     async def eforms(self, subjects: list[str]) -> dict[str, dict[str, Any]]:
         forms: dict[str, dict[str, Any]] = {}
-        async for doc in self._subjects.find({"_id": {"$in": subjects}}):
-            forms[doc["_id"]] = {"sexCodes": doc.get("sex_codes", []),
-                                 "ageAtFirstStudyYears": doc.get("age_at_first_study_years"),
-                                 "collections": doc.get("collection_ids", [])}
+        for subject in await self._catalogue.subjects(subjects):
+            forms[subject.key] = {"sexCodes": subject.sex_codes, "ageAtFirstStudyYears": subject.age_at_first_study_years,
+                                  "collections": subject.collection_ids}
         conditions: dict[str, set[str]] = {}
-        async for doc in self._studies.find({"subject_key": {"$in": subjects}}, {"subject_key": 1, "condition_code": 1}):
-            conditions.setdefault(doc["subject_key"], set()).add(doc.get("condition_code") or "")
+        for row in await self._catalogue.study_rows({STUDY.subject_key: {"$in": subjects}},
+                                                    (STUDY.subject_key, STUDY.condition_code)):
+            conditions.setdefault(row[STUDY.subject_key], set()).add(row.get(STUDY.condition_code) or "")
         for subject, codes in conditions.items():
             forms.setdefault(subject, {})["conditionCodes"] = sorted(c for c in codes if c)
         return forms

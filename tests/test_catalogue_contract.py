@@ -1,0 +1,96 @@
+"""The catalogue contract of docs/architecture.md, checked on every `make test-unit`.
+
+metadata writes the catalogue and every other component reads it through the typed model of
+``eucaim_node.catalogue.documents`` (its reader port, or its field names for a query or a projection). A field
+named by a string literal of its own would keep "working" after the model renamed it: it would silently match
+nothing. So the sources may not name a catalogue field by a literal: not as a subscript (``doc["sex_code"]``),
+not through ``.get("sex_code")``, not as a key of a query or a projection (``{"subject_key": ...}``). The hostile
+half plants each form in a copy of a real module and checks that the rule then names it.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from eucaim_node.catalogue.documents import REMOVED, SERIES, STUDY, SUBJECT
+from eucaim_node.catalogue.search import QueryCompiler
+from eucaim_node.catalogue.store import search_fields
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The code that reads or writes the catalogue (and everything else of the node's sources but the model itself).
+SOURCES = (*sorted(ROOT.glob("services/*/src")), *sorted(ROOT.glob("libs/*/src")))
+MODEL = ROOT / "libs/catalogue/src/eucaim_node/catalogue/documents.py"
+#: Catalogue field names that are also the names of other things, so a literal of them is no sign of a catalogue
+#: read: event and aggregate fields (collection_id, study_key, modalities, body_parts, programme, cancer_type,
+#: quality, assessments), DICOM attribute keywords and search keys (modality, body_part, manufacturer, sex,
+#: model), MongoDB's own key (_id), flags of other documents (contrast).
+SHARED = frozenset({"_id", "collection_id", "study_key", "modality", "modalities", "body_part", "body_parts",
+                    "manufacturer", "manufacturers", "sex", "programme", "cancer_type", "quality", "assessments",
+                    "contrast", "model"})
+#: The names only the catalogue uses: none may appear as a literal outside the model.
+CATALOGUE_ONLY = frozenset(set(STUDY) | set(SERIES) | set(SUBJECT) | set(REMOVED)) - SHARED
+
+
+def literal_fields(path: Path) -> list[str]:
+    """``file:line name`` of each catalogue-only field named by a literal: subscript, ``.get``/``.pop``/
+    ``.setdefault`` argument, or dictionary key."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Subscript):
+            keys = [node.slice]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
+                "get", "pop", "setdefault") and node.args:
+            keys = [node.args[0]]
+        elif isinstance(node, ast.Dict):
+            keys = [k for k in node.keys if k is not None]
+        else:
+            continue
+        found += [f"{path}:{node.lineno} {k.value}" for k in keys
+                  if isinstance(k, ast.Constant) and isinstance(k.value, str) and k.value.split(".", 1)[0] in CATALOGUE_ONLY]
+    return found
+
+
+def test_the_rule_covers_the_catalogues_own_fields():
+    # Not an empty rule: the fields readers use most are covered.
+    assert {"subject_key", "sex_code", "age_years", "instance_count", "series_count", "modality_codes", "study_keys",
+            "indexed_at", "removed_at", "condition_code", "age_at_first_study_years"} <= CATALOGUE_ONLY
+
+
+def test_no_source_names_a_catalogue_field_by_a_literal():
+    files = [p for src in SOURCES for p in src.rglob("*.py") if p != MODEL]
+    assert len(files) > 100, "the scan found too few sources: it is broken"
+    assert [hit for p in files for hit in literal_fields(p)] == []
+
+
+@pytest.mark.parametrize("planted", [
+    'doc["sex_code"]', 'doc.get("age_years")', '{"subject_key": key}', 'row["study_keys"]',
+    'find({"collection_id": c}, {"instance_count": 1})', 'doc["indexed_at.year"]',
+])
+def test_a_planted_literal_field_breaks_the_rule(tmp_path: Path, planted: str) -> None:
+    real = ROOT / "services/catalogue_sync/src/eucaim_node/catalogue_sync/adapters/collection_store.py"
+    copy = tmp_path / real.name
+    shutil.copy(real, copy)
+    assert literal_fields(copy) == []
+    copy.write_text(copy.read_text("utf-8") + f"\n\ndef planted(doc, row, key, c, find):\n    return {planted}\n", "utf-8")
+    assert len(literal_fields(copy)) == 1, planted
+
+
+def test_the_search_keys_name_study_fields():
+    # Each search key's paths are stored names of the study: the search cannot query a field that is not there.
+    fields = search_fields(QueryCompiler())
+    assert {STUDY.modality_codes, STUDY.body_region_codes, STUDY.age_years} <= fields
+    assert {f.split(".", 1)[0] for f in fields} <= set(STUDY)
+
+
+def test_a_search_key_naming_a_missing_field_is_refused():
+    keys = dict(QueryCompiler().keys)
+    name, spec = next((n, s) for n, s in keys.items() if s.code_path == STUDY.modality_codes)
+    keys[name] = dataclasses.replace(spec, code_path="modality_code_list")  # as if the model had renamed it
+    with pytest.raises(KeyError, match="modality_code_list"):
+        search_fields(SimpleNamespace(keys=keys))
