@@ -94,3 +94,40 @@ def test_a_search_key_naming_a_missing_field_is_refused():
     keys[name] = dataclasses.replace(spec, code_path="modality_code_list")  # as if the model had renamed it
     with pytest.raises(KeyError, match="modality_code_list"):
         search_fields(SimpleNamespace(keys=keys))
+
+
+#: What StudyIndexed carries for the audit's record (decision 0111), never for catalogue-sync's aggregates.
+EVENT_SUMMARY = frozenset({"series_count", "instance_count", "modalities", "body_parts"})
+
+
+def event_summary_reads(path: Path) -> list[str]:
+    """``file:line field`` of each read of an event's summary fields (``event.series_count`` and the like)."""
+    return [f"{path}:{node.lineno} {node.attr}" for node in ast.walk(ast.parse(path.read_text("utf-8")))
+            if isinstance(node, ast.Attribute) and node.attr in EVENT_SUMMARY
+            and isinstance(node.value, ast.Name) and "event" in node.value.id.lower()]
+
+
+def test_catalogue_sync_never_takes_counts_from_an_event():
+    files = list((ROOT / "services/catalogue_sync/src").rglob("*.py"))
+    assert files and [hit for p in files for hit in event_summary_reads(p)] == []
+
+
+def test_a_planted_count_from_an_event_is_found(tmp_path: Path) -> None:
+    real = ROOT / "services/catalogue_sync/src/eucaim_node/catalogue_sync/core/aggregates.py"
+    copy = tmp_path / real.name
+    copy.write_text(real.read_text("utf-8") + "\n\ndef planted(event):\n    return event.instance_count\n", "utf-8")
+    assert [h.rsplit(" ", 1)[1] for h in event_summary_reads(copy)] == ["instance_count"]
+
+
+def test_the_audit_record_of_study_indexed_keeps_its_counts_and_codes():
+    from datetime import UTC, datetime
+
+    from eucaim_node.audit.core.records import KafkaPosition, audit_record
+    from eucaim_node.events import StudyIndexed
+
+    event = StudyIndexed.create(cause="test:0111", producer="metadata", study_key="2.25.5", collection_id="lung",
+                                subject_key="EUCAIM-LOCAL-x", series_count=2, instance_count=20, modalities=("CT",),
+                                body_parts=("CHEST",))
+    record = audit_record(event.model_dump_json().encode(), {}, KafkaPosition(StudyIndexed.TOPIC, 0, 1),
+                          datetime(2026, 1, 1, tzinfo=UTC))
+    assert record["detail"] == {"series_count": 2, "instance_count": 20, "modalities": ["CT"], "body_parts": ["CHEST"]}
