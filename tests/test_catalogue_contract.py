@@ -131,3 +131,39 @@ def test_the_audit_record_of_study_indexed_keeps_its_counts_and_codes():
     record = audit_record(event.model_dump_json().encode(), {}, KafkaPosition(StudyIndexed.TOPIC, 0, 1),
                           datetime(2026, 1, 1, tzinfo=UTC))
     assert record["detail"] == {"series_count": 2, "instance_count": 20, "modalities": ["CT"], "body_parts": ["CHEST"]}
+
+
+#: The catalogue's own collections (metadata writes them; decision 0110).
+CATALOGUE_COLLECTIONS = frozenset({"CATALOGUE_STUDIES", "CATALOGUE_SERIES", "CATALOGUE_SUBJECTS",
+                                   "CATALOGUE_REMOVED_STUDIES"})
+#: The only modules that may name them: the registry and the grants, the writer's adapter, the reader's adapter,
+#: and the CLI's synchronous walkthrough (it parses with the model; the reader port is asynchronous).
+MAY_NAME_CATALOGUE = frozenset(ROOT / p for p in (
+    "libs/store/src/eucaim_node/store/collections.py", "libs/store/src/eucaim_node/store/access.py",
+    "services/metadata/src/eucaim_node/metadata/adapters/catalogue.py",
+    "libs/catalogue/src/eucaim_node/catalogue/reader.py", "libs/cli/src/eucaim_node/cli/walkthrough.py"))
+
+
+def catalogue_collection_names(path: Path) -> list[str]:
+    """``file:line NAME`` of each reference to a catalogue collection's registry constant."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+        if name in CATALOGUE_COLLECTIONS:
+            found.append(f"{path}:{node.lineno} {name}")
+        elif isinstance(node, ast.alias) and node.name in CATALOGUE_COLLECTIONS:
+            found.append(f"{path} imports {node.name}")
+    return found
+
+
+def test_only_the_ports_adapters_touch_the_catalogues_collections():
+    files = [p for src in SOURCES for p in src.rglob("*.py") if p not in MAY_NAME_CATALOGUE]
+    assert [hit for p in files for hit in catalogue_collection_names(p)] == []
+    assert all(catalogue_collection_names(p) for p in MAY_NAME_CATALOGUE), "an allowed module no longer needs it"
+
+
+def test_a_planted_direct_catalogue_read_is_found(tmp_path: Path) -> None:
+    real = ROOT / "services/materialiser/src/eucaim_node/materialiser/adapters/mongo.py"
+    copy = tmp_path / real.name
+    copy.write_text(real.read_text("utf-8") + "\n\ndef planted(db):\n    return db[names.CATALOGUE_SERIES]\n", "utf-8")
+    assert [h.rsplit(" ", 1)[1] for h in catalogue_collection_names(copy)] == ["CATALOGUE_SERIES"]
