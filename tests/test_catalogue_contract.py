@@ -167,3 +167,130 @@ def test_a_planted_direct_catalogue_read_is_found(tmp_path: Path) -> None:
     copy = tmp_path / real.name
     copy.write_text(real.read_text("utf-8") + "\n\ndef planted(db):\n    return db[names.CATALOGUE_SERIES]\n", "utf-8")
     assert [h.rsplit(" ", 1)[1] for h in catalogue_collection_names(copy)] == ["CATALOGUE_SERIES"]
+
+
+class _Cursor:
+    def __init__(self, docs: list[dict]) -> None:
+        self._docs = docs
+
+    async def to_list(self, _length: int | None) -> list[dict]:
+        return self._docs
+
+    def __aiter__(self):
+        async def generate():
+            for doc in self._docs:
+                yield doc
+        return generate()
+
+
+class _Collection:
+    """Just enough of an AsyncCollection for the two adapters: equality, ``$in`` and ``$nin`` filters."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict] = {}
+
+    @staticmethod
+    def _matches(doc: dict, query: dict) -> bool:
+        def one(value, condition) -> bool:
+            if isinstance(condition, dict) and "$in" in condition:
+                return value in condition["$in"]
+            if isinstance(condition, dict) and "$nin" in condition:
+                return value not in condition["$nin"]
+            return value == condition
+        return all(one(doc.get(k), c) for k, c in query.items())
+
+    def _found(self, query: dict, projection: dict | None) -> list[dict]:
+        found = [dict(d) for d in self.docs.values() if self._matches(d, query)]
+        if projection:
+            found = [{k: v for k, v in d.items() if k == "_id" or k in projection} for d in found]
+        return found
+
+    async def create_index(self, *_args, **_kwargs) -> None:
+        return None
+
+    async def find_one(self, query: dict, projection: dict | None = None) -> dict | None:
+        return next(iter(self._found(query, projection)), None)
+
+    def find(self, query: dict, projection: dict | None = None) -> _Cursor:
+        return _Cursor(self._found(query, projection))
+
+    async def insert_one(self, doc: dict) -> None:
+        from pymongo.errors import DuplicateKeyError
+        if doc["_id"] in self.docs:
+            raise DuplicateKeyError("duplicate _id")
+        self.docs[doc["_id"]] = dict(doc)
+
+    async def replace_one(self, query: dict, doc: dict, upsert: bool = False) -> SimpleNamespace:
+        matched = [d for d in self.docs.values() if self._matches(d, query)]
+        if matched or upsert:
+            self.docs[matched[0]["_id"] if matched else query["_id"]] = {"_id": query["_id"], **doc}
+        return SimpleNamespace(matched_count=len(matched[:1]))
+
+    async def delete_one(self, query: dict) -> None:
+        for d in [d for d in self.docs.values() if self._matches(d, query)][:1]:
+            del self.docs[d["_id"]]
+
+    async def delete_many(self, query: dict) -> None:
+        for d in [d for d in self.docs.values() if self._matches(d, query)]:
+            del self.docs[d["_id"]]
+
+
+class _Database(dict):
+    def __missing__(self, name: str) -> _Collection:
+        self[name] = _Collection()
+        return self[name]
+
+
+def _every_field_set(model_class, /, **values):
+    """A document whose every field differs from its default, so a field lost on the way shows."""
+    document = model_class(**values)
+    unset = [n for n, f in model_class.model_fields.items() if getattr(document, n) == f.default]
+    assert unset == [], f"{model_class.__name__}: set these too: {unset}"
+    return document
+
+
+async def test_what_the_writer_stores_the_reader_reads_back_field_for_field():
+    from datetime import UTC, datetime
+
+    from eucaim_node.catalogue.documents import RemovedStudy, SeriesDocument, StudyDocument
+    from eucaim_node.catalogue.reader import MongoCatalogueReader
+    from eucaim_node.metadata.adapters.catalogue import MongoCatalogue
+
+    at = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    series = _every_field_set(
+        SeriesDocument, key="2.25.7", study_key="2.25.1", subject_key="EUCAIM-LOCAL-x", modality="CT",
+        modality_code="RID10321", body_part="CHEST", body_part_code="SNOMEDCT43799004",
+        body_region_codes=["SNOMEDCT39607008"], manufacturer="SIEMENS", manufacturer_code="birnlex_3066",
+        model="SOMATOM", series_date="20200101", slice_thickness_mm=1.25, pixel_spacing_mm=[0.7, 0.7], contrast=True,
+        instance_count=3, quality={"applicable": True, "flags": []})
+    study = _every_field_set(
+        StudyDocument, key="2.25.1", cdm="eucaim-cdm-imaging/1", subject_key="EUCAIM-LOCAL-x", collection_id="lung",
+        condition_code="SNOMEDCT363358000", condition_label="Lung cancer", study_date="20240101", sex="F",
+        sex_code="SNOMEDCT248152002", age_years=61.0, modalities=["CT"], modality_codes=["RID10321"],
+        body_parts=["CHEST"], body_part_codes=["SNOMEDCT43799004"], body_region_codes=["SNOMEDCT39607008"],
+        manufacturers=["SIEMENS"], manufacturer_codes=["birnlex_3066"], contrast=True, programme="diagnostic",
+        programme_source="rule", cancer_type="lung", cancer_type_source="collection", assessments=["PI-RADS 3"],
+        assessment_codes=["RID50283"], series_count=1, instance_count=3, indexed_at=at, source_event_id="e-1",
+        quality={"series_checked": 1, "flags": []})
+    db = _Database()
+    writer, reader = MongoCatalogue(db), MongoCatalogueReader(db)
+    await writer.ensure_indexes()
+    await writer.replace_study(study, [series])
+    await writer.refresh_subject("EUCAIM-LOCAL-x", study.key)
+
+    assert await reader.study(study.key) == study
+    assert await reader.series_of(study.key) == [series]
+    assert await reader.subject_studies("EUCAIM-LOCAL-x") == [study]
+    assert await reader.subject_studies("EUCAIM-LOCAL-x", "other") == []
+    subject = await reader.subject("EUCAIM-LOCAL-x")
+    assert (subject.study_keys, subject.collection_ids, subject.sex_codes, subject.study_count,
+            subject.age_at_first_study_years) == (["2.25.1"], ["lung"], ["SNOMEDCT248152002"], 1, 61.0)
+    assert await reader.study_rows({STUDY.collection_id: "lung"}, (STUDY.age_years,)) == [
+        {STUDY.key: "2.25.1", STUDY.age_years: 61.0}]
+    assert await reader.series_keys_of([study.key]) == {study.key: [series.key]}
+    assert [s async for s in reader.all_studies()] == [study]
+
+    await writer.remove_study(study, at)
+    assert await reader.study(study.key) is None and await reader.series_of(study.key) == []
+    assert await writer.removed_studies_of("EUCAIM-LOCAL-x") == [
+        RemovedStudy(key="2.25.1", collection_id="lung", subject_key="EUCAIM-LOCAL-x", removed_at=at)]
