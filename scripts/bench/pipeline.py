@@ -37,6 +37,7 @@ from pathlib import Path
 
 import httpx
 
+from eucaim_node.catalogue.documents import STUDY
 from eucaim_node.cli.sample import SamplePatient, SampleStudy, write_sample_study
 from eucaim_node.deid import load_key, pseudonymise_uid
 from eucaim_node.stack import PORT_FIELDS, Stack, StackSettings, configs, install
@@ -237,8 +238,9 @@ def wait_catalogued(db, keys: dict[str, int], timeout: float) -> float:
     deadline = time.monotonic() + timeout
     pending = dict(keys)
     while pending:
-        for doc in db[collections.CATALOGUE_STUDIES].find({"_id": {"$in": list(pending)}}, {"instance_count": 1}):
-            if doc.get("instance_count") == pending[doc["_id"]]:
+        for doc in db[collections.CATALOGUE_STUDIES].find({STUDY.key: {"$in": list(pending)}},
+                                                          STUDY.projection(STUDY.instance_count)):
+            if doc.get(STUDY.instance_count) == pending[doc["_id"]]:
                 del pending[doc["_id"]]
         if not pending:
             break
