@@ -6,9 +6,14 @@ from pydantic import ValidationError
 from eucaim_node.events import (
     DOMAIN_EVENTS,
     DOMAIN_TOPICS,
+    CollectionDelivered,
+    CollectionPublished,
     SeriesRef,
     StudyAnonymised,
     StudyReceived,
+    StudyRemoved,
+    StudyWithdrawn,
+    WithdrawalRequested,
     dead_letter_topic,
     derive_event_id,
 )
@@ -78,13 +83,47 @@ def test_event_id_derivation_is_stable_across_releases():
 # IDs the services minted by hand (derive_event_id) before Event.create took several cause parts; pinned so the
 # move to Event.create keeps every ID byte-identical (a restarted consumer must mint the IDs it minted before).
 PINNED_CAUSE = uuid.UUID("0b9f7e0e-2c51-5e8a-9d0e-4b7f3f1d2a10")
+DIGEST = "a" * 64
+SUBJECT = "EUCAIM-LOCAL-0123456789abcdef0123"
 
 
 @pytest.mark.parametrize(("parts", "expected"), [
     (("StudyRemoved", PINNED_CAUSE, "2.25.1234567890"), "566e3690-ac9e-5d21-8a39-38f8912b17ea"),
     (("StudyWithdrawn", PINNED_CAUSE, "2.25.1234567890"), "7683d0da-7b1e-5b85-870b-53dc5c72dc5c"),
-    (("CollectionPublished", "col-a", 3, "sha256:ab12"), "3bf28539-76af-53d4-87d9-20eafb32b317"),
+    (("CollectionPublished", "col-a", 3, DIGEST), "b6989cfe-69cd-5bb9-83eb-fb008c3406ee"),
     (("CollectionDelivered", "col-a@3"), "da252f02-af63-54bb-b876-ca7b07dfa538"),
 ])
 def test_ids_of_events_with_several_cause_parts_are_pinned(parts, expected):
     assert derive_event_id(*parts) == uuid.UUID(expected)
+
+
+def _withdrawal() -> WithdrawalRequested:
+    return WithdrawalRequested(event_id=PINNED_CAUSE, event_type="WithdrawalRequested", producer="operator",
+                               subject_key=SUBJECT)
+
+
+def test_create_with_several_cause_parts_mints_the_pinned_ids_and_records_the_causing_event():
+    cause, study = _withdrawal(), "2.25.1234567890"
+    removed = StudyRemoved.create(cause=(cause, study), producer="metadata", study_key=study, subject_key=SUBJECT,
+                                  collection_id="col-a")
+    withdrawn = StudyWithdrawn.create(cause=(cause, study), producer="anonymisation", study_key=study,
+                                      subject_key=SUBJECT)
+    assert removed.event_id == uuid.UUID("566e3690-ac9e-5d21-8a39-38f8912b17ea")
+    assert withdrawn.event_id == uuid.UUID("7683d0da-7b1e-5b85-870b-53dc5c72dc5c")
+    assert removed.causation_id == withdrawn.causation_id == PINNED_CAUSE
+    other = StudyRemoved.create(cause=(cause, "2.25.987"), producer="metadata", study_key="2.25.987",
+                                subject_key=SUBJECT, collection_id="col-a")
+    assert other.event_id != removed.event_id
+
+
+def test_create_from_plain_parts_with_a_separate_causing_event():
+    published = dict(producer="catalogue-sync", collection_id="col-a", version=3, content_hash=DIGEST,
+                     shacl_conforms=True, shacl_violations=0)
+    caused = CollectionPublished.create(cause=("col-a", 3, DIGEST), caused_by=_withdrawal(), **published)
+    uncaused = CollectionPublished.create(cause=("col-a", 3, DIGEST), **published)
+    assert caused.event_id == uncaused.event_id == uuid.UUID("b6989cfe-69cd-5bb9-83eb-fb008c3406ee")
+    assert (caused.causation_id, uncaused.causation_id) == (PINNED_CAUSE, None)
+    delivered = CollectionDelivered.create(cause="col-a@3", producer="catalogue-sync", collection_id="col-a",
+                                           version=3, attempts=1, http_status=200)
+    assert delivered.event_id == uuid.UUID("da252f02-af63-54bb-b876-ca7b07dfa538")
+    assert delivered.causation_id is None

@@ -18,7 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1bde-8a0e-5b1f-9a43-3b1e0c9d2a71")
 
 
-def derive_event_id(*parts: str | uuid.UUID | int) -> uuid.UUID:
+#: One part of an event's cause: an event ID, a resource's stable name, a version number.
+CausePart = str | uuid.UUID | int
+
+
+def derive_event_id(*parts: CausePart) -> uuid.UUID:
     """Return the event ID determined by ``parts`` (same parts, same ID, in every run)."""
     return uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(str(p) for p in parts))
 
@@ -50,20 +54,27 @@ class Event(BaseModel):
         raise NotImplementedError
 
     @classmethod
-    def create(cls, *, cause: str | uuid.UUID | Event, producer: str, **payload) -> Self:
-        """Build an event whose ID is derived from its cause and its own type.
+    def create(cls, *, cause: CausePart | Event | tuple[CausePart | Event, ...], producer: str,
+               caused_by: Event | None = None, **payload) -> Self:
+        """Build an event whose ID is derived from its own type and its cause.
 
-        ``cause`` is the triggering event (or a stable string naming an external fact, such
-        as an Orthanc study state), so reprocessing the same cause yields the same event.
+        ``cause`` is the triggering event, a stable string naming an external fact (such as an Orthanc
+        study state), or a tuple of such parts when one cause yields several events (a withdrawal
+        removes each of a subject's studies: ``cause=(event, study_key)``). An event among the parts
+        stands for its ``event_id``. Reprocessing the same cause yields the same event ID.
+
+        ``causation_id`` is ``caused_by``'s ID if given (an event that caused this one without being part
+        of its identity), else the first event among the parts, else none.
         """
-        causation_id = cause.event_id if isinstance(cause, Event) else None
-        cause_part = cause.event_id if isinstance(cause, Event) else cause
+        parts = cause if isinstance(cause, tuple) else (cause,)
+        if caused_by is None:
+            caused_by = next((p for p in parts if isinstance(p, Event)), None)
         return cls(
-            event_id=derive_event_id(cls.__name__, cause_part),
+            event_id=derive_event_id(cls.__name__, *(p.event_id if isinstance(p, Event) else p for p in parts)),
             event_type=cls.__name__,
             schema_version=cls.SCHEMA_VERSION,
             producer=producer,
-            causation_id=causation_id,
+            causation_id=caused_by.event_id if caused_by is not None else None,
             **payload,
         )
 

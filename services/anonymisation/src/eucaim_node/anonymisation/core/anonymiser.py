@@ -26,7 +26,6 @@ from eucaim_node.events import (
     StudyWithdrawn,
     StudyWithheld,
     WithdrawalRequested,
-    derive_event_id,
 )
 from eucaim_node.orthanc import OrthancNotFound, StoredInstance
 
@@ -145,9 +144,8 @@ class StudyAnonymiser:
         for study_id in study_ids:
             study_key = await self._research.study_key(study_id)
             if study_key is not None:
-                await self._publish.withdrawn(StudyWithdrawn(
-                    event_id=derive_event_id("StudyWithdrawn", event.event_id, study_key), event_type="StudyWithdrawn",
-                    producer=PRODUCER, causation_id=event.event_id, study_key=study_key, subject_key=event.subject_key))
+                await self._publish.withdrawn(StudyWithdrawn.create(
+                    cause=(event, study_key), producer=PRODUCER, study_key=study_key, subject_key=event.subject_key))
             await self._research.delete_study(study_id)
         log.info("withdrawn subject removed from the research Orthanc", extra={"studies": len(study_ids)})
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from eucaim_node.events import CollectionDelivered, Event, derive_event_id
+from eucaim_node.events import CollectionDelivered, Event
 
 from ..adapters.versions import MongoVersionStore
 
@@ -101,9 +101,8 @@ class OutboxWorker:
         if error is None:
             await self._versions.settle(entry["_id"], {"status": "delivered", "attempts": attempts, "delivered_at": now,
                                                        "http_status": status, "last_error": None})
-            await self._publish(CollectionDelivered(
-                event_id=derive_event_id("CollectionDelivered", entry["_id"]), event_type="CollectionDelivered",
-                producer=PRODUCER, collection_id=entry["collection_id"], version=entry["version"], attempts=attempts,
+            await self._publish(CollectionDelivered.create(
+                cause=entry["_id"], producer=PRODUCER, collection_id=entry["collection_id"], version=entry["version"], attempts=attempts,
                 http_status=status))
             log.info("dataset version delivered", extra={"collection_id": entry["collection_id"],
                                                          "version": entry["version"], "attempts": attempts, "remote": host})

@@ -30,7 +30,7 @@ from eucaim_node.catalogue.config import CollectionsConfig
 from eucaim_node.catalogue.quality import Measure, measures
 from eucaim_node.catalogue.screening import CANCER_CONDITIONS, PROGRAMME_LABELS
 from eucaim_node.catalogue.shacl import validate
-from eucaim_node.events import CollectionPublished, Event, derive_event_id
+from eucaim_node.events import CollectionPublished, Event
 
 log = logging.getLogger("eucaim_node.catalogue_sync")
 PRODUCER = "catalogue-sync"
@@ -182,11 +182,9 @@ class DatasetPublisher:
             if not report.conforms:
                 log.error("dataset description does not conform to HealthDCAT-AP; not pushed",
                           extra={"collection_id": collection_id, "version": number, "violations": len(report.violations)})
-            await self._publish(CollectionPublished(
-                event_id=derive_event_id("CollectionPublished", collection_id, number, digest),
-                event_type="CollectionPublished", producer=PRODUCER,
-                causation_id=cause.event_id if isinstance(cause, Event) else None,
-                collection_id=collection_id, version=number, content_hash=digest, shacl_conforms=report.conforms,
+            await self._publish(CollectionPublished.create(
+                cause=(collection_id, number, digest), caused_by=cause if isinstance(cause, Event) else None,
+                producer=PRODUCER, collection_id=collection_id, version=number, content_hash=digest, shacl_conforms=report.conforms,
                 shacl_violations=len(report.violations)))
             log.info("dataset version published", extra={"collection_id": collection_id, "version": number,
                                                           "shacl_conforms": report.conforms})

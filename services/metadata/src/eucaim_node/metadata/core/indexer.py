@@ -13,7 +13,7 @@ from eucaim_node.catalogue.documents import RemovedStudy, StudyDocument
 from eucaim_node.catalogue.quality import assess_series, is_image, study_summary
 from eucaim_node.catalogue.rules import StudyFacts, assign_collection
 from eucaim_node.catalogue.screening import ScreeningFacts, screening_context
-from eucaim_node.events import Event, StudyAnonymised, StudyIndexed, StudyRemoved, WithdrawalRequested, derive_event_id
+from eucaim_node.events import Event, StudyAnonymised, StudyIndexed, StudyRemoved, WithdrawalRequested
 from eucaim_node.orthanc import OrthancNotFound
 
 from ..ports import CatalogueWriter, ResearchArchive, StudyIndexedPublisher, StudyRemovedPublisher
@@ -131,9 +131,8 @@ class StudyIndexer:
 
     async def _announce(self, study: StudyDocument | RemovedStudy, *, cause: Event) -> None:
         # One event per (cause, study): a redelivered cause announces the same removals with the same IDs.
-        await self._publish_removed(StudyRemoved(
-            event_id=derive_event_id("StudyRemoved", cause.event_id, study.key), event_type="StudyRemoved",
-            producer=PRODUCER, causation_id=cause.event_id, study_key=study.key, subject_key=study.subject_key,
+        await self._publish_removed(StudyRemoved.create(
+            cause=(cause, study.key), producer=PRODUCER, study_key=study.key, subject_key=study.subject_key,
             collection_id=study.collection_id,
         ))
         log.info("study removed from the catalogue", extra={"study_key": study.key, "collection_id": study.collection_id})
