@@ -18,7 +18,7 @@ from eucaim_node.catalogue_sync.config import CatalogueSyncSettings
 from eucaim_node.materialiser.config import MaterialiserSettings
 from eucaim_node.metadata.config import MetadataSettings
 from eucaim_node.reception.config import ReceptionSettings
-from eucaim_node.events import KAFKA_GRANTS
+from eucaim_node.events import KAFKA_GRANTS, consumer_group
 from eucaim_node.jobs.adapters.outbound.kubernetes import KubernetesSettings
 from eucaim_node.jobs.config import JobsSettings
 from eucaim_node.jobs.core.catalogue import load_flavours, load_tools
@@ -362,7 +362,7 @@ def test_disruption_budgets_autoscaling_and_service_monitor(helm, tmp_path):
     for name, obj in scaled.items():
         assert obj["spec"]["scaleTargetRef"]["name"] == deployments[name]["metadata"]["name"]
         [trigger] = obj["spec"]["triggers"]
-        assert trigger["type"] == "kafka" and trigger["metadata"]["consumerGroup"] == name
+        assert trigger["type"] == "kafka" and trigger["metadata"]["consumerGroup"] == consumer_group(name)
         assert trigger["authenticationRef"] == {"name": "kafka-auth"}
         assert obj["spec"]["maxReplicaCount"] <= 6
         assert "replicas" not in deployments[name]["spec"]  # KEDA owns the replica count

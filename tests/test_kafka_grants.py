@@ -7,10 +7,13 @@ refused by Kafka at run time, and a grant no code uses is privilege nobody needs
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import pytest
+import yaml
 
 from eucaim_node.events import (
+    CONSUMER_GROUPS,
     DLQ_REPLAY_GROUP,
     DOMAIN_TOPICS,
     KAFKA_GRANTS,
@@ -18,6 +21,7 @@ from eucaim_node.events import (
     OPERATOR,
     AccessRecorded,
     WithdrawalRequested,
+    consumer_group,
     dead_letter_topic,
     grant,
 )
@@ -66,3 +70,24 @@ def test_no_principal_shares_a_consumer_group_and_none_is_granted_the_cluster():
     groups = [group for g in KAFKA_GRANTS.values() for group in g.groups]
     assert len(groups) == len(set(groups))
     assert {kind for g in KAFKA_GRANTS.values() for kind, _, _ in g.acls()} == {"TOPIC", "GROUP"}
+
+
+def test_consumer_groups_have_one_home_that_subscribers_grants_and_chart_agree_on():
+    """Every subscriber's group is its service's entry in CONSUMER_GROUPS, which is what the ACLs grant; the
+    chart's KEDA ``consumerGroup`` values (YAML cannot import the registry) name the same groups."""
+    subscribed = {}
+    for module_name in SERVICE_MODULES:
+        module = importlib.import_module(f"eucaim_node.{module_name}.main")
+        for subscriber in module.router.subscribers:
+            assert subscriber.group_id == consumer_group(module.NAME) == module.GROUP, module_name
+            subscribed[module.NAME] = subscriber.group_id
+    assert subscribed | {OPERATOR: DLQ_REPLAY_GROUP} == CONSUMER_GROUPS
+    assert {p: g.groups for p, g in KAFKA_GRANTS.items() if g.groups} == {p: (g,) for p, g in CONSUMER_GROUPS.items()}
+    values = yaml.safe_load((Path(__file__).parents[1] / "deploy/helm/eucaim-node/values.yaml").read_text())
+    charted = {name: c["consumerGroup"] for name, c in values["components"].items() if "consumerGroup" in c}
+    assert charted == subscribed
+
+
+def test_a_principal_that_consumes_nothing_has_no_group():
+    with pytest.raises(KeyError, match="consumes nothing"):
+        consumer_group("reception")

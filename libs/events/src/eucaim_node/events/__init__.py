@@ -25,6 +25,7 @@ from .models import (
 )
 from .grants import (
     AUDITED_DEAD_LETTER_TOPICS,
+    CONSUMER_GROUPS,
     DEAD_LETTER_TOPICS,
     DLQ_REPLAY_GROUP,
     KAFKA_GRANTS,
@@ -32,6 +33,7 @@ from .grants import (
     OPERATOR,
     SUPER_USER,
     KafkaGrant,
+    consumer_group,
     grant,
 )
 from .topics import DOMAIN_TOPICS, dead_letter_topic
@@ -39,12 +41,14 @@ from .topics import DOMAIN_TOPICS, dead_letter_topic
 __all__ = [
     "AUDITED_DEAD_LETTER_TOPICS",
     "DEAD_LETTER_TOPICS",
+    "CONSUMER_GROUPS",
     "DLQ_REPLAY_GROUP",
     "KAFKA_GRANTS",
     "NODE_TOPICS",
     "OPERATOR",
     "SUPER_USER",
     "KafkaGrant",
+    "consumer_group",
     "grant",
     "DOMAIN_EVENTS",
     "DOMAIN_TOPICS",

@@ -112,6 +112,20 @@ KAFKA_GRANTS: dict[str, KafkaGrant] = {
 NODE_TOPICS: tuple[str, ...] = tuple(sorted({t for g in KAFKA_GRANTS.values() for t in g.topics}))
 
 
+#: Consuming principal -> its one consumer group: the only place a group is named. Services take their
+#: ``GROUP`` from here (:func:`consumer_group`), the ACLs above grant it, the lag probe measures what the
+#: subscribers declare, and the chart's ``consumerGroup`` values are checked against it by a test.
+CONSUMER_GROUPS: dict[str, str] = {g.principal: group for g in KAFKA_GRANTS.values() for group in g.groups}
+
+
+def consumer_group(principal: str) -> str:
+    """The consumer group of a consuming principal; a KeyError names the principals that consume."""
+    try:
+        return CONSUMER_GROUPS[principal]
+    except KeyError:
+        raise KeyError(f"{principal!r} consumes nothing; consuming principals: {', '.join(CONSUMER_GROUPS)}") from None
+
+
 def grant(principal: str) -> KafkaGrant:
     """The grant of ``principal``; a KeyError names the known ones."""
     try:

@@ -18,6 +18,7 @@ from eucaim_node.events import (
     WithdrawalRequested,
     dead_letter_topic,
     grant,
+    consumer_group,
 )
 from eucaim_node.runtime import CONSUMER_ACK_POLICY, EventPublisher, build_app, create_broker, ensure_topics
 from eucaim_node.store import connect, ping
@@ -30,7 +31,7 @@ from .config import AnonymisationSettings
 from .core.anonymiser import StudyAnonymiser
 
 NAME = "anonymisation"
-GROUP = "anonymisation"
+GROUP = consumer_group(NAME)
 
 router = KafkaRouter()
 

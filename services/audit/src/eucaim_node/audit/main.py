@@ -10,7 +10,7 @@ from faststream import Context
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaMessage, KafkaRouter
 
-from eucaim_node.events import AUDITED_DEAD_LETTER_TOPICS, DOMAIN_TOPICS, dead_letter_topic, grant
+from eucaim_node.events import AUDITED_DEAD_LETTER_TOPICS, DOMAIN_TOPICS, consumer_group, dead_letter_topic, grant
 from eucaim_node.ledger import load_private_key
 from eucaim_node.ledger.syslog import SyslogTlsSender, client_context
 from eucaim_node.runtime import CONSUMER_ACK_POLICY, build_app, create_broker, ensure_topics
@@ -26,7 +26,7 @@ from .core.records import KafkaPosition, audit_record
 from .tasks import Background, HeadSigner, SyslogForwarder
 
 NAME = "audit"
-GROUP = "audit"
+GROUP = consumer_group(NAME)
 
 log = logging.getLogger("eucaim_node.audit")
 router = KafkaRouter()

@@ -29,6 +29,7 @@ from eucaim_node.events import (
     StudyRemoved,
     dead_letter_topic,
     grant,
+    consumer_group,
 )
 from eucaim_node.runtime import CONSUMER_ACK_POLICY, EventPublisher, build_app, create_broker, ensure_topics
 from eucaim_node.store import connect, ping
@@ -43,7 +44,7 @@ from .core.publication import Coarsening, DatasetPublisher
 from .http import FederationApi
 
 NAME = "catalogue-sync"
-GROUP = "catalogue-sync"
+GROUP = consumer_group(NAME)
 log = logging.getLogger("eucaim_node.catalogue_sync")
 
 router = KafkaRouter()

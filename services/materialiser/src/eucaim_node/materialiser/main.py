@@ -20,7 +20,14 @@ from faststream.kafka import KafkaRouter
 
 from eucaim_node.datasets import MongoDatasetStore
 from eucaim_node.datasets.layout import DatasetRoot
-from eucaim_node.events import AccessRecorded, DatasetCommand, WithdrawalRequested, dead_letter_topic, grant
+from eucaim_node.events import (
+    AccessRecorded,
+    DatasetCommand,
+    WithdrawalRequested,
+    consumer_group,
+    dead_letter_topic,
+    grant,
+)
 from eucaim_node.orthanc import OrthancClient
 from eucaim_node.runtime import CONSUMER_ACK_POLICY, EventPublisher, build_app, create_broker, ensure_topics
 from eucaim_node.store import connect, ping
@@ -33,7 +40,7 @@ from .core.materialise import Materialiser
 from .core.withdrawal import WithdrawalHandler
 
 NAME = "materialiser"
-GROUP = "materialiser"
+GROUP = consumer_group(NAME)
 log = logging.getLogger("eucaim_node.materialiser")
 
 router = KafkaRouter()

@@ -12,7 +12,15 @@ from faststream import Context
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaRouter
 
-from eucaim_node.events import StudyAnonymised, StudyIndexed, StudyRemoved, WithdrawalRequested, dead_letter_topic, grant
+from eucaim_node.events import (
+    StudyAnonymised,
+    StudyIndexed,
+    StudyRemoved,
+    WithdrawalRequested,
+    consumer_group,
+    dead_letter_topic,
+    grant,
+)
 from eucaim_node.orthanc import OrthancClient
 from eucaim_node.runtime import CONSUMER_ACK_POLICY, EventPublisher, build_app, create_broker, ensure_topics
 from eucaim_node.store import connect, ping
@@ -22,7 +30,7 @@ from .config import MetadataSettings
 from .core.indexer import StudyIndexer
 
 NAME = "metadata"
-GROUP = "metadata"
+GROUP = consumer_group(NAME)
 
 router = KafkaRouter()
 publish_study_indexed = EventPublisher(router, StudyIndexed)
