@@ -1,6 +1,7 @@
 """What every eucaim-node service process runs on: settings, Kafka with reliable delivery, health, logging."""
 
 from .app import ReadinessCheck, build_app, run_service
+from .backoff import backoff_delay
 from .delivery import CONSUMER_ACK_POLICY, DeliveryPolicy, TransientError, is_transient
 from .kafka import EventPublisher, create_broker, ensure_topics, publish_events
 from .settings import (
@@ -21,6 +22,7 @@ __all__ = [
     "ReadinessCheck",
     "ServiceSettings",
     "TransientError",
+    "backoff_delay",
     "build_app",
     "create_broker",
     "ensure_topics",

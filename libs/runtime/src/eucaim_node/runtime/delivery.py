@@ -32,6 +32,8 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout
 
 from eucaim_node.telemetry import metrics
 
+from .backoff import backoff_delay
+
 log = logging.getLogger("eucaim_node.delivery")
 
 #: Subscriber policy of every consumer: commit after success, rewind on error. Never ACK_FIRST.
@@ -96,7 +98,7 @@ class DeliveryPolicy:
     transient_backoff_max_seconds: float = 30.0
 
     def retry_delay(self, attempt: int) -> float:
-        return min(self.retry_backoff_seconds * 2 ** (attempt - 1), self.transient_backoff_max_seconds)
+        return backoff_delay(attempt, first=self.retry_backoff_seconds, cap=self.transient_backoff_max_seconds)
 
 
 class _Redeliver(Exception):

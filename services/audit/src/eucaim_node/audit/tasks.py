@@ -16,7 +16,7 @@ from eucaim_node.ledger.export import dicom_audit_message
 from eucaim_node.ledger.syslog import SyslogTlsSender, format_message
 from eucaim_node.ledger.witness_client import WitnessError, WitnessUnavailable
 from eucaim_node.ledger.witnessing import WitnessRolledBack, WitnessSubmitter
-from eucaim_node.runtime import is_transient
+from eucaim_node.runtime import backoff_delay, is_transient
 from eucaim_node.telemetry.metrics import AUDIT_WITNESS_FAILURES, AUDIT_WITNESS_PENDING_LEAVES
 
 from eucaim_node.ledger.store import LedgerInconsistent, LedgerStore
@@ -43,7 +43,7 @@ async def _every(interval: float, step: Callable[[], Awaitable[float | None]], n
             raise
         except Exception as exc:
             failures += 1
-            delay = min(interval, 2.0 ** min(failures, 6) * 0.25)
+            delay = backoff_delay(failures, first=0.5, cap=min(interval, 16.0))
             level = logging.WARNING if is_transient(exc) else logging.ERROR
             log.log(level, f"{name} failed, will retry", extra={"error": f"{type(exc).__name__}: {exc}"[:300],
                                                                  "retry_in_s": delay})

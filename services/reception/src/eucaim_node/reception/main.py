@@ -11,7 +11,7 @@ from faststream.kafka import KafkaRouter
 from eucaim_node.deid import load_key
 from eucaim_node.events import StudyReceived, grant
 from eucaim_node.orthanc import OrthancClient
-from eucaim_node.runtime import EventPublisher, build_app, create_broker, ensure_topics, is_transient
+from eucaim_node.runtime import EventPublisher, backoff_delay, build_app, create_broker, ensure_topics, is_transient
 from eucaim_node.store import connect, ping
 
 from .adapters.ledger import MongoReceptionLedger
@@ -34,7 +34,7 @@ async def follow_changes(receiver: StudyReceiver, interval: float, max_backoff: 
             failures = 0
         except Exception as exc:
             failures += 1
-            delay = min(interval * 2**failures, max_backoff)
+            delay = backoff_delay(failures, first=2 * interval, cap=max_backoff)
             level = logging.WARNING if is_transient(exc) else logging.ERROR
             log.log(level, "polling the clinical Orthanc failed, retrying",
                     extra={"error": f"{type(exc).__name__}: {exc}"[:300], "retry_in_s": delay}, exc_info=level >= logging.ERROR)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from eucaim_node.events import CollectionDelivered, Event
+from eucaim_node.runtime.backoff import backoff_delay
 
 from ..adapters.versions import MongoVersionStore
 
@@ -56,8 +56,7 @@ class OutboxWorker:
                 pass
 
     def delay(self, attempts: int) -> float:
-        base = min(self._backoff * 2 ** max(attempts - 1, 0), self._backoff_max)
-        return base * random.uniform(0.8, 1.2)
+        return backoff_delay(attempts, first=self._backoff, cap=self._backoff_max, jitter=0.2)
 
     async def _run(self) -> None:
         async with httpx.AsyncClient(timeout=self._timeout) as client:
