@@ -49,7 +49,7 @@ _GRANTS: dict[str, dict[str, frozenset[Action]]] = {
     },
     "anonymisation": {
         c.ANONYMISATION_QUARANTINE: UPSERT,        # adapters/quarantine.py: update_one upsert
-        c.ANONYMISATION_WITHDRAWALS: frozenset({F, I}),  # adapters/withdrawals.py: insert once, find
+        c.ANONYMISATION_WITHDRAWALS: frozenset({F, I}),  # store/withdrawals.py: insert once, find
     },
     "metadata": {
         c.CATALOGUE_STUDIES: frozenset({F, I, U, R, X}),     # adapters/catalogue.py: replace upsert, delete

@@ -22,11 +22,12 @@ from eucaim_node.events import (
 )
 from eucaim_node.runtime import CONSUMER_ACK_POLICY, EventPublisher, build_app, create_broker, ensure_topics
 from eucaim_node.store import connect, ping
+from eucaim_node.store.collections import ANONYMISATION_WITHDRAWALS
+from eucaim_node.store.withdrawals import MongoWithdrawalList
 
 from .adapters.deid_pool import DeidentifierPool, available_cores
 from .adapters.orthancs import ClinicalOrthanc, ResearchOrthanc
 from .adapters.quarantine import MongoQuarantineLog
-from .adapters.withdrawals import MongoWithdrawals
 from .config import AnonymisationSettings
 from .core.anonymiser import StudyAnonymiser
 
@@ -66,7 +67,7 @@ def create_app(settings: AnonymisationSettings) -> AsgiFastStream:
     deidentify = DeidentifierPool(load_key(settings.hmac_key_file), site_prefix=settings.site_prefix, profile=settings.profile(),
                                   workers=settings.anonymisation_workers or available_cores())
     anonymiser = StudyAnonymiser(clinical, research, deidentify, MongoQuarantineLog(db), _Publishers(),
-                                 withdrawals=MongoWithdrawals(db), concurrency=settings.anonymisation_concurrency)
+                                 withdrawals=MongoWithdrawalList(db, ANONYMISATION_WITHDRAWALS), concurrency=settings.anonymisation_concurrency)
 
     async def start() -> None:
         await ensure_topics(settings, grant(NAME).topics)

@@ -15,6 +15,7 @@ from eucaim_node.catalogue.documents import (REMOVED, SERIES, STUDY, SUBJECT, Re
                                               StudyDocument)
 from eucaim_node.store.collections import CATALOGUE_REMOVED_STUDIES, CATALOGUE_SUBJECTS, CATALOGUE_WITHDRAWN_SUBJECTS
 from eucaim_node.store import collections
+from eucaim_node.store.withdrawals import MongoWithdrawalList
 
 from ..core.documents import subject_document
 
@@ -31,7 +32,7 @@ class MongoCatalogue:
         self._studies = db[collections.CATALOGUE_STUDIES]
         self._series = db[collections.CATALOGUE_SERIES]
         self._subjects = db[CATALOGUE_SUBJECTS]
-        self._withdrawn = db[CATALOGUE_WITHDRAWN_SUBJECTS]
+        self._withdrawn = MongoWithdrawalList(db, CATALOGUE_WITHDRAWN_SUBJECTS)
         self._removed = db[CATALOGUE_REMOVED_STUDIES]
 
     async def ensure_indexes(self) -> None:
@@ -80,13 +81,10 @@ class MongoCatalogue:
         raise SubjectUpdateConflict(f"subject document kept changing after {SUBJECT_ATTEMPTS} attempts")
 
     async def record_withdrawal(self, subject_key: str, at: datetime, event_id: str) -> None:
-        try:
-            await self._withdrawn.insert_one({"_id": subject_key, "withdrawn_at": at, "event_id": event_id})
-        except DuplicateKeyError:
-            pass  # withdrawn already: the first record stands
+        await self._withdrawn.record(subject_key, event_id, at)
 
     async def is_withdrawn(self, subject_key: str) -> bool:
-        return await self._withdrawn.find_one({"_id": subject_key}) is not None
+        return await self._withdrawn.is_withdrawn(subject_key)
 
     async def studies_of(self, subject_key: str) -> list[StudyDocument]:
         return [StudyDocument.from_document(d) async for d in self._studies.find({STUDY.subject_key: subject_key})]
