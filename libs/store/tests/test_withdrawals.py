@@ -14,7 +14,8 @@ SUBJECT = "EUCAIM-LOCAL-0123456789abcdef0123"
 class UniqueIdCollection:
     """Just what the list uses of a collection, with the unique ``_id`` MongoDB enforces."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.docs: dict[str, dict] = {}
 
     async def insert_one(self, doc: dict) -> None:
@@ -28,17 +29,17 @@ class UniqueIdCollection:
 
 @pytest.mark.parametrize("collection", [ANONYMISATION_WITHDRAWALS, CATALOGUE_WITHDRAWN_SUBJECTS])
 async def test_a_redelivered_withdrawal_leaves_the_first_record_standing(collection):
-    db = {collection: UniqueIdCollection()}
-    withdrawals = MongoWithdrawalList(db, collection)
+    stored = UniqueIdCollection(collection)
+    withdrawals = MongoWithdrawalList(stored)
     assert not await withdrawals.is_withdrawn(SUBJECT)
     first = datetime(2026, 1, 1, tzinfo=UTC)
     await withdrawals.record(SUBJECT, "event-1", first)
     await withdrawals.record(SUBJECT, "event-2")
     assert await withdrawals.is_withdrawn(SUBJECT)
-    assert db[collection].docs[SUBJECT] == {"_id": SUBJECT, "event_id": "event-1", "withdrawn_at": first}
+    assert stored.docs[SUBJECT] == {"_id": SUBJECT, "event_id": "event-1", "withdrawn_at": first}
     assert not await withdrawals.is_withdrawn("EUCAIM-LOCAL-ffffffffffffffffffff")
 
 
 def test_only_a_collection_of_the_withdrawal_list_can_hold_it():
     with pytest.raises(ValueError, match="not a withdrawal list"):
-        MongoWithdrawalList({DATASETS: UniqueIdCollection()}, DATASETS)
+        MongoWithdrawalList(UniqueIdCollection(DATASETS))

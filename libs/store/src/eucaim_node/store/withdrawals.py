@@ -10,17 +10,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from .collections import WITHDRAWAL_LIST
 
 
 class MongoWithdrawalList:
-    def __init__(self, db: AsyncDatabase, collection: str) -> None:
-        if collection not in WITHDRAWAL_LIST:
-            raise ValueError(f"{collection!r} is not a withdrawal list; those are: {', '.join(WITHDRAWAL_LIST)}")
-        self._coll = db[collection]
+    """One copy of the list; the caller names the collection (``db[ANONYMISATION_WITHDRAWALS]``), so the access
+    tests attribute it to the caller's database user."""
+
+    def __init__(self, collection: AsyncCollection) -> None:
+        if collection.name not in WITHDRAWAL_LIST:
+            raise ValueError(f"{collection.name!r} is not a withdrawal list; those are: {', '.join(WITHDRAWAL_LIST)}")
+        self._coll = collection
 
     async def record(self, subject_key: str, event_id: str, at: datetime | None = None) -> None:
         """Record the withdrawal of ``subject_key`` (the requesting event's ID, and when); idempotent."""

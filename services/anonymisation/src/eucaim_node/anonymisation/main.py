@@ -67,7 +67,7 @@ def create_app(settings: AnonymisationSettings) -> AsgiFastStream:
     deidentify = DeidentifierPool(load_key(settings.hmac_key_file), site_prefix=settings.site_prefix, profile=settings.profile(),
                                   workers=settings.anonymisation_workers or available_cores())
     anonymiser = StudyAnonymiser(clinical, research, deidentify, MongoQuarantineLog(db), _Publishers(),
-                                 withdrawals=MongoWithdrawalList(db, ANONYMISATION_WITHDRAWALS), concurrency=settings.anonymisation_concurrency)
+                                 withdrawals=MongoWithdrawalList(db[ANONYMISATION_WITHDRAWALS]), concurrency=settings.anonymisation_concurrency)
 
     async def start() -> None:
         await ensure_topics(settings, grant(NAME).topics)

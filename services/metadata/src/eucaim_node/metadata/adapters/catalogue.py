@@ -32,7 +32,7 @@ class MongoCatalogue:
         self._studies = db[collections.CATALOGUE_STUDIES]
         self._series = db[collections.CATALOGUE_SERIES]
         self._subjects = db[CATALOGUE_SUBJECTS]
-        self._withdrawn = MongoWithdrawalList(db, CATALOGUE_WITHDRAWN_SUBJECTS)
+        self._withdrawn = MongoWithdrawalList(db[CATALOGUE_WITHDRAWN_SUBJECTS])
         self._removed = db[CATALOGUE_REMOVED_STUDIES]
 
     async def ensure_indexes(self) -> None:
