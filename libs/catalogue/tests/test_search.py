@@ -5,10 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from eucaim_node.catalogue.search import QueryCompiler, QueryError
+from eucaim_node.catalogue.search import REQUEST_EXAMPLES_FILE, QueryCompiler, QueryError
 
-# Copied from shared/reference/eucaim-search/ (upstream sources are named inside the file).
-REFERENCE = Path(__file__).resolve().parent / "data" / "request-examples.json"
+REFERENCE = REQUEST_EXAMPLES_FILE
 compiler = QueryCompiler()
 
 

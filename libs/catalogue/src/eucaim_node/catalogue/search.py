@@ -39,10 +39,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from .canonical import canonical_text
 from .coding import CodingTables, Field
+
+#: The explorer's reference requests (shared/reference/eucaim-search/request-examples.json, upstream sources named
+#: inside): the one copy in the repository, read by the readiness report (every EUCAIM one must be answered)
+#: and by the compiler's and the federation's tests.
+REQUEST_EXAMPLES_FILE = Path(str(resources.files("eucaim_node.catalogue") / "data" / "eucaim-search" / "request-examples.json"))
 
 MAX_DEPTH = 16
 MAX_NODES = 512

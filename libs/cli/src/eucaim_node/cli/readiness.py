@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import typer
 
+from eucaim_node.catalogue.search import REQUEST_EXAMPLES_FILE
 from eucaim_node.readiness.ports import (
     DatasetsVerification, DeidSettings, DeliveryState, HttpAnswer, LedgerVerification, ProbeError, Transport,
 )
@@ -26,8 +27,6 @@ from eucaim_node.stack import Stack, StackSettings
 from eucaim_node.stack.configs import parse_env_file
 from eucaim_node.store import collections
 
-#: EUCAIM's reference search requests (samply/focus test bodies; see the file's "source" members).
-REQUEST_EXAMPLES = Path(__file__).parent / "data" / "eucaim-search-request-examples.json"
 HTTP_TIMEOUT = 15.0
 STORE_TIMEOUT_MS = 4000
 
@@ -143,7 +142,7 @@ class LocalNodeProbe:
     def request_examples(self) -> list[dict[str, Any]]:
         # The file's notes mark the examples whose keys are not EUCAIM's ("Generic (BBMRI key ...)").
         return [{"name": e["name"], "body": json.loads(e["raw"]), "eucaim": not e.get("note", "").startswith("Generic (")}
-                for e in json.loads(REQUEST_EXAMPLES.read_text())["examples"]]
+                for e in json.loads(REQUEST_EXAMPLES_FILE.read_text())["examples"]]
 
     def search_protection(self) -> tuple[str, int]:
         from eucaim_node.catalogue.settings import SearchSettings
