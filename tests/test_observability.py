@@ -19,7 +19,7 @@ from eucaim_node.cli.sample import SamplePatient, write_sample_study
 from eucaim_node.events import DOMAIN_TOPICS, dead_letter_topic
 from eucaim_node.stack import SERVICES
 from eucaim_node.store import collections
-from eucaim_node.telemetry.testing import OtlpReceiver, Span
+from eucaim_test_support.otlp import OtlpReceiver, Span
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

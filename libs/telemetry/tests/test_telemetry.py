@@ -139,7 +139,7 @@ def test_the_test_receiver_decodes_what_the_otlp_exporter_sends(monkeypatch):
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
 
-    from eucaim_node.telemetry.testing import OtlpReceiver
+    from eucaim_test_support.otlp import OtlpReceiver
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
