@@ -19,9 +19,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from eucaim_node.cli.walkthrough import NodeObserver
-from eucaim_node.events import DOMAIN_TOPICS
+from eucaim_node.events import CONSUMER_GROUPS as GROUP_OF, DOMAIN_TOPICS, OPERATOR
 
-CONSUMER_GROUPS = ("anonymisation", "metadata", "catalogue-sync", "audit")
+#: The services' consumer groups (the operator's replay group is no service's: its lag is not the node's work).
+CONSUMER_GROUPS = tuple(group for principal, group in GROUP_OF.items() if principal != OPERATOR)
 
 
 @pytest.fixture(scope="session")

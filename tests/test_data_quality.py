@@ -17,20 +17,9 @@ from eucaim_node.catalogue.shacl import validate
 from eucaim_node.cli.sample import SamplePatient, write_sample_study
 from eucaim_node.stack.dicom_tools import storescu
 from eucaim_node.store import collections
+from eucaim_test_support.waiting import wait_for
 
 CORONAL = [1.0, 0.0, 0.0, 0.0, 0.0, -1.0]
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
 
 def send_study(stack, observer, folder: Path, seed: str, edit=None) -> str:
     """Generate a 6-slice MR series (no collection rule claims ABDOMEN MR), let ``edit`` change or drop its files,

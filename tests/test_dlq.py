@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from eucaim_node.events import CollectionUpdated, StudyIndexed, dead_letter_topic
 from eucaim_node.store import collections
+from eucaim_test_support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -46,14 +46,6 @@ def listed(stack) -> list[dict]:
     result = cli(stack, "list", "catalogue-sync", "--json")
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
-
-
-def wait_for(condition, what: str, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
-    return found
 
 
 async def test_a_fixed_poison_message_replays_to_success(stack, observer, kafka, unique_seed):
@@ -97,7 +89,7 @@ async def test_a_fixed_poison_message_replays_to_success(stack, observer, kafka,
     await kafka.wait_until_idle()
 
     stored = wait_for(lambda: observer.db[collections.CATALOGUE_COLLECTIONS].find_one({"_id": collection}),
-                      "the collection's aggregates")
+                      what="the collection's aggregates")
     assert (stored["aggregates"]["studies"], stored["aggregates"]["series"]) == (1, 1)
     updates = [json.loads(v) for _, _, v in await kafka.read(CollectionUpdated.TOPIC)]
     assert [u for u in updates if u["collection_id"] == collection and u["causation_id"] == str(event.event_id)]
@@ -116,7 +108,7 @@ async def test_a_fixed_poison_message_replays_to_success(stack, observer, kafka,
     def audited():
         return list(observer.db[collections.AUDIT_RECORDS].find(
             {"action": "AccessRecorded", "who": f"cli:{OPERATOR}", "entity": DLQ}))
-    records = wait_for(lambda: len(audited()) >= 6 and audited(), "the CLI's audit records")
+    records = wait_for(lambda: len(audited()) >= 6 and audited(), what="the CLI's audit records")
     replays = [r for r in records if r["detail"]["action"] == "dlq-replay"]
     lists = [r for r in records if r["detail"]["action"] == "dlq-list"]
     assert len(lists) == 3 and len(replays) == 3

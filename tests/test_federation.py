@@ -27,6 +27,7 @@ from rdflib import Graph, URIRef
 from typer.testing import CliRunner
 
 from eucaim_node.catalogue.config import bundled_config_path
+from eucaim_node.catalogue.search import REQUEST_EXAMPLES_FILE
 from eucaim_node.catalogue.shacl import validate
 from eucaim_node.store.collections import CATALOGUE_DATASET_VERSIONS, CATALOGUE_REMOVED_STUDIES
 from eucaim_node.cli.main import app as cli
@@ -35,6 +36,8 @@ from eucaim_node.cli.walkthrough import push_sample
 from eucaim_node.deid import load_key, pseudonymise_patient_id
 from eucaim_node.events import AccessRecorded
 from eucaim_node.store import collections
+from eucaim_test_support.search import cond, explorer, services_restarted_with
+from eucaim_test_support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -112,26 +115,6 @@ def free_port() -> int:
 
 # -- helpers ----------------------------------------------------------------------------------------------------
 
-def wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
-
-
-def cond(key, ctype, value):
-    return {"key": key, "type": ctype, "system": "", "value": value}
-
-
-def explorer(*conditions) -> dict:
-    """The explorer's shape: OR -> AND -> one OR group per condition."""
-    return {"ast": {"operand": "OR", "children": [{"operand": "AND", "children": [
-        {"operand": "OR", "children": [c]} for c in conditions]}]}, "id": "q__search__q"}
-
-
 def mine(answer: dict) -> dict[str, tuple[int, int]]:
     return {c["id"]: (c["studies_count"], c["subjects_count"]) for c in answer["collections"] if c["id"] in MINE}
 
@@ -196,11 +179,6 @@ async def idle(kafka, attempts: int = 30) -> None:
     await kafka.wait_until_idle()
 
 
-ENV_KEYS = ("EUCAIM_COLLECTIONS_FILE", "EUCAIM_SEARCH_TOKEN_FILE", "EUCAIM_SEARCH_PROTECTION", "EUCAIM_SEARCH_MIN_COUNT",
-            "EUCAIM_CATALOGUE_COUNT_GRANULARITY", "EUCAIM_CATALOGUE_PUSH_URL", "EUCAIM_CATALOGUE_PUSH_TIMEOUT_SECONDS",
-            "EUCAIM_CATALOGUE_PUSH_BACKOFF_SECONDS", "EUCAIM_CATALOGUE_PUSH_BACKOFF_MAX_SECONDS")
-
-
 @pytest.fixture(scope="module")
 async def federation(stack, observer, kafka, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("federation")
@@ -219,41 +197,31 @@ async def federation(stack, observer, kafka, tmp_path_factory):
         "EUCAIM_CATALOGUE_PUSH_BACKOFF_MAX_SECONDS": "1",
     }
     await idle(kafka)  # nothing in flight is indexed under the new rules by accident
-    saved = {k: os.environ.get(k) for k in ENV_KEYS}
-    os.environ.update(env)
     try:
-        stack.restart("metadata")
-        stack.restart("catalogue_sync")
-        seed = f"fed-{os.urandom(3).hex()}"
-        key = load_key(stack.hmac_key_file())
-        prefix = stack.node_env()["EUCAIM_SITE_PREFIX"]
-        subjects, study_keys, patients = {}, {}, {}
-        for label, sex, age, (modality, body_part, description), manufacturer, studies in PATIENTS:
-            patient = SamplePatient(name=f"FEDPATIENT{label}{seed[-4:].upper()}^ZOE", patient_id=f"FED-{seed}-{label}",
-                                    birth_date="19600101", sex=sex, age=age, accession_number=f"ACCFED-{seed}-{label}")
-            patients[label] = patient
-            subjects[label] = pseudonymise_patient_id(patient.patient_id, key, prefix)
-            study_keys[label] = []
-            for n in range(studies):
-                sample = push_sample(stack, tmp / f"{label}-{n}", patient=patient, seed=f"{seed}-{label}-{n}", series=1,
-                                     instances_per_series=2, modality=modality, body_part=body_part,
-                                     manufacturer=manufacturer, study_description=description,
-                                     study_date=f"2023{n + 1:02d}15")
-                study_keys[label].append(observer.study_key(sample.study_instance_uid))
-        every = [k for keys in study_keys.values() for k in keys]
-        wait_for(lambda: observer.db[collections.CATALOGUE_STUDIES].count_documents({"_id": {"$in": every}}) == len(every),
-                 180, "the data set to be catalogued")
-        await kafka.wait_until_idle()
-        yield Federation(stack, observer, kafka, remote, env, seed, subjects, study_keys, patients)
+        with services_restarted_with(stack, env, "metadata", "catalogue_sync"):
+            seed = f"fed-{os.urandom(3).hex()}"
+            key = load_key(stack.hmac_key_file())
+            prefix = stack.node_env()["EUCAIM_SITE_PREFIX"]
+            subjects, study_keys, patients = {}, {}, {}
+            for label, sex, age, (modality, body_part, description), manufacturer, studies in PATIENTS:
+                patient = SamplePatient(name=f"FEDPATIENT{label}{seed[-4:].upper()}^ZOE", patient_id=f"FED-{seed}-{label}",
+                                        birth_date="19600101", sex=sex, age=age, accession_number=f"ACCFED-{seed}-{label}")
+                patients[label] = patient
+                subjects[label] = pseudonymise_patient_id(patient.patient_id, key, prefix)
+                study_keys[label] = []
+                for n in range(studies):
+                    sample = push_sample(stack, tmp / f"{label}-{n}", patient=patient, seed=f"{seed}-{label}-{n}", series=1,
+                                         instances_per_series=2, modality=modality, body_part=body_part,
+                                         manufacturer=manufacturer, study_description=description,
+                                         study_date=f"2023{n + 1:02d}15")
+                    study_keys[label].append(observer.study_key(sample.study_instance_uid))
+            every = [k for keys in study_keys.values() for k in keys]
+            wait_for(lambda: observer.db[collections.CATALOGUE_STUDIES].count_documents({"_id": {"$in": every}}) == len(every),
+                     180, "the data set to be catalogued")
+            await kafka.wait_until_idle()
+            yield Federation(stack, observer, kafka, remote, env, seed, subjects, study_keys, patients)
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         server.shutdown()
-        stack.restart("metadata")
-        stack.restart("catalogue_sync")
 
 
 # -- collections and coding -------------------------------------------------------------------------------------
@@ -336,8 +304,7 @@ async def test_every_query_construct_gives_the_expected_counts(federation, tmp_p
 
 
 async def test_the_explorers_reference_request_is_answered(federation):
-    examples = json.loads((Path(__file__).parents[1] / "libs" / "catalogue" / "tests" / "data" /
-                           "request-examples.json").read_text())["examples"]
+    examples = json.loads(REQUEST_EXAMPLES_FILE.read_text())["examples"]
     just_right = next(e for e in examples if e["name"] == "eucaim_api_just_right")
     response = federation.post(json.loads(just_right["raw"]))
     assert response.status_code == 200, response.text

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from pathlib import Path
 
 import httpx
@@ -20,6 +19,7 @@ from rdflib.namespace import DCAT, RDF
 
 from eucaim_node.store.collections import CATALOGUE_DATASET_VERSIONS
 from eucaim_node.cli.walkthrough import push_sample
+from eucaim_test_support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration]
 
@@ -38,15 +38,6 @@ def base(stack) -> str:
 
 def secret(stack) -> dict[str, str]:
     return {"authorization": f"Secret {stack.search_token()}"}
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
-    return value
-
 
 def test_search_is_on_and_authenticated_in_the_test_profile(stack):
     with client("127.0.0.11") as http:

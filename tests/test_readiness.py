@@ -21,22 +21,13 @@ from eucaim_node.readiness.core import CHECKS, Status
 from eucaim_node.stack import PORT_FIELDS
 from eucaim_node.stack.browser import dump_dom, screenshot
 from eucaim_node.store import collections
+from eucaim_test_support.waiting import wait_for
 
 HDAB = URIRef("http://healthdataportal.eu/ns/health#hdab")
 ALWAYS_PASS = ("store", "catalogue-valid", "harvest", "search-auth", "small-cells", "deid-profile", "deid-guard",
                "transport", "ledger")
 # The local stack has no remote catalogue, and the bundled collections file is a placeholder.
 WARN_BY_DESIGN = ("push", "catalogue-mandatory")
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-    return value
-
 
 @pytest.fixture(scope="module")
 def published(stack, observer, tmp_path_factory):

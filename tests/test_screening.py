@@ -42,6 +42,9 @@ from eucaim_node.cli.walkthrough import push_sample
 from eucaim_node.events import AccessRecorded
 from eucaim_node.stack.dicom_tools import storescu
 from eucaim_node.store import collections
+from eucaim_test_support import search
+from eucaim_test_support.search import services_restarted_with
+from eucaim_test_support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -127,8 +130,6 @@ UNHELD = {  # one value of each hyper-ontology key the node holds no data for
     HYPER + "CLIN1037300": HYPER + "COM1001365",  # ISUP 2
     HYPER + "CLIN1033379": HYPER + "COM1000351",  # cT2
 }
-ENV_KEYS = ("EUCAIM_COLLECTIONS_FILE", "EUCAIM_SEARCH_PROTECTION", "EUCAIM_SEARCH_MIN_COUNT",
-            "EUCAIM_CATALOGUE_COUNT_GRANULARITY")
 _MAMMOGRAPHY = "1.2.840.10008.5.1.4.1.1.1.2"  # Digital Mammography X-Ray Image Storage - For Presentation
 _COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
 _VIEW_CODES = {"CC": ("399162004", "cranio-caudal"), "MLO": ("399368009", "medio-lateral oblique")}
@@ -209,13 +210,11 @@ def _write(datasets: list[Dataset], dest: Path) -> Path:
 
 
 def cond(key: str, ctype: str, value: Any) -> dict[str, Any]:
-    return {"key": key, "type": ctype, "system": "urn:snomed-org/sct", "value": value}
+    return search.cond(key, ctype, value, system=search.SNOMED)
 
 
 def explorer(*conditions: dict[str, Any]) -> dict[str, Any]:
-    """The explorer's shape: OR -> AND -> one OR group per condition."""
-    return {"ast": {"operand": "OR", "children": [{"operand": "AND", "children": [
-        {"operand": "OR", "children": [c]} for c in conditions]}]}, "id": "s__search__s"}
+    return search.explorer(*conditions, query_id="s__search__s")
 
 
 @dataclass
@@ -257,14 +256,6 @@ class Corpus:
         return [json.loads(v) for _, _, v in await self.kafka.read(AccessRecorded.TOPIC)]
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
-    return value
-
-
 @pytest.fixture(scope="module")
 async def corpus(stack, observer, kafka, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("screening")
@@ -274,11 +265,7 @@ async def corpus(stack, observer, kafka, tmp_path_factory):
     env = {"EUCAIM_COLLECTIONS_FILE": str(collections_file), "EUCAIM_SEARCH_PROTECTION": "suppress",
            "EUCAIM_SEARCH_MIN_COUNT": "1", "EUCAIM_CATALOGUE_COUNT_GRANULARITY": "1"}
     await kafka.wait_until_idle()
-    saved = {k: os.environ.get(k) for k in ENV_KEYS}
-    os.environ.update(env)
-    try:
-        stack.restart("metadata")
-        stack.restart("catalogue_sync")
+    with services_restarted_with(stack, env, "metadata", "catalogue_sync"):
         seed = f"scr-{os.urandom(3).hex()}"
         study_keys = {}
         for n, (label, (sex, age, modality, body_part, description)) in enumerate(CORPUS.items()):
@@ -317,14 +304,6 @@ async def corpus(stack, observer, kafka, tmp_path_factory):
                  240, "the screening corpus (and its reports) to be catalogued")
         await kafka.wait_until_idle()
         yield Corpus(stack, observer, kafka, study_keys)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        stack.restart("metadata")
-        stack.restart("catalogue_sync")
 
 
 # -- 1. the explorer's body-part vocabulary ------------------------------------------------------------------------
