@@ -26,6 +26,7 @@ from eucaim_node.materialiser.config import MaterialiserSettings
 from eucaim_node.jobs.config import JobsSettings
 from eucaim_node.metadata.config import MetadataSettings
 from eucaim_node.reception.config import ReceptionSettings
+from eucaim_node.witness.config import WitnessSettings
 from eucaim_node.runtime.settings import ENV_PREFIX
 from eucaim_node.stack import SERVICE_MODULES, StackSettings, configs
 from eucaim_node.stack.secrets_files import ensure_secrets
@@ -104,3 +105,12 @@ def test_no_service_but_reception_and_anonymisation_gets_a_clinical_credential(s
         holds = clinical in env.values() or any(k.startswith("EUCAIM_CLINICAL_ORTHANC") for k in env)
         assert holds == (subject in ("reception", "anonymisation")), subject
     assert configs.orthanc_password_file(settings, "clinical") != configs.orthanc_password_file(settings, "research")
+
+
+def test_the_witness_is_given_exactly_its_own_settings(settings) -> None:
+    """The witness runs apart from the node (another operator's in production): no Kafka, database, Orthanc or
+    node secret reaches it, only what WitnessSettings declares, and all that it requires."""
+    env = eucaim(configs.render_witness_env(settings))
+    assert env <= known((WitnessSettings,)), env - known((WitnessSettings,))
+    assert required((WitnessSettings,)) <= env, required((WitnessSettings,)) - env
+    assert all(key.startswith(ENV_PREFIX + "WITNESS_") for key in env)
