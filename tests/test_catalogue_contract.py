@@ -186,7 +186,8 @@ class _Cursor:
 class _Collection:
     """Just enough of an AsyncCollection for the two adapters: equality, ``$in`` and ``$nin`` filters."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "") -> None:
+        self.name = name
         self.docs: dict[str, dict] = {}
 
     @staticmethod
@@ -237,7 +238,7 @@ class _Collection:
 
 class _Database(dict):
     def __missing__(self, name: str) -> _Collection:
-        self[name] = _Collection()
+        self[name] = _Collection(name)
         return self[name]
 
 
