@@ -46,3 +46,10 @@ def test_the_readiness_report_reads_that_copy():
     examples = LocalNodeProbe.request_examples(None)  # reads no node: the file only
     assert {e["name"] for e in examples} >= {"eucaim_api_just_right"}
     assert any(e["eucaim"] for e in examples) and not all(e["eucaim"] for e in examples)
+
+
+def test_the_cli_prints_its_errors_through_one_helper():
+    """``error: <message>`` on standard error and the exit code: cli/operator.py's ``fail``, nowhere else."""
+    cli = ROOT / "libs" / "cli" / "src" / "eucaim_node" / "cli"
+    copies = [p.name for p in cli.glob("*.py") if p.name != "operator.py" and 'echo(f"error: ' in p.read_text()]
+    assert copies == []

@@ -13,6 +13,7 @@ import typer
 
 from eucaim_node.stack import SERVICES, ComponentFailed, Stack, StackSettings
 
+from .operator import fail
 from .walkthrough import NodeObserver, describe, format_log_line, push_sample
 
 SAMPLE_INSTANCES = 20
@@ -24,8 +25,7 @@ def _start(stack: Stack) -> None:
     try:
         stack.up(services=True)
     except ComponentFailed as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(str(error), 1) from None
     typer.echo(f"All components healthy after {time.monotonic() - started:.0f} s.")
 
 

@@ -15,6 +15,8 @@ from eucaim_node.stack import ComponentFailed, Stack, StackSettings
 from eucaim_node.stack.manager import ComponentStatus
 from eucaim_node.stack.process import tail_lines
 
+from .operator import fail
+
 app = typer.Typer(help="Install, start, check and stop the local stack (real servers on 127.0.0.1).",
                   no_args_is_help=True)
 
@@ -35,11 +37,6 @@ def _stack(profile: Profile) -> Stack:
     if profile is Profile.test:
         return Stack(StackSettings.test_profile())
     return Stack(StackSettings())
-
-
-def _fail(error: Exception) -> typer.Exit:
-    typer.echo(f"error: {error}", err=True)
-    return typer.Exit(code=1)
 
 
 def _table(statuses: dict[str, ComponentStatus]) -> str:
@@ -91,7 +88,7 @@ def up(
     try:
         stack.up(services=services)
     except ComponentFailed as error:
-        raise _fail(error) from None
+        raise fail(str(error), 1) from None
     for step, seconds in stack.timings.items():
         if step.startswith(("install:", "start:")):
             typer.echo(f"{step:<28} {seconds:6.1f} s")
@@ -117,7 +114,7 @@ def restart(
     try:
         _stack(profile).restart(component)
     except (ComponentFailed, KeyError) as error:
-        raise _fail(error) from None
+        raise fail(str(error), 1) from None
 
 
 @app.command()
@@ -126,7 +123,7 @@ def stop(component: str, profile: ProfileOption = Profile.local) -> None:
     try:
         stopped = _stack(profile).stop(component)
     except KeyError as error:
-        raise _fail(error) from None
+        raise fail(str(error), 1) from None
     typer.echo(f"{component}: {'stopped' if stopped else 'was not running'}")
 
 
@@ -153,7 +150,7 @@ def logs(
     try:
         path = _stack(profile).log_path(component)
     except KeyError as error:
-        raise _fail(error) from None
+        raise fail(str(error), 1) from None
     typer.echo(tail_lines(path, lines))
 
 
@@ -163,7 +160,7 @@ def install(profile: ProfileOption = Profile.local) -> None:
     try:
         timings = _stack(profile).install()
     except ComponentFailed as error:
-        raise _fail(error) from None
+        raise fail(str(error), 1) from None
     for step, seconds in timings.items():
         typer.echo(f"installed {step:<12} {seconds:6.1f} s")
     typer.echo("everything is installed")
