@@ -7,6 +7,7 @@ backoff formula by libs/runtime's, the withdrawal list by libs/store's.)
 from __future__ import annotations
 
 import hashlib
+import re
 import importlib.util
 import subprocess
 from pathlib import Path
@@ -52,4 +53,13 @@ def test_the_cli_prints_its_errors_through_one_helper():
     """``error: <message>`` on standard error and the exit code: cli/operator.py's ``fail``, nowhere else."""
     cli = ROOT / "libs" / "cli" / "src" / "eucaim_node" / "cli"
     copies = [p.name for p in cli.glob("*.py") if p.name != "operator.py" and 'echo(f"error: ' in p.read_text()]
+    assert copies == []
+
+
+def test_retry_delays_have_one_formula():
+    """Doubling delays and jitter are computed by runtime.backoff_delay only (the stack tool's readiness poll,
+    which grows by half up to one second, is a poll, not a retry: decision 0128)."""
+    pattern = re.compile(r"\b2(\.0)?\s*\*\*\s*[A-Za-z_(]|random\.uniform\(")  # 2**63 and the like: constants
+    copies = [str(p.relative_to(ROOT)) for p in production_sources()
+              if p.name != "backoff.py" and pattern.search(p.read_text())]
     assert copies == []
