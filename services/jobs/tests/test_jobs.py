@@ -166,16 +166,15 @@ async def test_runaway_jobs_are_killed_and_reported(tmp_path, dataset, args, exp
     if args == "fork-bomb":
         assert "fork refused after" in (tmp_path / "jobs" / job.uid / "job.log").read_text()
     # Nothing of the job is left running: its PID namespace died with it.
-    assert not any(marker in p.read_text(errors="replace")
-                   for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists() and _readable(p))
+    assert not any(marker in _command_line(p) for p in Path("/proc").glob("[0-9]*/cmdline"))
 
 
-def _readable(path: Path) -> bool:
+def _command_line(path: Path) -> str:
+    """A process's command line, or "" when it ended (or is not ours to read) meanwhile."""
     try:
-        path.read_bytes()
+        return path.read_bytes().decode(errors="replace")
     except OSError:
-        return False
-    return True
+        return ""
 
 
 async def test_delete_kills_a_running_job(tmp_path, dataset):
