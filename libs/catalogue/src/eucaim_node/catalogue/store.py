@@ -6,7 +6,6 @@ their one writer, in ``eucaim_node.store.collections``.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from typing import Any
 
@@ -15,12 +14,15 @@ from pymongo.errors import DuplicateKeyError
 
 from eucaim_node.store import collections as names
 
+from .answering import answer_from_rows, published_collections, search_audit_detail
 from .config import CollectionsConfig
 from .documents import STUDY
-from .matching import compile_filter
 from .reader import MongoCatalogueReader
 from .results import Protection, SearchAnswer, build_answer
 from .search import CompiledQuery, QueryCompiler
+
+__all__ = ["ANSWER_FIELDS", "answer_from_rows", "noise_secret", "published_collections", "run_search",
+           "search_audit_detail", "search_fields"]
 
 #: The study fields a search answer shows (``results.build_answer``).
 ANSWER_FIELDS = frozenset({STUDY.collection_id, STUDY.subject_key, STUDY.sex, STUDY.age_years, STUDY.modalities,
@@ -52,10 +54,6 @@ async def noise_secret(db: AsyncDatabase, *, create: bool = True) -> bytes:
     return bytes.fromhex(doc["key"])
 
 
-def published_collections(config: CollectionsConfig) -> dict[str, tuple[str, str]]:
-    return {c.id: (c.title, c.description) for c in config.collections}
-
-
 async def run_search(db: AsyncDatabase, query: CompiledQuery, config: CollectionsConfig,
                      protection: Protection) -> SearchAnswer:
     published = published_collections(config)
@@ -64,24 +62,3 @@ async def run_search(db: AsyncDatabase, query: CompiledQuery, config: Collection
         mongo_filter = {"$and": [mongo_filter, query.filter]}
     studies = await MongoCatalogueReader(db).study_rows(mongo_filter, ANSWER_FIELDS)
     return build_answer(studies, published, protection, query.canonical)
-
-
-def answer_from_rows(rows: list[dict[str, Any]], query: CompiledQuery, config: CollectionsConfig,
-                     protection: Protection) -> SearchAnswer:
-    """:func:`run_search` over study rows held in memory (the same filter, evaluated with MongoDB's semantics)."""
-    published = published_collections(config)
-    match = compile_filter(query.filter)
-    studies = [row for row in rows if row.get(STUDY.collection_id) in published and match(row)]
-    return build_answer(studies, published, protection, query.canonical)
-
-
-def search_audit_detail(query: CompiledQuery, answer: SearchAnswer) -> dict[str, Any]:
-    """What the audit records of an answered search: the query as sent and the hash of its canonical form (equal
-    for equivalent queries), the keys this node could not answer (their conditions met no study), what was
-    reported, how many cells were suppressed; never a suppressed count."""
-    return {"query_sha256": hashlib.sha256(query.canonical.encode()).hexdigest(), "query": query.text[:1000],
-            "conditions": query.conditions, "keys": ",".join(query.keys),
-            "unanswered_keys": ",".join(query.unanswered),
-            "collections_reported": answer.reported_collections,
-            "studies_reported": answer.body["total"]["studies_count"],
-            "subjects_reported": answer.body["total"]["subjects_count"], "suppressed_cells": answer.suppressed_cells}

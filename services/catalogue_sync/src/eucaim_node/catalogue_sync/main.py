@@ -4,12 +4,13 @@ Consumes ``StudyIndexed`` and ``StudyRemoved``: recomputes the collection's aggr
 ``CollectionUpdated``, and a new dataset version (``CollectionPublished``) when the published
 description changes; an outbox worker delivers versions to the remote catalogue
 (``CollectionDelivered``). Its HTTP server (the health port) also serves the search endpoint and
-the catalogue (see ``http.py``; decision 0020).
+the catalogue (see ``adapters/inbound/http.py``; decisions 0020, 0120).
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Annotated
 
 from faststream import Context
@@ -35,13 +36,15 @@ from eucaim_node.runtime import CONSUMER_ACK_POLICY, EventPublisher, build_app, 
 from eucaim_node.store import connect, ping
 
 from .adapters.collection_store import MongoCollectionStore
+from .adapters.inbound.http import PREFIXES, create_http_app
 from .adapters.search_index import SearchIndex
 from .adapters.versions import MongoVersionStore
 from .config import CatalogueSyncSettings
+from .core.access import Gate
 from .core.aggregates import CollectionAggregator
+from .core.federation import FederationReads
 from .core.outbox import OutboxWorker
 from .core.publication import Coarsening, DatasetPublisher
-from .http import FederationApi
 
 NAME = "catalogue-sync"
 GROUP = consumer_group(NAME)
@@ -86,9 +89,10 @@ def create_app(settings: CatalogueSyncSettings) -> AsgiFastStream:
                                  push_configured=settings.catalogue_push_url is not None)
     store = MongoCollectionStore(db, row_fields=search_fields(QueryCompiler()))
     aggregator = CollectionAggregator(store, publish_collection_updated, publisher)
-    api = FederationApi(db, config, versions, publish_any, settings.search_tokens(), settings.protection,
-                        QueryCompiler(), settings.client_limits(), settings.federation_max_body_bytes,
-                        settings.trusted_proxies(), SearchIndex(db), datasets=MongoDatasetStore(db), coarse=coarse)
+    reads = FederationReads(config, SearchIndex(db), partial(noise_secret, db), settings.protection, QueryCompiler(),
+                            versions, publish_any, datasets=MongoDatasetStore(db), coarse=coarse)
+    api = create_http_app(reads, Gate(settings.search_tokens(), settings.client_limits()),
+                          max_body=settings.federation_max_body_bytes, trusted_proxies=settings.trusted_proxies())
     outbox = None
     if settings.catalogue_push_url:
         outbox = OutboxWorker(versions, publish_any, url=settings.catalogue_push_url, token=settings.push_token(),
@@ -117,8 +121,7 @@ def create_app(settings: CatalogueSyncSettings) -> AsgiFastStream:
             await outbox.stop()
         await mongo.close()
 
-    app = build_app(broker, checks=[("mongodb", lambda: ping(db))], routes=api.routes(), on_startup=[start],
-                    after_startup=[after_start], on_shutdown=[stop])
-    app.not_found = api.dataset_prefix_dispatch(api.dataset_detail_handler, app.not_found)
+    app = build_app(broker, checks=[("mongodb", lambda: ping(db))], mounts=[(p, api) for p in PREFIXES],
+                    on_startup=[start], after_startup=[after_start], on_shutdown=[stop])
     app.context.set_global("aggregator", aggregator)
     return app

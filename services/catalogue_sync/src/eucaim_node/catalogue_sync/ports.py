@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, Protocol
 
-from eucaim_node.events import CollectionUpdated
+from eucaim_node.events import CollectionUpdated, Event
 
 
 class CollectionStore(Protocol):
@@ -23,3 +23,27 @@ class CollectionStore(Protocol):
 
 class CollectionUpdatedPublisher(Protocol):
     async def __call__(self, event: CollectionUpdated) -> None: ...
+
+
+# -- what the federation API reads (core/federation.py) ----------------------------------------------------------
+
+class SearchRows(Protocol):
+    async def rows(self, collection_ids: list[str]) -> list[dict[str, Any]]:
+        """Every study row (the search fields) of these collections, as of the newest committed state."""
+
+
+class NoiseSecret(Protocol):
+    async def __call__(self) -> bytes:
+        """The node's key for the search's deterministic noise."""
+
+
+class PublishedVersions(Protocol):
+    async def latest(self, collection_id: str) -> dict[str, Any] | None:
+        """The newest published description of the collection (``version``, ``turtle``, ``created_at``)."""
+
+    async def get(self, collection_id: str, version: int) -> dict[str, Any] | None: ...
+
+
+class AccessRecorder(Protocol):
+    async def __call__(self, event: Event) -> None:
+        """Publish an ``AccessRecorded`` event; raises when it was not acknowledged."""
