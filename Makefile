@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SYNCED := .venv/.synced
 
-.PHONY: help up demo down status test test-unit lint asyncapi mongo-users bench-deid bench-pipeline bench-dataset clean helm-lint image deploy-check
+.PHONY: help up demo down status test test-unit lint asyncapi openapi mongo-users bench-deid bench-pipeline bench-dataset clean helm-lint image deploy-check
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ lint: $(SYNCED)  ## The dependency rules (import-linter) and ruff alone; both al
 
 asyncapi: $(SYNCED)  ## Regenerate docs/asyncapi.json from the services' code
 	$(UV) run python scripts/asyncapi.py
+
+openapi: $(SYNCED)  ## Regenerate docs/openapi.json (the federation HTTP API) from catalogue-sync's code
+	$(UV) run python scripts/openapi.py
 
 mongo-users: $(SYNCED)  ## Regenerate the MongoDB roles and users script (Helm, compose) from eucaim_node.store.access
 	$(UV) run python scripts/mongo_users.py

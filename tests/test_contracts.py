@@ -25,3 +25,9 @@ def test_every_subscriber_commits_after_success_in_a_named_group(router):
 def test_asyncapi_document_is_current():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "asyncapi.py"), "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_openapi_document_is_current():
+    """docs/openapi.json is the federation API's published contract: `make openapi` after changing a route."""
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "openapi.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

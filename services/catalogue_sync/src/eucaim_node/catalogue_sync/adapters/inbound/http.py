@@ -22,7 +22,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
@@ -60,11 +61,15 @@ def error_response(refusal: Refusal) -> Response:
     return json_response(refusal.status, {"error": refusal.message, "status_code": refusal.status}, headers)
 
 
+RETRY_AFTER = {"Retry-After": {"description": "seconds until the address may try again (RFC 9110 §10.2.3)",
+                               "schema": {"type": "integer"}}}
+
+
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {s: {"model": ErrorBody} for s in statuses}
+    return {s: {"model": ErrorBody, **({"headers": RETRY_AFTER} if s == 429 else {})} for s in statuses}
 
 
-RDF_CONTENT = {200: {"content": {media: {"schema": {"type": "string"}} for _, media in dcat.FORMATS.values()},
+RDF_CONTENT = {200: {"content": {media.split(";")[0]: {"schema": {"type": "string"}} for _, media in dcat.FORMATS.values()},
                      "description": "HealthDCAT-AP description (Turtle or JSON-LD)"}}
 Authorization = Annotated[str | None, Header(description="Secret <token> (or Bearer <token>)")]
 
@@ -104,9 +109,10 @@ class Edges:
         return f"search:{principal}"
 
     @staticmethod
-    async def rdf_format(request: Request) -> str:
+    async def rdf_format(request: Request, wanted: Annotated[str, Query(
+            alias="format", description="ttl (turtle) or jsonld (json-ld); overrides Accept")] = "") -> str:
         """``?format=`` wins; otherwise JSON-LD if ``Accept`` asks for JSON, else Turtle."""
-        wanted = request.query_params.get("format", "").lower()
+        wanted = wanted.lower()
         if wanted:
             fmt = {"ttl": "ttl", "turtle": "ttl", "jsonld": "jsonld", "json-ld": "jsonld"}.get(wanted)
             if fmt is None:
@@ -135,6 +141,10 @@ def create_http_app(reads: FederationReads, gate: Gate, *, max_body: int,
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
         return error_response(exc.refusal)
+
+    @app.exception_handler(RequestValidationError)
+    async def unreadable(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(Refusal(400, "unreadable request parameters"))  # the API's error shape, never FastAPI's
 
     @app.exception_handler(FederationError)
     async def federation_error(request: Request, exc: FederationError) -> Response:
@@ -168,7 +178,8 @@ def create_http_app(reads: FederationReads, gate: Gate, *, max_body: int,
 
     @app.get("/catalogue/datasets/{collection_id}", summary="One collection's description (Tier 1)",
              responses={**RDF_CONTENT, **_errors(400, 401, 404, 429, 503)}, response_class=Response)
-    async def collection(collection_id: str, caller: reader, fmt: rdf_format, version: str | None = None) -> Response:
+    async def collection(collection_id: str, caller: reader, fmt: rdf_format, version: Annotated[str | None, Query(
+            description="an earlier version (a positive integer): authenticated harvesters only")] = None) -> Response:
         if version and not version.isdigit():
             raise refuse(400, "version must be a positive integer")
         actor, harvester = caller
@@ -191,6 +202,12 @@ def create_http_app(reads: FederationReads, gate: Gate, *, max_body: int,
     return app
 
 
+def described_api() -> dict[str, Any]:
+    """The federation API's OpenAPI document (docs/openapi.json, ``make openapi``): the routes and models do not
+    depend on the ports, so none is given."""
+    return openapi_document(create_http_app(None, None, max_body=0))  # type: ignore[arg-type]
+
+
 def openapi_document(app: FastAPI) -> dict[str, Any]:
     """The app's OpenAPI 3.1 document, with the search's request body (read by the handler, not by FastAPI)."""
     document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
@@ -198,6 +215,13 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(schema.pop("$defs", {}))
     schemas["SearchRequest"] = schema
+    # FastAPI lists a 422 of its own validation on every route with parameters; the API answers those with 400.
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if "HTTPValidationError" in json.dumps(operation["responses"].get("422", {})):
+                del operation["responses"]["422"]
+    for generated in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(generated, None)
     return document
 
 
