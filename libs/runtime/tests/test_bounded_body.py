@@ -2,7 +2,14 @@
 
 import pytest
 
-from eucaim_node.runtime.body import BodyTooLarge, ClientDisconnected, asgi_body_chunks, read_bounded_body
+from eucaim_node.runtime.body import (
+    BodyTooLarge,
+    ClientDisconnected,
+    UnreadableBody,
+    asgi_body_chunks,
+    read_bounded_body,
+    read_json_body,
+)
 
 
 def asgi(parts: list[bytes]):
@@ -51,3 +58,26 @@ async def test_a_client_that_goes_away_mid_body_is_told_apart():
 
     with pytest.raises(ClientDisconnected):
         await read_bounded_body(None, asgi_body_chunks(receive), 1024)
+
+
+@pytest.mark.parametrize(("messages", "status", "message"), [
+    ([{"type": "http.request", "body": b'{"a": [1', "more_body": False}], 400, "not valid JSON"),
+    ([{"type": "http.request", "body": b'{"a":', "more_body": True}, {"type": "http.disconnect"}], 400, "went away"),
+    ([{"type": "http.request", "body": b"[" * 2000, "more_body": False}], 413, "the query is larger than 1024 bytes"),
+])
+async def test_a_json_body_that_cannot_be_had_says_why_with_its_status(messages, status, message):
+    pending = iter(messages)
+
+    async def receive():
+        return next(pending)
+
+    with pytest.raises(UnreadableBody) as refused:
+        await read_json_body(None, receive, 1024, what="query")
+    assert refused.value.status == status and message in str(refused.value)
+
+
+async def test_a_json_body_within_the_bound_is_parsed():
+    async def receive():
+        return {"type": "http.request", "body": b'{"ast": {}}', "more_body": False}
+
+    assert await read_json_body("11", receive, 1024) == {"ast": {}}

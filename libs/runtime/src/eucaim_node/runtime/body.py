@@ -7,6 +7,7 @@ is read (RFC 9110 §8.6), and the bytes are counted as they arrive, so a missing
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,14 @@ class BodyTooLarge(Exception):
 
 class ClientDisconnected(Exception):
     """The client went away before the body was complete."""
+
+
+class UnreadableBody(Exception):
+    """A JSON body that cannot be had: ``status`` 413 (too large) or 400 (incomplete, not JSON); str() says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 async def asgi_body_chunks(receive: Callable[[], Awaitable[dict[str, Any]]]) -> AsyncIterator[bytes]:
@@ -46,3 +55,18 @@ async def read_bounded_body(content_length: str | None, chunks: AsyncIterable[by
             raise BodyTooLarge(limit)
         parts.append(chunk)
     return b"".join(parts)
+
+
+async def read_json_body(content_length: str | None, receive: Callable[[], Awaitable[dict[str, Any]]], limit: int,
+                         *, what: str = "body") -> Any:
+    """The ASGI request's body parsed as JSON (RFC 8259), read with the bound; :class:`UnreadableBody` otherwise."""
+    try:
+        raw = await read_bounded_body(content_length, asgi_body_chunks(receive), limit)
+    except BodyTooLarge:
+        raise UnreadableBody(413, f"the {what} is larger than {limit} bytes") from None
+    except ClientDisconnected:
+        raise UnreadableBody(400, "the client went away before the body was complete") from None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise UnreadableBody(400, f"the body is not valid JSON: {exc}") from None

@@ -26,11 +26,10 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
-from starlette.requests import ClientDisconnect
 
 from eucaim_node.catalogue import dcat
 from eucaim_node.datasets import is_dataset_id
-from eucaim_node.runtime.body import BodyTooLarge, read_bounded_body
+from eucaim_node.runtime.body import UnreadableBody, read_json_body
 
 from ...core.access import Gate, Refusal, client_address
 from ...core.federation import FederationError, FederationReads, HarvesterOnly, InvalidQuery, NotFound, Unavailable
@@ -228,12 +227,6 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
 async def _bounded_json(request: Request, max_body: int) -> Any:
     """The body as JSON, read as a stream and refused (413) as soon as it passes ``max_body``."""
     try:
-        body = await read_bounded_body(request.headers.get("content-length"), request.stream(), max_body)
-    except BodyTooLarge:
-        raise refuse(413, f"the query is larger than {max_body} bytes") from None
-    except ClientDisconnect:
-        raise refuse(400, "the client went away before the body was complete") from None
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise refuse(400, f"the body is not valid JSON: {exc}") from None
+        return await read_json_body(request.headers.get("content-length"), request.receive, max_body, what="query")
+    except UnreadableBody as exc:
+        raise refuse(exc.status, str(exc)) from None

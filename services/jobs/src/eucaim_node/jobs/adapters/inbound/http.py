@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from eucaim_node.runtime.body import BodyTooLarge, ClientDisconnected, asgi_body_chunks, read_bounded_body
+from eucaim_node.runtime.body import UnreadableBody, read_json_body
 
 from ...core.catalogue import images_page
 from ...core.jobs import JobError, JobService
@@ -87,16 +87,9 @@ async def _body(scope: Scope, receive: Receive) -> Any:
     if b"application/json" not in headers.get(b"content-type", b"").lower():
         raise JobError(415, "the body must be JSON (Content-Type: application/json)")
     try:
-        raw = await read_bounded_body(headers.get(b"content-length", b"").decode("latin-1"),
-                                      asgi_body_chunks(receive), MAX_BODY)
-    except BodyTooLarge:
-        raise JobError(413, f"the body is larger than {MAX_BODY} bytes") from None
-    except ClientDisconnected:
-        raise JobError(400, "the client went away before the body was complete") from None
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise JobError(400, f"the body is not valid JSON: {exc}") from None
+        return await read_json_body(headers.get(b"content-length", b"").decode("latin-1"), receive, MAX_BODY)
+    except UnreadableBody as exc:
+        raise JobError(exc.status, str(exc)) from None
 
 
 Handler = Callable[..., Awaitable[None]]
