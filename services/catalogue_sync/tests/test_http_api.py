@@ -66,14 +66,15 @@ async def secret():
     return b"k" * 32
 
 
-def node(*, tokens=True, anonymous=100, logins=100, max_body=4096, datasets=True):
+def node(*, tokens=True, anonymous=100, logins=100, max_body=4096, datasets=True, trusted=frozenset()):
     journal: list = []
     recorder = Recorder(journal)
     reads = FederationReads(load_config(None), Rows(), secret, lambda s: Protection("suppress", min_count=3, secret=s),
                             QueryCompiler(), Versions(), recorder, datasets=Datasets() if datasets else None)
     clock = lambda: 0.0  # noqa: E731 - nothing refills
     limits = ClientLimits(TokenBuckets(anonymous, 60, 100, clock), TokenBuckets(logins, 60, 100, clock))
-    app = create_http_app(reads, Gate({TOKEN: "focus"} if tokens else {}, limits), max_body=max_body)
+    app = create_http_app(reads, Gate({TOKEN: "focus"} if tokens else {}, limits), max_body=max_body,
+                          trusted_proxies=trusted)
     return app, recorder, journal
 
 
@@ -175,6 +176,20 @@ def test_without_a_token_file_the_search_is_off_and_still_spends_the_anonymous_b
     assert client.post("/federation/search", json=EVERYTHING).status_code == 404
     refused = client.post("/federation/search", json=EVERYTHING)
     assert refused.status_code == 429 and refused.headers["retry-after"] == "60"
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget_and_is_the_audited_actor():
+    app, _, journal = node(anonymous=1, trusted=frozenset({"127.0.0.1"}))  # the in-process peer is the proxy
+    client = InProcess(app)
+    first = {"x-forwarded-for": "198.51.100.9"}
+    assert client.get("/catalogue", headers=first).status_code == 200
+    assert client.get("/catalogue", headers=first).status_code == 429
+    assert client.get("/catalogue", headers={"x-forwarded-for": "198.51.100.10"}).status_code == 200
+    assert [j[1] for j in journal] == ["http:198.51.100.9", "http:198.51.100.10"]
+    untrusted, _, journal = node(anonymous=1)
+    assert InProcess(untrusted).get("/catalogue", headers=first).status_code == 200
+    assert InProcess(untrusted).get("/catalogue", headers={"x-forwarded-for": "198.51.100.10"}).status_code == 429
+    assert journal[0][1] == "http:127.0.0.1"  # a header from an untrusted peer names nobody
 
 
 def test_failed_logins_lock_the_address_out_with_retry_after():
