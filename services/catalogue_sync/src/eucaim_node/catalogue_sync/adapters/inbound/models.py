@@ -1,7 +1,7 @@
 """The federation API's request and response bodies, as the OpenAPI document (docs/openapi.json) describes them.
 
 The search's query is the Lens AST that EUCAIM's Focus agent forwards (samply/focus ``src/ast.rs``; real bodies
-in /work/shared/reference/eucaim-search/request-examples.json are checked against :class:`SearchRequest` by the
+in ``catalogue.search.REQUEST_EXAMPLES_FILE`` are checked against :class:`SearchRequest` by the
 tests). The answer is the dataset-service's ``{"collections": [...]}`` with Focus's ``modalities`` and ``total``
 beside it. The query is evaluated by ``eucaim_node.catalogue.search.QueryCompiler``, whose messages (422) say
 exactly which node of the tree it cannot answer; these models document the shapes and do not replace it.
