@@ -242,6 +242,14 @@ def test_datasets_need_the_search_token():
     assert InProcess(off).get("/api/datasets", headers=AUTH).status_code == 404
 
 
+def test_unknown_paths_and_methods_answer_in_the_apis_error_shape():
+    app, _, _ = node()
+    missing = InProcess(app).get("/catalogue/elsewhere")
+    assert missing.status_code == 404 and missing.json() == {"error": "Not Found", "status_code": 404}
+    wrong = InProcess(app).request("PUT", "/catalogue")
+    assert wrong.status_code == 405 and wrong.json()["status_code"] == 405 and wrong.headers["allow"] == "GET"
+
+
 def test_every_route_lies_under_a_prefix_the_service_mounts():
     app, _, _ = node()
     paths = {route.path for route in app.routes}

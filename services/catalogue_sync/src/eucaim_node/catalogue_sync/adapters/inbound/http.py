@@ -26,6 +26,7 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 
 from eucaim_node.catalogue import dcat
 from eucaim_node.datasets import is_dataset_id
@@ -55,8 +56,9 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return Response(json.dumps(body).encode(), status, headers=headers, media_type=JSON)
 
 
-def error_response(refusal: Refusal) -> Response:
-    headers = {"retry-after": str(refusal.retry_after)} if refusal.retry_after is not None else None
+def error_response(refusal: Refusal, headers: dict[str, str] | None = None) -> Response:
+    if refusal.retry_after is not None:
+        headers = {**(headers or {}), "retry-after": str(refusal.retry_after)}
     return json_response(refusal.status, {"error": refusal.message, "status_code": refusal.status}, headers)
 
 
@@ -140,6 +142,10 @@ def create_http_app(reads: FederationReads, gate: Gate, *, max_body: int,
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
         return error_response(exc.refusal)
+
+    @app.exception_handler(HTTPException)
+    async def routing(request: Request, exc: HTTPException) -> Response:  # no such path (404), method (405, Allow)
+        return error_response(Refusal(exc.status_code, str(exc.detail)), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def unreadable(request: Request, exc: RequestValidationError) -> Response:
