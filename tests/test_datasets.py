@@ -28,6 +28,9 @@ from eucaim_node.cli.walkthrough import push_sample
 from eucaim_node.datasets import Creation, Dataset, MongoDatasetStore, State, holds_open_grant, materialised_path
 from eucaim_node.datasets.layout import DatasetRoot
 from eucaim_node.deid import load_key, pseudonymise_patient_id
+from eucaim_node.materialiser.adapters.research import ResearchOrthancSource
+from eucaim_node.materialiser.ports import SourceMismatch
+from eucaim_node.orthanc import OrthancClient, OrthancEndpoint
 from eucaim_node.store import collections
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -223,7 +226,9 @@ def test_define_materialise_verify_lifecycle_grants_and_withdrawal(node):
 def test_a_materialiser_killed_mid_way_finishes_after_restart_with_every_file_once(node, stack, monkeypatch):
     seed = f"dk{os.urandom(3).hex()}"
     vendor = f"DSKILL{seed.upper()}"
-    _, _, study = node.push("K", seed, series=1, per_series=200, vendor=vendor)
+    # 20 series of 10: whole series come as one archive each (decision 0130), so the kill lands between or inside
+    # series, and the restart completes a half-written series instance by instance and fetches the rest as archives.
+    _, _, study = node.push("K", seed, series=20, per_series=10, vendor=vendor)
     node.catalogued([study], 200)
     # One download at a time, so that the kill lands while files are being written.
     monkeypatch.setenv("EUCAIM_DATASET_DOWNLOAD_CONCURRENCY", "1")
@@ -251,3 +256,30 @@ def test_a_materialiser_killed_mid_way_finishes_after_restart_with_every_file_on
     assert not [p for p in files if p.name.endswith(".part")] and not staging.exists()
     node.cli("dataset", "verify", dataset_id)
     bagit.Bag(str(node.root.bag_dir(dataset_id))).validate()
+
+
+def test_a_series_archive_of_the_research_orthanc_gives_each_asked_instance_byte_for_byte(node, stack, tmp_path):
+    """Decision 0130 on the real Orthanc: the archive's members, named by Orthanc not by UID, land under their own
+    SOPInstanceUID with exactly the bytes ``/instances/{id}/file`` gives; one not asked for is dropped, one asked
+    for that the archive lacks is not invented; an instance gone from Orthanc is a SourceMismatch (the dataset
+    then fails with that reason, see services/materialiser/tests)."""
+    seed = f"da{os.urandom(3).hex()}"
+    _, _, study = node.push("A", seed, series=1, per_series=4, vendor=f"DSARCH{seed.upper()}")
+    node.catalogued([study], 4)
+    user, password = stack.orthanc_auth("research")
+    client = OrthancClient(OrthancEndpoint(url=stack.orthanc_url("research"), username=user, password=password))
+    source = ResearchOrthancSource(client)
+    out = tmp_path / "series"
+
+    async def fetch():
+        (series_uid, series), = (await source.series_instances(await source.study_id(study))).items()
+        wanted = {sop: out / f"{sop}.dcm" for _, sop in series.instances[1:]}
+        await source.fetch_series(series, series_uid, wanted | {"2.25.1": out / "2.25.1.dcm"})
+        singles = {sop: await client.instance_file(instance_id) for instance_id, sop in series.instances[1:]}
+        with pytest.raises(SourceMismatch, match="no longer in the research Orthanc"):
+            await source.fetch("00000000-00000000-00000000-00000000-00000000", out / "gone.dcm")
+        return singles
+
+    singles = asyncio.run(fetch())
+    assert len(singles) == 3
+    assert {p.stem: p.read_bytes() for p in out.iterdir()} == singles  # no *.part, no stray member, no 2.25.1

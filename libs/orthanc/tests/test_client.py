@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from eucaim_node.orthanc import OrthancClient
+from eucaim_node.orthanc import OrthancClient, OrthancUnavailable
 from eucaim_node.orthanc.settings import OrthancEndpoint
 
 FILE = bytes(range(256)) * 64
@@ -21,6 +21,14 @@ class _Orthanc(BaseHTTPRequestHandler):
         accepted = self.headers.get("Accept-Encoding", "")
         self.seen.append(accepted)
         body, extra = FILE, {}
+        if self.path.endswith("/cut/archive"):  # promises the whole body, sends half of it and hangs up
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(FILE)))
+            self.end_headers()
+            self.wfile.write(FILE[: len(FILE) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         if "gzip" in accepted:  # Orthanc's HttpCompressionEnabled: compress for a client that accepts it
             body, extra = gzip.compress(FILE), {"Content-Encoding": "gzip"}
         self.send_response(200)
@@ -48,3 +56,14 @@ async def test_instance_files_are_fetched_uncompressed(orthanc):
     client = OrthancClient(OrthancEndpoint(url=orthanc, username="u", password="p"))
     assert await client.instance_file("abc") == FILE
     assert _Orthanc.seen == ["identity"]
+
+
+async def test_an_archive_is_streamed_to_a_file_as_is_and_a_cut_answer_is_an_error(orthanc, tmp_path):
+    """Decision 0130: ``/series/{id}/archive`` goes to disk chunk by chunk; an answer that ends before its
+    announced length raises (the delivery layer retries) instead of leaving a short file that looks complete."""
+    client = OrthancClient(OrthancEndpoint(url=orthanc, username="u", password="p"))
+    target = tmp_path / "series.zip.part"
+    assert await client.download_archive("series", "abc", target) == len(FILE)
+    assert target.read_bytes() == FILE and _Orthanc.seen == ["identity"]
+    with pytest.raises(OrthancUnavailable, match="cut short"):
+        await client.download_archive("series", "cut", target)

@@ -18,31 +18,53 @@ from eucaim_node.events import (DatasetCommand, DatasetDefinition, DatasetGrantR
                                 WithdrawalRequested)
 from eucaim_node.materialiser.core.commands import CommandApplier
 from eucaim_node.materialiser.core.materialise import Materialiser
+from eucaim_node.materialiser.ports import ArchiveUnusable, SourceMismatch, SourceSeries
 from eucaim_node.materialiser.core.withdrawal import WithdrawalHandler, successor_id
 
 S1, S2 = "EUCAIM-LOCAL-" + "1" * 20, "EUCAIM-LOCAL-" + "2" * 20
 
 
 class Source:
-    """Two studies, one per subject, two series each, three instances per series."""
+    """Two studies, one per subject, two series each, three instances per series.
 
-    def __init__(self, fail_after: int | None = None) -> None:
+    ``fetched`` lists every instance written, by archive or alone; ``archives`` the series fetched as archives.
+    ``fail_after`` n files: the (n+1)th raises (mid-archive too); ``archive_lacks``: instance IDs a series archive
+    leaves out; ``broken_archives``: every archive is unusable; ``gone``: instances no longer in Orthanc."""
+
+    def __init__(self, fail_after: int | None = None, *, archive_lacks: frozenset[str] = frozenset(),
+                 broken_archives: bool = False, gone: frozenset[str] = frozenset()) -> None:
         self.fetched: list[str] = []
-        self.fail_after = fail_after
+        self.archives: list[str] = []
+        self.fail_after, self.archive_lacks, self.broken_archives, self.gone = (
+            fail_after, archive_lacks, broken_archives, gone)
 
     async def study_id(self, study_uid: str) -> str | None:
         return {"2.25.1": "o1", "2.25.2": "o2"}.get(study_uid)
 
-    async def series_instances(self, orthanc_study_id: str) -> dict[str, list[tuple[str, str]]]:
+    async def series_instances(self, orthanc_study_id: str) -> dict[str, SourceSeries]:
         n = orthanc_study_id[-1]
-        return {f"2.25.{n}{s}": [(f"i{n}{s}{i}", f"2.25.{n}{s}{i}") for i in range(3)] for s in (1, 2)}
+        return {f"2.25.{n}{s}": SourceSeries(f"s{n}{s}", tuple((f"i{n}{s}{i}", f"2.25.{n}{s}{i}") for i in range(3)))
+                for s in (1, 2)}
 
-    async def fetch(self, instance_id: str, target: Path) -> None:
+    def _write(self, instance_id: str, target: Path) -> None:
         if self.fail_after is not None and len(self.fetched) >= self.fail_after:
             raise ConnectionError("research Orthanc went away")
         self.fetched.append(instance_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(b"DICM" + instance_id.encode() * 50)
+
+    async def fetch(self, instance_id: str, target: Path) -> None:
+        if instance_id in self.gone:
+            raise SourceMismatch(f"instance {instance_id} is no longer in the research Orthanc")
+        self._write(instance_id, target)
+
+    async def fetch_series(self, series: SourceSeries, series_uid: str, targets) -> None:
+        self.archives.append(series.orthanc_id)
+        if self.broken_archives:
+            raise ArchiveUnusable(f"the archive of series {series_uid} is unreadable (BadZipFile)")
+        for instance_id, sop in series.instances:
+            if sop in targets and instance_id not in self.archive_lacks | self.gone:
+                self._write(instance_id, targets[sop])
 
 
 class Clinical:
@@ -161,6 +183,9 @@ async def test_an_interrupted_materialisation_resumes_without_fetching_twice(nod
     await node["materialiser"].run_once()
     assert len(resumed.fetched) == 12 - len(failing.fetched)
     assert sorted(resumed.fetched + failing.fetched) == sorted(set(resumed.fetched + failing.fetched))
+    # A series of which nothing was written comes as an archive again; one the failure cut in half (fail_after=5:
+    # s11 whole, two files of s12) is completed instance by instance.
+    assert failing.archives and sorted(resumed.archives) == ["s21", "s22"]
     dataset = await node["store"].get(dataset_id)
     assert dataset.creation is Creation.DONE
     assert verify(node["root"].dataset_dir(dataset_id), node["root"].bag_dir(dataset_id), dataset.hashes).ok
@@ -186,3 +211,37 @@ async def test_withdrawal_invalidates_removes_files_and_creates_a_successor_with
     reactivate = command("reactivate", dataset_id)
     await node["applier"].apply(reactivate)
     assert "consent withdrawal" in node["outcomes"].docs[str(reactivate.event_id)]["message"]
+
+
+async def test_an_instance_an_archive_lacks_or_a_broken_archive_is_fetched_alone(node):
+    """Decision 0130: an archive is an optimisation; what it does not deliver comes instance by instance."""
+    lacking = Source(archive_lacks=frozenset({"i112"}))
+    node["materialiser"].source = lacking
+    first = new_dataset_id()
+    await node["applier"].apply(command("define", first, definition=definition()))
+    await node["materialiser"].run_once()
+    assert sorted(lacking.archives) == ["s11", "s12", "s21", "s22"]
+    assert sorted(lacking.fetched) == sorted({f"i{n}{s}{i}" for n in (1, 2) for s in (1, 2) for i in range(3)})
+    broken = Source(broken_archives=True)
+    node["materialiser"].source = broken
+    second = new_dataset_id()
+    await node["applier"].apply(command("define", second, definition=definition("other")))
+    await node["materialiser"].run_once()
+    assert len(broken.archives) == 4 and len(broken.fetched) == 12
+    for dataset_id in (first, second):
+        dataset = await node["store"].get(dataset_id)
+        assert dataset.creation is Creation.DONE
+        assert verify(node["root"].dataset_dir(dataset_id), node["root"].bag_dir(dataset_id), dataset.hashes).ok
+
+
+async def test_an_instance_gone_from_the_research_orthanc_fails_the_dataset_with_a_reason_and_no_files(node):
+    node["materialiser"].source = Source(gone=frozenset({"i212"}))
+    dataset_id = new_dataset_id()
+    await node["applier"].apply(command("define", dataset_id, definition=definition()))
+    await node["materialiser"].run_once()
+    dataset = await node["store"].get(dataset_id)
+    assert dataset.creation is Creation.ERROR
+    assert dataset.creation_error == "instance i212 is no longer in the research Orthanc"
+    root = node["root"]
+    assert not any(p.exists() for p in (root.dataset_dir(dataset_id), root.staging_dir(dataset_id),
+                                        root.bag_dir(dataset_id)))

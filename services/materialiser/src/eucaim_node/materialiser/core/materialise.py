@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,14 +25,34 @@ from eucaim_node.datasets.model import Creation, Dataset, now
 from eucaim_node.datasets.ports import DatasetStore, StaleDataset
 from eucaim_node.events import AccessRecorded
 
-from ..ports import ClinicalData, ImageSource
+from ..ports import ArchiveUnusable, ClinicalData, ImageSource, SourceMismatch, SourceSeries
 
 log = logging.getLogger("eucaim_node.materialiser")
 PRODUCER = "materialiser"
 
+__all__ = ["Materialiser", "SourceMismatch"]
 
-class SourceMismatch(LookupError):
-    """The research Orthanc no longer holds what the dataset froze (a study or series is gone)."""
+
+async def _all(awaitables: Iterable[Awaitable[None]]) -> None:
+    """Await every one, then raise the first failure: when a fetch fails, no other is still writing into the
+    staging directory that the failure handling may remove."""
+    for outcome in await asyncio.gather(*awaitables, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+@dataclass(frozen=True)
+class SeriesToFetch:
+    """What is still missing of one series: SOPInstanceUID → (Orthanc instance ID, target path)."""
+
+    series_uid: str
+    source: SourceSeries
+    missing: dict[str, tuple[str, Path]]
+
+    @property
+    def untouched(self) -> bool:
+        """Nothing of the series is on disk yet: one archive fetches it all, and fetches no file twice."""
+        return len(self.missing) == len(self.source.instances)
 
 
 @dataclass
@@ -132,27 +152,47 @@ class Materialiser:
         return count
 
     async def _fetch_all(self, dataset: Dataset, staging: Path) -> int:
-        jobs: list[tuple[str, Path]] = []
+        """Fetch what is not on disk yet (decision 0130): a series of which nothing is there comes as one
+        ``/series/{id}/archive``; a series left half-done by a crash, or whose archive is unusable, gets its
+        missing instances one by one. ``concurrency`` requests at a time either way; no file is fetched twice."""
+        plan: list[SeriesToFetch] = []
+        count = 0
         for study in dataset.studies:
             orthanc_study = await self.source.study_id(study.study_uid)
             if orthanc_study is None:
                 raise SourceMismatch(f"study {study.study_uid} is not in the research Orthanc")
-            instances = await self.source.series_instances(orthanc_study)
+            series_of_study = await self.source.series_instances(orthanc_study)
             for series_uid in study.series:
-                if not instances.get(series_uid):
+                source = series_of_study.get(series_uid)
+                if source is None or not source.instances:
                     raise SourceMismatch(f"series {series_uid} of study {study.study_uid} is not in the research "
                                          "Orthanc")
-                for instance_id, sop_uid in instances[series_uid]:
-                    jobs.append((instance_id, staging / instance_relpath(study, series_uid, sop_uid)))
-        todo = [(i, p) for i, p in jobs if not p.is_file()]
+                count += len(source.instances)
+                targets = {sop: (instance_id, staging / instance_relpath(study, series_uid, sop))
+                           for instance_id, sop in source.instances}
+                missing = {sop: pair for sop, pair in targets.items() if not pair[1].is_file()}
+                if missing:
+                    plan.append(SeriesToFetch(series_uid, source, missing))
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def fetch(instance_id: str, target: Path) -> None:
+        async def fetch_instance(instance_id: str, target: Path) -> None:
             async with gate:
                 await self.source.fetch(instance_id, target)
 
-        await asyncio.gather(*(fetch(i, p) for i, p in todo))
-        return len(jobs)
+        async def fetch_series(series: SeriesToFetch) -> None:
+            if series.untouched and len(series.missing) > 1:
+                async with gate:
+                    try:
+                        await self.source.fetch_series(series.source, series.series_uid,
+                                                       {sop: target for sop, (_, target) in series.missing.items()})
+                    except ArchiveUnusable as exc:
+                        log.warning("series archive unusable; fetching its instances one by one",
+                                    extra={"dataset": dataset.id, "error": str(exc)[:300]})
+            await _all(fetch_instance(instance_id, target)
+                       for instance_id, target in series.missing.values() if not target.is_file())
+
+        await _all(fetch_series(series) for series in plan)
+        return count
 
     async def _write_metadata(self, dataset: Dataset, staging: Path) -> None:
         eforms = await self.clinical.eforms(list(dataset.subjects))
