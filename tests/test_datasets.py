@@ -226,12 +226,15 @@ def test_define_materialise_verify_lifecycle_grants_and_withdrawal(node):
 def test_a_materialiser_killed_mid_way_finishes_after_restart_with_every_file_once(node, stack, monkeypatch):
     seed = f"dk{os.urandom(3).hex()}"
     vendor = f"DSKILL{seed.upper()}"
-    # 20 series of 10: whole series come as one archive each (decision 0130), so the kill lands between or inside
-    # series, and the restart completes a half-written series instance by instance and fetches the rest as archives.
+    # 20 series of 10 (decision 0130): after the kill some series are complete, one is half-written, the rest
+    # untouched, and the restart must finish all three kinds with every file once.
     _, _, study = node.push("K", seed, series=20, per_series=10, vendor=vendor)
     node.catalogued([study], 200)
-    # One download at a time, so that the kill lands while files are being written.
+    # One instance at a time, no archives, so that the kill lands while files are being written; the restart
+    # fetches with archives (the default): whole series it finds untouched as archives, the half-done one
+    # instance by instance.
     monkeypatch.setenv("EUCAIM_DATASET_DOWNLOAD_CONCURRENCY", "1")
+    monkeypatch.setenv("EUCAIM_DATASET_SERIES_ARCHIVES", "false")
     stack.restart("materialiser")
     result = node.create(f"crash-{seed}", manufacturer_query(vendor))
     dataset_id = created_id(result.stdout)
@@ -247,6 +250,7 @@ def test_a_materialiser_killed_mid_way_finishes_after_restart_with_every_file_on
     assert 0 < written < 200 and not node.root.dataset_dir(dataset_id).exists(), written  # killed mid-way
     assert node.dataset(dataset_id).creation is Creation.RUNNING
     monkeypatch.delenv("EUCAIM_DATASET_DOWNLOAD_CONCURRENCY")
+    monkeypatch.delenv("EUCAIM_DATASET_SERIES_ARCHIVES")
     stack.start("materialiser")
     node.wait_for(lambda: node.dataset(dataset_id).creation is Creation.DONE, 120, "the dataset to complete")
     top = node.root.dataset_dir(dataset_id)

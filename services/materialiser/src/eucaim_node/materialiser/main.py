@@ -101,7 +101,8 @@ def create_app(settings: MaterialiserSettings) -> AsgiFastStream:
     store = MongoDatasetStore(db)
     root = DatasetRoot(settings.dataset_root)
     materialiser = Materialiser(store, ResearchOrthancSource(research), CatalogueClinicalData(db), root,
-                                publish_access, concurrency=settings.dataset_download_concurrency)
+                                publish_access, concurrency=settings.dataset_download_concurrency,
+                                series_archives=settings.dataset_series_archives)
     worker = Worker(materialiser, settings.dataset_poll_seconds)
     applier = CommandApplier(store, MongoOutcomes(db), publish_access, wake=worker.wake)
     withdrawals = WithdrawalHandler(store, materialiser, publish_access, wake=worker.wake)

@@ -63,6 +63,8 @@ class Materialiser:
     root: DatasetRoot
     publish: Callable[[AccessRecorded], Awaitable[None]]
     concurrency: int = 6
+    #: Whole series as one archive each (decision 0130); off, every instance alone.
+    series_archives: bool = True
     #: Held while one dataset's files are written or removed: withdrawal never races a materialisation.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -180,7 +182,7 @@ class Materialiser:
                 await self.source.fetch(instance_id, target)
 
         async def fetch_series(series: SeriesToFetch) -> None:
-            if series.untouched and len(series.missing) > 1:
+            if self.series_archives and series.untouched and len(series.missing) > 1:
                 async with gate:
                     try:
                         await self.source.fetch_series(series.source, series.series_uid,
