@@ -2,8 +2,9 @@
 
 Starts only the research Orthanc of a `bench` stack profile (its own ports and state), stores synthetic instances in
 it over REST (de-identification is not measured here), then materialises one dataset of all of them with the
-materialiser's own code (research Orthanc REST → staging → hashes → BagIt → read-only → rename) and, in the same
-run, copies the very files it wrote with `cp -r` and hard-links them with `cp -al`. Prints one table.
+materialiser's own code (research Orthanc series archives → staging → hashes → BagIt → read-only → rename), then
+again with one request per instance (archives off, as before decision 0130), and, in the same run, copies the very
+files it wrote with `cp -r` and hard-links them with `cp -al`. Prints one table.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def timed_copy(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
-async def materialise(stack: Stack, refs: list[StudyRef], root: Path, concurrency: int) -> tuple[float, Path]:
+async def materialise(stack: Stack, refs: list[StudyRef], root: Path, concurrency: int,
+                      series_archives: bool = True) -> tuple[float, Path]:
     user, password = stack.orthanc_auth("research")
     client = OrthancClient(OrthancEndpoint(stack.orthanc_url("research"), user, password))
     store = MemoryStore()
@@ -68,7 +70,7 @@ async def materialise(stack: Stack, refs: list[StudyRef], root: Path, concurrenc
                       provenance={"kind": "studies"}, studies=tuple(refs))
     await store.insert(dataset)
     materialiser = Materialiser(store, ResearchOrthancSource(client), NoClinicalData(), DatasetRoot(root), _noop,
-                                concurrency=concurrency)
+                                concurrency=concurrency, series_archives=series_archives)
     started = time.perf_counter()
     await materialiser.run_once()
     elapsed = time.perf_counter() - started
@@ -100,12 +102,15 @@ def main() -> int:
             store_instances(stack, files)
             instances = len(files)
             seconds, dataset_dir = asyncio.run(materialise(stack, refs, work / "root", args.concurrency))
+            # The same dataset again without archives (decision 0130: one request per instance, as before).
+            singly, _ = asyncio.run(materialise(stack, refs, work / "root-singly", args.concurrency, False))
             dicoms = [p for p in dataset_dir.rglob("*.dcm")]
             size = sum(p.stat().st_size for p in dicoms)
             copy = timed_copy(["cp", "-r", str(dataset_dir), str(work / "copy")])
             link = timed_copy(["cp", "-al", str(dataset_dir), str(work / "links")])
             shutil.rmtree(work / "copy")
-            rows = [("materialiser (Orthanc REST → files, hashes, BagIt, read-only)", seconds),
+            rows = [("materialiser (series archives → files, hashes, BagIt, read-only)", seconds),
+                    ("materialiser, one request per instance (SERIES_ARCHIVES=false)", singly),
                     ("cp -r of the same files", copy), ("cp -al (hard links) of the same files", link)]
             print(f"{instances} instances, {size / 1e6:.1f} MB, {len(refs)} studies; download concurrency "
                   f"{args.concurrency}")

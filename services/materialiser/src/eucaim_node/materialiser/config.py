@@ -10,7 +10,7 @@ from eucaim_node.store import MongoSettings
 
 class MaterialiserSettings(ServiceSettings, KafkaSettings, MongoSettings, ResearchOrthancSettings, DatasetRootSettings):
     dataset_download_concurrency: int = Field(
-        default=6, ge=1, le=64, description="Instances fetched from the research Orthanc at the same time.")
+        default=6, ge=1, le=64, description="Requests to the research Orthanc at the same time (a series archive or one instance each).")
     dataset_series_archives: bool = Field(
         default=True, description="Fetch a series of which nothing is on disk yet as one ZIP (/series/{id}/archive; "
                                   "decision 0130). Off: every instance by its own request (say, when a proxy in "
