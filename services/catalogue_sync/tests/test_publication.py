@@ -7,6 +7,7 @@ import httpx
 from eucaim_node.catalogue.config import bundled_config_path, load_config
 from eucaim_node.catalogue.documents import StudyDocument
 from eucaim_node.catalogue_sync.adapters.collection_store import aggregate
+from eucaim_node.catalogue_sync.adapters.remote_catalogue import HttpRemoteCatalogue
 from eucaim_node.catalogue_sync.core.outbox import OutboxWorker
 from eucaim_node.catalogue_sync.core.publication import Coarsening, DatasetPublisher, collection_facts
 
@@ -149,16 +150,19 @@ async def test_the_outbox_retries_with_backoff_then_delivers_only_the_newest():
         seen.append((request.url.path, request.headers["x-eucaim-dataset-version"], request.headers["idempotency-key"]))
         return httpx.Response(next(answers))
 
-    worker = OutboxWorker(versions, events, url="http://remote/datasets/{collection_id}", token="t0k", timeout=1,
-                          backoff=0.01, backoff_max=0.05)
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        assert await worker.deliver_due(client) == 0
+    remote = HttpRemoteCatalogue("http://remote/datasets/{collection_id}", "t0k", 1,
+                                 transport=httpx.MockTransport(handler))
+    worker = OutboxWorker(versions, remote, events, backoff=0.01, backoff_max=0.05)
+    try:
+        assert await worker.deliver_due() == 0
         entry = versions.docs["lung-screening@000001"]["delivery"]
         assert (entry["status"], entry["attempts"], entry["last_error"]) == ("pending", 1, "HTTP 503")
         assert entry["next_attempt_at"] > datetime.now(UTC) - timedelta(seconds=1)
         await pub.publish_if_changed("lung-screening", aggregate(studies(5)), T0 + timedelta(1), cause="c")
         entry["next_attempt_at"] = T0  # due again
-        assert await worker.deliver_due(client) == 1
+        assert await worker.deliver_due() == 1
+    finally:
+        await remote.close()
     assert versions.docs["lung-screening@000001"]["delivery"]["status"] == "superseded"
     assert versions.docs["lung-screening@000002"]["delivery"]["status"] == "delivered"
     assert seen == [("/datasets/lung-screening", "1.0.0", "lung-screening@000001"),
@@ -174,12 +178,12 @@ async def test_an_unreachable_remote_is_retried_not_lost():
     def refuse(request):
         raise httpx.ConnectError("connection refused")
 
-    worker = OutboxWorker(versions, events, url="http://remote/{collection_id}", token=None, timeout=1, backoff=0.01,
-                          backoff_max=0.05)
-    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as client:
-        for _ in range(3):
-            versions.docs["default@000001"]["delivery"]["next_attempt_at"] = T0
-            await worker.deliver_due(client)
+    remote = HttpRemoteCatalogue("http://remote/{collection_id}", None, 1, transport=httpx.MockTransport(refuse))
+    worker = OutboxWorker(versions, remote, events, backoff=0.01, backoff_max=0.05)
+    for _ in range(3):
+        versions.docs["default@000001"]["delivery"]["next_attempt_at"] = T0
+        await worker.deliver_due()
+    await worker.stop()
     entry = versions.docs["default@000001"]["delivery"]
     assert (entry["status"], entry["attempts"], entry["last_error"]) == ("pending", 3, "ConnectError")
     assert 0.008 <= worker.delay(1) <= 0.012 and worker.delay(10) <= 0.06

@@ -38,6 +38,7 @@ from eucaim_node.store import connect, ping
 from .adapters.collection_store import MongoCollectionStore
 from .adapters.inbound.http import PREFIXES, create_http_app
 from .adapters.search_index import SearchIndex
+from .adapters.remote_catalogue import HttpRemoteCatalogue
 from .adapters.versions import MongoVersionStore
 from .config import CatalogueSyncSettings
 from .core.access import Gate
@@ -95,10 +96,12 @@ def create_app(settings: CatalogueSyncSettings) -> AsgiFastStream:
                           max_body=settings.federation_max_body_bytes, trusted_proxies=settings.trusted_proxies())
     outbox = None
     if settings.catalogue_push_url:
-        outbox = OutboxWorker(versions, publish_any, url=settings.catalogue_push_url, token=settings.push_token(),
-                              timeout=settings.catalogue_push_timeout_seconds,
+        remote = HttpRemoteCatalogue(settings.catalogue_push_url, settings.push_token(),
+                                     settings.catalogue_push_timeout_seconds)
+        outbox = OutboxWorker(versions, remote, publish_any,
                               backoff=settings.catalogue_push_backoff_seconds,
-                              backoff_max=settings.catalogue_push_backoff_max_seconds)
+                              backoff_max=settings.catalogue_push_backoff_max_seconds,
+                              lease_seconds=max(60.0, settings.catalogue_push_timeout_seconds * 2))
 
     async def start() -> None:
         await ensure_topics(settings, grant(NAME).topics)

@@ -1,5 +1,6 @@
 """What the catalogue-sync core needs from the world."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -47,3 +48,33 @@ class PublishedVersions(Protocol):
 class AccessRecorder(Protocol):
     async def __call__(self, event: Event) -> None:
         """Publish an ``AccessRecorded`` event; raises when it was not acknowledged."""
+
+
+class VersionOutbox(Protocol):
+    """The outbox side of the dataset versions (``adapters/versions.py``): due entries, leases, outcomes."""
+
+    async def due(self, now: datetime) -> list[dict[str, Any]]: ...
+    async def newer_than(self, collection_id: str, version: int) -> bool: ...
+    async def claim(self, doc_id: str, now: datetime, lease_until: datetime) -> dict[str, Any] | None:
+        """The entry with our lease on it, or None if another worker holds it (or it is no longer pending)."""
+
+    async def get(self, collection_id: str, version: int) -> dict[str, Any] | None: ...
+    async def settle(self, doc_id: str, changes: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """What the remote catalogue answered: ``error`` is None on success; ``remote`` names it for logs (host only)."""
+
+    status: int | None
+    error: str | None
+    remote: str
+
+
+class RemoteCatalogue(Protocol):
+    """Where published dataset descriptions go (``adapters/remote_catalogue.py``: an HTTP PUT)."""
+
+    async def put(self, collection_id: str, turtle: str, *, idempotency_key: str, version_label: str) -> PushOutcome:
+        """Deliver one version's Turtle; never raises for a failed delivery (the outcome says it)."""
+
+    async def close(self) -> None: ...

@@ -2,8 +2,9 @@
 
 The outbox is the version documents themselves (``delivery`` state). A worker loop claims due
 entries with a lease (so two catalogue-sync replicas never push the same entry at once, and a
-crashed worker's lease simply expires), PUTs the Turtle description to the configured URL, and
-records the outcome. Failures (connection errors, timeouts, any non-2xx answer) are retried with
+crashed worker's lease simply expires), hands the Turtle description to the remote catalogue
+(``ports.RemoteCatalogue``; the HTTP PUT is ``adapters/remote_catalogue.py``), and records the
+outcome. Failures (connection errors, timeouts, any non-2xx answer) are retried with
 exponential backoff and jitter, capped, without limit: a publication survives restarts of
 catalogue-sync and outages of the remote. Only the newest version of a collection is delivered; an
 older pending one is marked ``superseded``.
@@ -16,31 +17,26 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
-
-import httpx
 
 from eucaim_node.events import CollectionDelivered, Event
 from eucaim_node.runtime.backoff import backoff_delay
 
-from ..adapters.versions import MongoVersionStore
+from ..ports import RemoteCatalogue, VersionOutbox
 
 log = logging.getLogger("eucaim_node.catalogue_sync.outbox")
 PRODUCER = "catalogue-sync"
 
 
 class OutboxWorker:
-    def __init__(self, versions: MongoVersionStore, publish: Callable[[Event], Awaitable[None]], *, url: str,
-                 token: str | None, timeout: float, backoff: float, backoff_max: float, lease_seconds: float = 60.0,
-                 poll_seconds: float = 1.0) -> None:
+    def __init__(self, versions: VersionOutbox, remote: RemoteCatalogue, publish: Callable[[Event], Awaitable[None]], *,
+                 backoff: float, backoff_max: float, lease_seconds: float = 60.0, poll_seconds: float = 1.0) -> None:
+        """``lease_seconds``: how long a claimed entry is ours; longer than one push can take (the remote's timeout)."""
         self._versions = versions
+        self._remote = remote
         self._publish = publish
-        self._url = url
-        self._token = token
-        self._timeout = timeout
         self._backoff = backoff
         self._backoff_max = backoff_max
-        self._lease = timedelta(seconds=max(lease_seconds, timeout * 2))
+        self._lease = timedelta(seconds=lease_seconds)
         self._poll = poll_seconds
         self._task: asyncio.Task | None = None
 
@@ -54,22 +50,22 @@ class OutboxWorker:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        await self._remote.close()
 
     def delay(self, attempts: int) -> float:
         return backoff_delay(attempts, first=self._backoff, cap=self._backoff_max, jitter=0.2)
 
     async def _run(self) -> None:
-        async with httpx.AsyncClient(timeout=self._timeout) as client:
-            while True:
-                try:
-                    await self.deliver_due(client)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # MongoDB or Kafka down: try again at the next tick
-                    log.warning("outbox pass failed", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
-                await asyncio.sleep(self._poll)
+        while True:
+            try:
+                await self.deliver_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # MongoDB or Kafka down: try again at the next tick
+                log.warning("outbox pass failed", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+            await asyncio.sleep(self._poll)
 
-    async def deliver_due(self, client: httpx.AsyncClient) -> int:
+    async def deliver_due(self) -> int:
         delivered = 0
         now = datetime.now(UTC)
         for entry in await self._versions.due(now):
@@ -79,24 +75,16 @@ class OutboxWorker:
             claimed = await self._versions.claim(entry["_id"], now, now + self._lease)
             if claimed is None:
                 continue
-            delivered += await self._deliver(client, claimed)
+            delivered += await self._deliver(claimed)
         return delivered
 
-    async def _deliver(self, client: httpx.AsyncClient, entry: dict[str, Any]) -> int:
+    async def _deliver(self, entry: dict[str, Any]) -> int:
         full = await self._versions.get(entry["collection_id"], entry["version"])
-        url = self._url.replace("{collection_id}", entry["collection_id"])
         attempts = entry["delivery"]["attempts"] + 1
-        headers = {"Content-Type": "text/turtle; charset=utf-8", "Idempotency-Key": entry["_id"],
-                   "X-EUCAIM-Dataset-Version": entry["version_label"]}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        try:
-            response = await client.put(url, content=full["turtle"].encode(), headers=headers)
-            status, error = response.status_code, None if response.is_success else f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
-            status, error = None, type(exc).__name__
+        outcome = await self._remote.put(entry["collection_id"], full["turtle"], idempotency_key=entry["_id"],
+                                         version_label=entry["version_label"])
+        status, error, host = outcome.status, outcome.error, outcome.remote
         now = datetime.now(UTC)
-        host = urlsplit(url).netloc
         if error is None:
             await self._versions.settle(entry["_id"], {"status": "delivered", "attempts": attempts, "delivered_at": now,
                                                        "http_status": status, "last_error": None})
