@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SYNCED := .venv/.synced
 
-.PHONY: help up demo down status test test-unit lint asyncapi openapi mongo-users bench-deid bench-pipeline bench-dataset clean helm-lint image deploy-check
+.PHONY: help up demo down status test test-unit lint asyncapi openapi mongo-users bench-deid bench-pipeline bench-dataset bench-audit clean helm-lint image deploy-check
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,10 @@ bench-dataset: $(SYNCED)  ## Dataset materialisation benchmark (instances/s next
 
 bench-deid: $(SYNCED)  ## De-identification benchmark (ratios to the pydicom read+write floor)
 	$(UV) run --with dicognito==0.19.0 --with deid==0.4.13 python scripts/deid/bench.py
+
+bench-audit: $(SYNCED)  ## Audit ledger at 1k/10k/100k records: verify time per record, prove reads (docs/benchmarks.md)
+	$(UV) run eucaim-node stack up
+	$(UV) run python scripts/bench/audit.py $(BENCH_ARGS)
 
 bench-pipeline: $(SYNCED)  ## Whole-node throughput against Orthanc's own ingest + anonymize (docs/benchmarks.md)
 	$(UV) run eucaim-node stack install

@@ -76,3 +76,63 @@ async def test_the_signer_refuses_to_sign_an_edited_record(stack, tmp_path):
     finally:
         await client.drop_database(db_name)
         await client.close()
+
+
+async def test_proofs_read_log_n_stored_subtree_hashes_and_tampering_is_still_caught(stack, tmp_path):
+    """3,000 records bulk-appended in batches on FerretDB, heads signed, subtree hashes stored by TreeNodeIndex:
+    every proof verifies, reads at most 2·log2 n hashes in one round trip, the index resumes after more records,
+    and an edited record or a forged stored subtree hash is caught (by verify, by the proof's own check)."""
+    import math
+
+    from eucaim_node.ledger.merkle import CompactTree
+    from eucaim_node.ledger.ports import CountingReader
+    from eucaim_node.ledger.proofs import check_proof, consistency_proof_document, inclusion_proof_document
+    from eucaim_node.ledger.store import AUDIT_TREE_NODES, MongoLedgerReader, TreeNodeIndex, node_id
+    from eucaim_node.ledger.verify import verify_ledger
+
+    db_name = f"ledger_nodes_{uuid.uuid4().hex[:8]}"
+    client = stack.mongo_client(asynchronous=True, tz_aware=True)
+    key = load_private_key(tmp_path / "k.pem", generate=True)
+    origin = "test/audit"
+    try:
+        db = client[db_name]
+        store, index = LedgerStore(db), TreeNodeIndex(db, batch=700)  # several index batches per head
+        await store.ensure_indexes()
+        for start in range(0, 2000, 500):
+            assert await store.append_batch([record(i) for i in range(start, start + 500)]) == 500
+        assert await store.append_batch([record(5), record(2000)]) == 1  # a redelivery inside a batch: one new leaf
+        await store.sign_head(key, origin, datetime.now(UTC))
+        assert await index.extend() == 2001 and await index.extend() == 2001
+        await store.append_batch([record(i) for i in range(2001, 3000)])
+        await store.sign_head(key, origin, datetime.now(UTC))
+        assert await index.extend() == 3000  # resumed from its state, not rebuilt
+        tree, completed = CompactTree(), []
+        for d in [d async for d in store.records.find({}, sort=[("leaf_index", 1)])]:
+            tree.append(bytes.fromhex(d["leaf_hash"]), completed)
+        stored = {d["_id"]: d["hash"] async for d in db[AUDIT_TREE_NODES].find()}
+        assert stored == {node_id(level, i): h.hex() for level, i, h in completed}
+
+        reader = CountingReader(MongoLedgerReader(db))
+        report = await verify_ledger(reader, key.public_key(), origin)
+        assert report.ok and report.records == 3000 and report.heads_verified == 2
+        bound = 2 * math.ceil(math.log2(3000))
+        for i in (0, 1, 777, 2000, 2999):
+            reader.reset()
+            proof = await inclusion_proof_document(reader, f"r-{i}", origin)
+            assert check_proof(proof, key.public_key(), origin) is None and proof["tree_size"] == 3000
+            assert reader.round_trips == 1 and reader.hashes_read <= bound, (i, reader.hashes_read)
+        proof = await inclusion_proof_document(reader, "r-100", origin, size=2001)
+        assert check_proof(proof, key.public_key(), origin) is None
+        assert check_proof(await consistency_proof_document(reader, 2001, 3000, origin), key.public_key(), origin) is None
+
+        # A forged stored subtree hash yields a proof that does not verify (prove then says so and exits 1).
+        await db[AUDIT_TREE_NODES].update_one({"_id": node_id(10, 1)}, {"$set": {"hash": "00" * 32}})
+        proof = await inclusion_proof_document(reader, "r-5", origin)
+        assert check_proof(proof, key.public_key(), origin) == "inclusion proof does not lead to the tree head's root"
+        # An edited record is found by verify, which never reads the stored subtree hashes.
+        await store.records.update_one({"leaf_index": 1500}, {"$set": {"detail.i": -1}})
+        report = await verify_ledger(reader, key.public_key(), origin)
+        assert not report.ok and (report.first().kind, report.first().leaf) == ("edited", 1500)
+    finally:
+        await client.drop_database(db_name)
+        await client.close()

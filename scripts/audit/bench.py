@@ -28,9 +28,9 @@ from pathlib import Path
 from pymongo import AsyncMongoClient
 
 from eucaim_node.audit.core.records import KafkaPosition, audit_record
-from eucaim_node.cli.audit import verify_ledger
 from eucaim_node.ledger import CompactTree, load_private_key, normalise, record_leaf_hash
 from eucaim_node.ledger.store import LedgerStore
+from eucaim_node.ledger.verify import verify_ledger
 
 
 def mongo_client(url: str | None) -> AsyncMongoClient:
@@ -75,7 +75,7 @@ async def main(records: int, mongo_url: str | None) -> None:
         sign_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        report = await verify_ledger(db, key.public_key(), "bench/audit")
+        report = await verify_ledger(store, key.public_key(), "bench/audit")
         verify_s = time.perf_counter() - started
         assert report.ok and report.records == records and head["_id"] == records, report.findings[:3]
 

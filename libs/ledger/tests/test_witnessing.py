@@ -9,19 +9,21 @@ from typing import Any
 import pytest
 
 from eucaim_node.ledger.merkle import leaf_hash, root, verify_consistency
+from eucaim_node.ledger.ports import CountingReader
 from eucaim_node.ledger.witness_client import WitnessConflict, WitnessError
 from eucaim_node.ledger.witnessing import WitnessAhead, WitnessRolledBack, WitnessSubmitter, reanchor_refusal
+
+from .memory_ledger import MemoryLedger
 
 NOTE = "node.example/audit\n{size}\nroot\n\n— node.example/audit sig\n"
 
 
-class FakeLedger:
-    """The parts of LedgerStore the submitter uses, in memory."""
+class FakeLedger(MemoryLedger):
+    """The parts of LedgerStore the submitter uses, in memory (subtree hashes stored up to the latest head)."""
 
     def __init__(self, leaves: int, state: dict[str, Any] | None = None) -> None:
-        self.hashes = [leaf_hash(f"record {i}".encode()) for i in range(leaves)]
+        super().__init__([leaf_hash(f"record {i}".encode()) for i in range(leaves)])
         self.state: dict[str, Any] = {"_id": "witness", "size": 0, **(state or {})}
-        self.leaf_reads = 0
 
     async def latest_head(self) -> dict[str, Any] | None:
         n = len(self.hashes)
@@ -29,10 +31,6 @@ class FakeLedger:
 
     async def witness_state(self) -> dict[str, Any]:
         return dict(self.state)
-
-    async def leaf_hashes(self, size: int) -> list[bytes]:
-        self.leaf_reads += 1
-        return self.hashes[:size]
 
     async def record_witnessed(self, size, cosigned_note, at) -> None:
         self.state.update(size=size, cosigned_size=size, cosigned_note=cosigned_note, last_error=None,
@@ -86,12 +84,12 @@ async def test_a_witness_that_moved_forward_is_followed():
     assert ledger.state["cosigned_size"] == 12 and ledger.state["last_error"] is None
 
 
-async def test_each_submission_sends_a_valid_consistency_proof_and_reads_the_leaves_once():
-    # The leaves are the O(n) read of a submission: a 409 retry must not read them again.
-    ledger = FakeLedger(12, {"size": 4, "cosigned_size": 4})
+async def test_each_submission_sends_a_valid_consistency_proof_from_a_few_stored_subtree_hashes():
+    # A submission reads O(log n) stored subtree hashes, one round trip per proof, never every leaf.
+    ledger = CountingReader(FakeLedger(12, {"size": 4, "cosigned_size": 4}))
     witness = FakeWitness(8)
     await WitnessSubmitter(ledger, witness, None).submit_latest()  # type: ignore[arg-type]
-    assert ledger.leaf_reads == 1
+    assert ledger.round_trips == 2 and ledger.hashes_read <= 2 * 4  # two proofs (4 -> 12, 8 -> 12), 2·log2(12) each
     for old, proof in zip(witness.olds, witness.proofs, strict=True):
         verify_consistency(old, 12, root(ledger.hashes[:old]), root(ledger.hashes), proof)
 

@@ -175,6 +175,10 @@ const principals = {
       "audit_tree_heads": [
         "find",
         "insert"
+      ],
+      "audit_tree_nodes": [
+        "find",
+        "insert"
       ]
     }
   },
@@ -204,6 +208,9 @@ const principals = {
         "find"
       ],
       "audit_tree_heads": [
+        "find"
+      ],
+      "audit_tree_nodes": [
         "find"
       ],
       "catalogue_collections": [

@@ -10,7 +10,6 @@ itself audited: it publishes an ``AccessRecorded`` event (actor ``cli:<user>@<ho
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import sys
 from datetime import UTC, datetime
@@ -85,67 +84,28 @@ async def _with_db(settings, work):
         await client.close()
 
 
-async def _heads(db) -> list[dict[str, Any]]:
-    from eucaim_node.ledger.store import AUDIT_TREE_HEADS
+async def _with_reader(settings, work):
+    """Run ``work`` with the ledger's reader port over the node's database."""
+    from eucaim_node.ledger.store import MongoLedgerReader
 
-    return [h async for h in db[AUDIT_TREE_HEADS].find({}, sort=[("_id", 1)])]
-
-
-async def _leaf_hashes(db, size: int) -> list[bytes]:
-    from eucaim_node.ledger.store import LedgerInconsistent, LedgerStore
-
-    try:
-        return await LedgerStore(db).leaf_hashes(size)
-    except LedgerInconsistent as exc:
-        raise _fail(f"{exc}: run `eucaim-node audit verify`", 1) from None
+    return await _with_db(settings, lambda db: work(MongoLedgerReader(db)))
 
 
 # -- verify ---------------------------------------------------------------------------------------------------
-
-async def verify_ledger(db, public_key, origin: str, extra_heads: list[dict[str, Any]] = ()):
-    """Stream every record through the verifier (also used by the benchmark)."""
-    from eucaim_node.ledger.verify import LedgerVerifier
-    from eucaim_node.store import collections
-
-    verifier = LedgerVerifier(public_key, origin, [*await _heads(db), *extra_heads])
-    records = db[collections.AUDIT_RECORDS]
-    async for record in records.find({"leaf_index": {"$exists": True}}, sort=[("leaf_index", 1)], batch_size=2000):
-        verifier.feed(record)
-    outside = [str(d["_id"]) async for d in records.find({"leaf_index": {"$exists": False}}, projection={"_id": 1})]
-    return verifier.finish(outside)
-
-
-async def witnessed_head(settings, log_key) -> dict[str, Any]:
-    """The witness's latest cosigned checkpoint of this log, checked against the two trust anchors read from files
-    (the witness's verifier key, the log's public key); raises WitnessError or HeadError saying what is wrong."""
-    from eucaim_node.ledger import open_note
-    from eucaim_node.ledger.witness_client import Witness, WitnessClient, WitnessError
-
-    witness = Witness.from_file(settings.audit_witness_vkey_file)
-    client = WitnessClient(settings.audit_witness_url, ca_file=settings.audit_witness_ca_file)
-    try:
-        note = await client.latest(settings.audit_log_origin)
-    finally:
-        await client.close()
-    if note is None:
-        raise WitnessError(f"the witness holds no checkpoint of {settings.audit_log_origin} (nothing witnessed yet, "
-                           "or the witness lost its state)")
-    open_note(note, log_key, origin=settings.audit_log_origin)  # a checkpoint of this log, signed by its key
-    witness.check(note)
-    return {"note": note, "source": f"witnessed (by {witness.name})"}
-
 
 def _witness_anchor(settings, key, no_witness: bool) -> list[dict[str, Any]]:
     if no_witness:
         return []
     from eucaim_node.ledger import HeadError, SigningKeyError
     from eucaim_node.ledger.witness_client import WitnessError
+    from eucaim_node.ledger.witnessing import witnessed_head
 
     if not settings.audit_witness_url or settings.audit_witness_vkey_file is None:
         raise _fail("no witness configured (EUCAIM_AUDIT_WITNESS_URL, EUCAIM_AUDIT_WITNESS_VKEY_FILE); pass --no-witness "
                     "to check the ledger against its own heads only")
     try:
-        return [_run(witnessed_head(settings, key))]
+        return [_run(witnessed_head(settings.audit_witness_url, settings.audit_witness_vkey_file,
+                                    settings.audit_witness_ca_file, settings.audit_log_origin, key))]
     except (SigningKeyError, OSError) as exc:
         raise _fail(f"witness verifier key: {exc}") from None
     except HeadError as exc:
@@ -165,11 +125,14 @@ def verify(
 ) -> None:
     """Recompute every leaf and the tree, check every signed head and the witness's latest cosigned head; report the
     first inconsistency and exit 1."""
+    from eucaim_node.ledger.verify import verify_ledger
+
     settings = _settings(env_file)
     key = _public_key(settings, public_key)
     extra = [{"note": p.read_text(), "source": f"kept ({p.name})"} for p in head or ()]
     witnessed = _witness_anchor(settings, key, no_witness)
-    report = _run(_with_db(settings, lambda db: verify_ledger(db, key, settings.audit_log_origin, [*extra, *witnessed])))
+    report = _run(_with_reader(settings, lambda reader: verify_ledger(reader, key, settings.audit_log_origin,
+                                                                      [*extra, *witnessed])))
     detail = {"records": report.records, "heads_verified": report.heads_verified, "findings": len(report.findings),
               "witness": "off" if no_witness else "on"}
     if report.ok:
@@ -221,7 +184,7 @@ def head_command(
             except LedgerInconsistent as exc:
                 raise _fail(f"not signed: {exc}", 1) from None
             await _submit_to_witness(settings, store)
-        return await _heads(db)
+        return await store.signed_heads()
 
     heads = _run(_with_db(settings, work))
     if not heads:
@@ -298,18 +261,6 @@ def public_key_command(env_file: EnvFile = None) -> None:
 
 # -- proofs ---------------------------------------------------------------------------------------------------
 
-def _pick_head(heads: list[dict[str, Any]], size: int | None, above: int) -> dict[str, Any]:
-    if size is not None:
-        chosen = [h for h in heads if h["_id"] == size]
-        if not chosen:
-            raise _fail(f"no signed head of size {size}", 1)
-        return chosen[0]
-    covering = [h for h in heads if h["_id"] > above]
-    if not covering:
-        raise _fail("no signed head covers this record yet (sign one with `eucaim-node audit head --sign`)", 1)
-    return covering[-1]
-
-
 @app.command()
 def prove(
     record_id: str,
@@ -318,32 +269,14 @@ def prove(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the proof here instead of stdout.")] = None,
     public_key: PublicKey = None,
 ) -> None:
-    """Print an inclusion proof of RECORD_ID in a signed tree head (JSON), checked before it is printed."""
-    from eucaim_node.ledger import canonical_bytes, inclusion_proof
-    from eucaim_node.store import collections
+    """Print an inclusion proof of RECORD_ID in a signed head (JSON), checked before it is printed."""
+    from eucaim_node.ledger.proofs import inclusion_proof_document
 
     settings = _settings(env_file)
-
-    async def work(db):
-        record = await db[collections.AUDIT_RECORDS].find_one({"_id": record_id})
-        if record is None or not isinstance(record.get("leaf_index"), int):
-            raise _fail(f"no record {record_id} in the ledger", 1)
-        head = _pick_head(await _heads(db), size, record["leaf_index"])
-        if head["_id"] <= record["leaf_index"]:
-            raise _fail(f"the head of size {head['_id']} does not cover leaf {record['leaf_index']}", 1)
-        hashes = await _leaf_hashes(db, head["_id"])
-        return record, head, inclusion_proof(record["leaf_index"], hashes)
-
-    record, head, path = _run(_with_db(settings, work))
-    proof = {
-        "type": "inclusion", "origin": settings.audit_log_origin, "record_id": record_id,
-        "leaf_index": record["leaf_index"], "tree_size": head["_id"],
-        "record": base64.b64encode(canonical_bytes(record)).decode(),
-        "leaf_hash": record["leaf_hash"], "audit_path": [p.hex() for p in path], "checkpoint": head["note"],
-    }
+    proof = _proof(settings, lambda reader: inclusion_proof_document(reader, record_id, settings.audit_log_origin, size))
     _emit_proof(settings, proof, output, public_key, "audit-prove",
-                {"leaf_index": record["leaf_index"], "tree_size": head["_id"]},
-                f"inclusion of leaf {record['leaf_index']} in the signed head of size {head['_id']}")
+                {"leaf_index": proof["leaf_index"], "tree_size": proof["tree_size"]},
+                f"inclusion of leaf {proof['leaf_index']} in the signed head of size {proof['tree_size']}")
 
 
 @app.command()
@@ -355,25 +288,28 @@ def consistency(
     public_key: PublicKey = None,
 ) -> None:
     """Print a consistency proof between the signed heads of sizes FIRST and SECOND (JSON), checked first."""
-    from eucaim_node.ledger import consistency_proof
+    from eucaim_node.ledger.proofs import consistency_proof_document
 
     settings = _settings(env_file)
-
-    async def work(db):
-        heads = await _heads(db)
-        older, newer = _pick_head(heads, first, 0), _pick_head(heads, second, 0)
-        return older, newer, consistency_proof(first, await _leaf_hashes(db, second))
-
-    older, newer, path = _run(_with_db(settings, work))
-    proof = {"type": "consistency", "origin": settings.audit_log_origin, "first": older["note"],
-             "second": newer["note"], "path": [p.hex() for p in path]}
+    proof = _proof(settings, lambda reader: consistency_proof_document(reader, first, second, settings.audit_log_origin))
     _emit_proof(settings, proof, output, public_key, "audit-consistency", {"first": first, "second": second},
                 f"consistency of the signed heads of sizes {first} and {second}")
+
+
+def _proof(settings, build) -> dict[str, Any]:
+    from eucaim_node.ledger.proofs import ProofUnavailable
+
+    try:
+        return _run(_with_reader(settings, build))
+    except ProofUnavailable as exc:
+        raise _fail(str(exc), 1) from None
 
 
 def _emit_proof(settings, proof: dict[str, Any], output: Path | None, public_key, action: str,
                 detail: dict[str, Any], claim: str) -> None:
     """Check a proof before anyone relies on it, print or write it, audit the request, fail if it does not verify."""
+    from eucaim_node.ledger.proofs import check_proof
+
     problem = check_proof(proof, _public_key(settings, public_key), settings.audit_log_origin)
     text = json.dumps(proof, indent=2) + "\n"
     if output:
@@ -386,35 +322,6 @@ def _emit_proof(settings, proof: dict[str, Any], output: Path | None, public_key
     typer.echo(f"{claim}: verified", err=True)
 
 
-def check_proof(proof: dict[str, Any], public_key, origin: str) -> str | None:
-    """None if ``proof`` (inclusion or consistency, as printed above) verifies, else what is wrong."""
-    from eucaim_node.ledger import HeadError, ProofError, leaf_hash, open_note, verify_consistency, verify_inclusion
-
-    try:
-        if proof.get("type") == "inclusion":
-            head = open_note(proof["checkpoint"], public_key, origin=origin)
-            leaf = leaf_hash(base64.b64decode(proof["record"]))
-            if leaf.hex() != proof["leaf_hash"]:
-                return "the record does not hash to the leaf hash"
-            if head.size != proof["tree_size"]:
-                return "the checkpoint is for another tree size"
-            verify_inclusion(int(proof["leaf_index"]), head.size, leaf, [bytes.fromhex(p) for p in proof["audit_path"]],
-                             head.root)
-            if json.loads(base64.b64decode(proof["record"])).get("leaf_index") != proof["leaf_index"]:
-                return "the record names another leaf"
-            return None
-        if proof.get("type") == "consistency":
-            a = open_note(proof["first"], public_key, origin=origin)
-            b = open_note(proof["second"], public_key, origin=origin)
-            verify_consistency(a.size, b.size, a.root, b.root, [bytes.fromhex(p) for p in proof["path"]])
-            return None
-        return "unknown proof type"
-    except (HeadError, ProofError) as exc:
-        return str(exc)
-    except (KeyError, ValueError, TypeError) as exc:
-        return f"malformed proof ({type(exc).__name__}: {exc})"
-
-
 @app.command("check-proof")
 def check_proof_command(
     proof_file: Path,
@@ -423,6 +330,7 @@ def check_proof_command(
 ) -> None:
     """Check a proof file offline (no database, no Kafka): exit 0 if it verifies, 1 if not."""
     from eucaim_node.ledger import SigningKeyError, load_public_key
+    from eucaim_node.ledger.proofs import check_proof
 
     try:
         key = load_public_key(public_key)
@@ -445,14 +353,6 @@ def _parse_time(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def fhir_validator(version: FhirVersion):
-    if version is FhirVersion.R5:
-        from fhir.resources.auditevent import AuditEvent
-    else:
-        from fhir.resources.R4B.auditevent import AuditEvent
-    return AuditEvent.model_validate
-
-
 @app.command()
 def export(
     since: Annotated[str, typer.Option("--since", help="ISO 8601 date/time (UTC if no zone): records recorded from then.")],
@@ -463,30 +363,17 @@ def export(
     env_file: EnvFile = None,
 ) -> None:
     """Export records as FHIR AuditEvent (R5 or R4B, each validated) or DICOM audit messages."""
-    from eucaim_node.ledger.export import dicom_audit_message, fhir_r4b, fhir_r5
-    from eucaim_node.store import collections
+    from eucaim_node.ledger.export import export_lines
 
     settings = _settings(env_file)
-    start = _parse_time(since)
-    query: dict[str, Any] = {"recorded_at": {"$gte": start}, "leaf_index": {"$exists": True}}
-    if until:
-        query["recorded_at"]["$lt"] = _parse_time(until)
-    origin = settings.audit_log_origin
-    validate = fhir_validator(fhir_version) if format is Format.fhir else None
-    to_fhir = fhir_r5 if fhir_version is FhirVersion.R5 else fhir_r4b
+    start, end = _parse_time(since), _parse_time(until) if until else None
+    version = fhir_version.value if format is Format.fhir else None
 
-    async def work(db):
-        lines = []
-        async for record in db[collections.AUDIT_RECORDS].find(query, sort=[("leaf_index", 1)], batch_size=1000):
-            if format is Format.fhir:
-                resource = to_fhir(record, origin=origin)
-                validate(resource)  # a resource that does not validate never leaves the node
-                lines.append(json.dumps(resource, separators=(",", ":")))
-            else:
-                lines.append(dicom_audit_message(record, origin=origin))
-        return lines
+    async def work(reader):
+        return [line async for line in export_lines(reader, start, end, origin=settings.audit_log_origin,
+                                                     fhir_version=version)]
 
-    lines = _run(_with_db(settings, work))
+    lines = _run(_with_reader(settings, work))
     handle = output.open("w") if output else sys.stdout
     try:
         for line in lines:

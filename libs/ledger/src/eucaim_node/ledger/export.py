@@ -10,11 +10,14 @@ tied back to an inclusion proof.
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
 from .canonical import format_time
+from .ports import LedgerReader
 from .codes import (
     DCM,
     EVENT_TYPE_SYSTEM,
@@ -246,3 +249,28 @@ def dicom_audit_message(record: dict[str, Any], *, origin: str, site: str | None
 
 
 __all__ = ["LOCAL_SYSTEM", "dicom_audit_message", "fhir_r4b", "fhir_r5"]
+
+
+def fhir_validator(version: str) -> Callable[[dict[str, Any]], Any]:
+    """The ``fhir.resources`` model check of an AuditEvent of FHIR ``version`` ("R5" or "R4B")."""
+    if version == "R5":
+        from fhir.resources.auditevent import AuditEvent
+    else:
+        from fhir.resources.R4B.auditevent import AuditEvent
+    return AuditEvent.model_validate
+
+
+async def export_lines(reader: LedgerReader, since: datetime, until: datetime | None, *, origin: str,
+                       fhir_version: str | None) -> AsyncIterator[str]:
+    """The records recorded in [since, until), in leaf order, one line each: FHIR AuditEvent JSON of
+    ``fhir_version`` ("R5"/"R4B"), validated, or (None) a DICOM PS3.15 A.5 audit message."""
+    if fhir_version is not None:
+        validate = fhir_validator(fhir_version)
+        to_fhir = fhir_r5 if fhir_version == "R5" else fhir_r4b
+    async for record in reader.records_recorded(since, until):
+        if fhir_version is None:
+            yield dicom_audit_message(record, origin=origin)
+            continue
+        resource = to_fhir(record, origin=origin)
+        validate(resource)  # a resource that does not validate never leaves the node
+        yield json.dumps(resource, separators=(",", ":"))

@@ -56,12 +56,18 @@ class CompactTree:
     def peaks(self) -> tuple[bytes, ...]:
         return tuple(self._peaks)
 
-    def append(self, leaf: bytes) -> None:
+    def append(self, leaf: bytes, completed: list[tuple[int, int, bytes]] | None = None) -> None:
+        """Add a leaf; ``completed`` (if given) receives each perfect subtree of level >= 1 this completes, as
+        ``(level, index, hash)`` (what :class:`~eucaim_node.ledger.store.TreeNodeIndex` stores)."""
         node = leaf
         size = self.size
+        level = 0
         while size & 1:  # merge equal-sized perfect subtrees
             node = node_hash(self._peaks.pop(), node)
             size >>= 1
+            level += 1
+            if completed is not None:
+                completed.append((level, size, node))
         self._peaks.append(node)
         self.size += 1
 
@@ -92,45 +98,83 @@ def _mth(leaves: Sequence[bytes], start: int, end: int) -> bytes:
     return tree.root()
 
 
-def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
-    """PATH(m, D[n]) of RFC 9162 2.1.3.1, for the tree of all of ``leaves``."""
-    n = len(leaves)
-    if not 0 <= index < n:
-        raise ValueError(f"leaf {index} is not in a tree of {n} leaves")
-    path: list[bytes] = []
-    start, end, m = 0, n, index
+#: A subtree of the RFC 9162 tree, as the leaf range [start, end) it covers.
+Range = tuple[int, int]
+#: A perfect subtree: (level, index) covers leaves [index * 2**level, (index + 1) * 2**level); level 0 is a leaf.
+Node = tuple[int, int]
+
+
+def inclusion_ranges(index: int, size: int) -> list[Range]:
+    """The subtrees whose roots are PATH(index, D[size]) of RFC 9162 2.1.3.1, leaf first."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of {size} leaves")
+    ranges: list[Range] = []
+    start, end, m = 0, size, index
     # Walk down from the root; collect siblings, then reverse (the proof lists them leaf first).
     while end - start > 1:
         k = _split(end - start)
         if m < k:
-            path.append(_mth(leaves, start + k, end))
+            ranges.append((start + k, end))
             end = start + k
         else:
-            path.append(_mth(leaves, start, start + k))
+            ranges.append((start, start + k))
             start, m = start + k, m - k
-    path.reverse()
-    return path
+    ranges.reverse()
+    return ranges
+
+
+def consistency_ranges(first: int, size: int) -> list[Range]:
+    """The subtrees whose roots are PROOF(first, D[size]) of RFC 9162 2.1.4.1."""
+    if not 0 < first <= size:
+        raise ValueError(f"no consistency proof from {first} to {size} leaves")
+    ranges: list[Range] = []
+    start, end, m, whole = 0, size, first, True
+    while m != end - start:  # SUBPROOF(m, D[start:end], whole)
+        k = _split(end - start)
+        if m <= k:
+            ranges.append((start + k, end))
+            end = start + k
+        else:
+            ranges.append((start, start + k))
+            start, m, whole = start + k, m - k, False
+    if not whole:
+        ranges.append((start, end))
+    ranges.reverse()
+    return ranges
+
+
+def perfect_nodes(start: int, end: int) -> list[Node]:
+    """The perfect subtrees a subtree of the RFC tree splits into, left to right (at most log2 of its width).
+
+    A subtree [start, end) of the tree is either perfect, or its left child is the largest perfect subtree
+    that fits and its right child splits the same way (RFC 9162 2.1.1: k is the largest power of two < n), so
+    its root is these nodes' hashes folded from the right (:func:`fold`)."""
+    nodes: list[Node] = []
+    while start < end:
+        level = (end - start).bit_length() - 1
+        while start & ((1 << level) - 1):  # not aligned at that width: not a node of the tree
+            level -= 1
+        nodes.append((level, start >> level))
+        start += 1 << level
+    return nodes
+
+
+def fold(hashes: Sequence[bytes]) -> bytes:
+    """The root of adjacent perfect subtrees given left to right, largest first (as :func:`perfect_nodes` lists them)."""
+    node = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        node = node_hash(left, node)
+    return node
+
+
+def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """PATH(m, D[n]) of RFC 9162 2.1.3.1, for the tree of all of ``leaves``."""
+    return [_mth(leaves, a, b) for a, b in inclusion_ranges(index, len(leaves))]
 
 
 def consistency_proof(first: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PROOF(m, D[n]) of RFC 9162 2.1.4.1: the tree of ``first`` leaves is a prefix of the tree of all of ``leaves``."""
-    n = len(leaves)
-    if not 0 < first <= n:
-        raise ValueError(f"no consistency proof from {first} to {n} leaves")
-    path: list[bytes] = []
-    start, end, m, whole = 0, n, first, True
-    while m != end - start:  # SUBPROOF(m, D[start:end], whole)
-        k = _split(end - start)
-        if m <= k:
-            path.append(_mth(leaves, start + k, end))
-            end = start + k
-        else:
-            path.append(_mth(leaves, start, start + k))
-            start, m, whole = start + k, m - k, False
-    if not whole:
-        path.append(_mth(leaves, start, end))
-    path.reverse()
-    return path
+    return [_mth(leaves, a, b) for a, b in consistency_ranges(first, len(leaves))]
 
 
 def root_from_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes]) -> bytes:

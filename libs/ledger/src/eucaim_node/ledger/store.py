@@ -16,12 +16,20 @@ memory (read once as max(leaf_index) + 1). The insert is the only write, so:
 One writer per tree is the normal case (one audit consumer); a second one is safe, just slower
 (collisions). ``leaf_hash`` is stored for speed and for pinpointing edits; verification always
 recomputes it from the record.
+
+Subtree hashes (decision 0115)
+------------------------------
+:class:`TreeNodeIndex` stores the hash of every perfect subtree of level >= 1 under the latest signed
+head (``audit_tree_nodes``, ``_id`` = "level/index", inserted once), so an inclusion or consistency
+proof reads O(log n) hashes instead of every leaf (``proofs.py``). They are derived data: a proof
+built from them is checked against the signed head before it is printed, and ``verify`` never reads
+them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,24 +37,31 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from eucaim_node.store import collections
 
 from .canonical import record_leaf_hash
 from .checkpoint import make_checkpoint, open_note
-from .merkle import CompactTree
-from eucaim_node.store import collections
+from .merkle import CompactTree, Node
+from .ports import LedgerInconsistent
 
 log = logging.getLogger("eucaim_node.ledger")
 
 AUDIT_TREE_HEADS = collections.AUDIT_TREE_HEADS
 AUDIT_LEDGER_STATE = collections.AUDIT_LEDGER_STATE
+AUDIT_TREE_NODES = collections.AUDIT_TREE_NODES
 MAX_APPEND_ATTEMPTS = 50
 #: The document in AUDIT_LEDGER_STATE recording what the witness last cosigned (and the last failure).
 WITNESS_STATE = "witness"
+#: The document in AUDIT_LEDGER_STATE saying how many leaves the subtree hashes cover, and the tree's right edge there.
+NODE_INDEX_STATE = "tree-nodes"
+#: Records read per batch when streaming the ledger (verify, export): bounded memory at any size.
+STREAM_BATCH = 2000
+_DUPLICATE_KEY = 11000
 
-
-class LedgerInconsistent(RuntimeError):
-    """The stored ledger does not match itself (a record edited since it was appended, a bad head)."""
+__all__ = ["AUDIT_LEDGER_STATE", "AUDIT_TREE_HEADS", "AUDIT_TREE_NODES", "Appended", "LedgerInconsistent",
+           "LedgerStore", "MongoLedgerReader", "TreeNodeIndex", "WITNESS_STATE"]
 
 
 @dataclass(frozen=True)
@@ -55,10 +70,127 @@ class Appended:
     leaf_index: int
 
 
-class LedgerStore:
+def node_id(level: int, index: int) -> str:
+    return f"{level}/{index}"
+
+
+class MongoLedgerReader:
+    """The ledger's reader port (``ports.LedgerReader``) over MongoDB: what ``eucaim-node audit`` reads."""
+
     def __init__(self, db: AsyncDatabase) -> None:
-        self.records = db[collections.AUDIT_RECORDS]
-        self.heads = db[AUDIT_TREE_HEADS]
+        self._records = db[collections.AUDIT_RECORDS]
+        self._heads = db[AUDIT_TREE_HEADS]
+        self._nodes = db[AUDIT_TREE_NODES]
+
+    async def signed_heads(self) -> list[dict[str, Any]]:
+        return [h async for h in self._heads.find({}, sort=[("_id", ASCENDING)])]
+
+    async def record(self, record_id: str) -> dict[str, Any] | None:
+        return await self._records.find_one({"_id": record_id})
+
+    async def records_by_leaf(self) -> AsyncIterator[dict[str, Any]]:
+        cursor = self._records.find({"leaf_index": {"$exists": True}}, sort=[("leaf_index", ASCENDING)],
+                                   batch_size=STREAM_BATCH)
+        async for record in cursor:
+            yield record
+
+    async def records_outside_tree(self) -> list[str]:
+        return [str(d["_id"]) async for d in self._records.find({"leaf_index": {"$exists": False}}, projection={"_id": 1})]
+
+    async def records_recorded(self, since: datetime, until: datetime | None) -> AsyncIterator[dict[str, Any]]:
+        window: dict[str, Any] = {"$gte": since}
+        if until is not None:
+            window["$lt"] = until
+        cursor = self._records.find({"recorded_at": window, "leaf_index": {"$exists": True}},
+                                   sort=[("leaf_index", ASCENDING)], batch_size=STREAM_BATCH)
+        async for record in cursor:
+            yield record
+
+    async def nodes(self, wanted: Collection[Node]) -> dict[Node, bytes]:
+        found: dict[Node, bytes] = {}
+        leaves = [index for level, index in wanted if level == 0]
+        if leaves:
+            async for doc in self._records.find({"leaf_index": {"$in": leaves}}, projection={"leaf_index": 1, "leaf_hash": 1}):
+                if isinstance(doc.get("leaf_hash"), str):
+                    found[(0, int(doc["leaf_index"]))] = bytes.fromhex(doc["leaf_hash"])
+        inner = {node_id(level, index): (level, index) for level, index in wanted if level > 0}
+        if inner:
+            async for doc in self._nodes.find({"_id": {"$in": list(inner)}}):
+                found[inner[doc["_id"]]] = bytes.fromhex(doc["hash"])
+        return found
+
+    async def latest_head(self) -> dict[str, Any] | None:
+        return await self._heads.find_one({}, sort=[("_id", DESCENDING)])
+
+    async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        hashes: list[bytes] = []
+        cursor = self._records.find({"leaf_index": {"$gte": start, "$lt": end}}, sort=[("leaf_index", ASCENDING)],
+                                   projection={"leaf_index": 1, "leaf_hash": 1}, batch_size=5000)
+        async for doc in cursor:
+            if doc["leaf_index"] != start + len(hashes):
+                break
+            hashes.append(bytes.fromhex(doc["leaf_hash"]))
+        if len(hashes) != end - start:
+            raise LedgerInconsistent(f"leaf {start + len(hashes)} is missing: the ledger has fewer leaves than {end}")
+        return hashes
+
+
+class TreeNodeIndex:
+    """Keeps ``audit_tree_nodes`` up to the latest signed head: the hash of every perfect subtree of level >= 1.
+
+    Incremental and restart-safe: it resumes from the size and right edge in its state document (``tree-nodes``),
+    reads only the new leaves' stored hashes, inserts the subtrees they complete (a repeat after a crash collides
+    on ``_id`` and is skipped: same subtree, same hash) and then advances its state. Before the state moves past
+    a signed head, the right edge must give that head's root, so subtree hashes never run ahead of a head."""
+
+    def __init__(self, db: AsyncDatabase, *, batch: int = 5000) -> None:
+        self.reader = MongoLedgerReader(db)
+        self.nodes = db[AUDIT_TREE_NODES]
+        self.state = db[AUDIT_LEDGER_STATE]
+        self.batch = batch
+
+    async def covered(self) -> CompactTree:
+        state = await self.state.find_one({"_id": NODE_INDEX_STATE})
+        if state is None:
+            return CompactTree()
+        return CompactTree(int(state["size"]), [bytes.fromhex(p) for p in state["peaks"]])
+
+    async def extend(self) -> int:
+        """Index the leaves up to the latest signed head; the number of leaves now covered."""
+        head = await self.reader.latest_head()
+        tree = await self.covered()
+        if head is None or int(head["_id"]) <= tree.size:
+            return tree.size
+        size = int(head["_id"])
+        while tree.size < size:
+            end = min(size, tree.size + self.batch)
+            completed: list[tuple[int, int, bytes]] = []
+            for leaf in await self.reader.leaf_hashes(tree.size, end):
+                tree.append(leaf, completed)
+            if tree.size == size and tree.root().hex() != head["root"]:
+                raise LedgerInconsistent(f"the stored leaf hashes do not give the root of the signed head of size {size}")
+            await self._insert(completed)
+            await self.state.update_one({"_id": NODE_INDEX_STATE}, {"$set": {
+                "size": tree.size, "peaks": [p.hex() for p in tree.peaks]}}, upsert=True)
+        return tree.size
+
+    async def _insert(self, completed: list[tuple[int, int, bytes]]) -> None:
+        if not completed:
+            return
+        try:
+            await self.nodes.insert_many([{"_id": node_id(level, index), "hash": digest.hex()}
+                                          for level, index, digest in completed], ordered=False)
+        except BulkWriteError as exc:  # already stored by an earlier, interrupted pass: the same hashes
+            if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+
+
+class LedgerStore(MongoLedgerReader):
+    """The ledger's writer (the audit service): appends records, signs heads, keeps the witness and cursor state."""
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        super().__init__(db)
+        self.records, self.heads = self._records, self._heads
         self.state = db[AUDIT_LEDGER_STATE]
         self._next: int | None = None
 
@@ -92,6 +224,28 @@ class LedgerStore:
             return Appended(True, index)
         raise RuntimeError(f"could not get a leaf index in {MAX_APPEND_ATTEMPTS} attempts (many concurrent writers?)")
 
+    async def append_batch(self, records: list[dict[str, Any]]) -> int:
+        """Append ``records`` as consecutive leaves in one ordered insert (a bulk import; the benchmark). At the
+        first collision (a record already there, another writer) the rest go through :meth:`append` one by one,
+        so the result is what appending them in turn gives. Returns how many new leaves were written."""
+        if not records:
+            return 0
+        index = self._next if self._next is not None else await self.size()
+        documents = []
+        for offset, record in enumerate(records):
+            document = {**record, "leaf_index": index + offset}
+            document["leaf_hash"] = record_leaf_hash(document).hex()
+            documents.append(document)
+        try:
+            await self.records.insert_many(documents, ordered=True)
+        except BulkWriteError as exc:
+            inserted = int(exc.details.get("nInserted", 0))
+            self._next = None
+            rest = [await self.append(record) for record in records[inserted:]]
+            return inserted + sum(r.new for r in rest)
+        self._next = index + len(records)
+        return len(records)
+
     async def records_from(self, start: int, limit: int = 0) -> AsyncIterator[dict[str, Any]]:
         cursor = self.records.find({"leaf_index": {"$gte": start}}, sort=[("leaf_index", ASCENDING)], limit=limit,
                                    batch_size=1000)
@@ -102,9 +256,6 @@ class LedgerStore:
         """Signed heads of sizes first..last, smallest first."""
         query: dict[str, Any] = {"_id": {"$gte": first, "$lte": last}}
         return [h async for h in self.heads.find(query, sort=[("_id", ASCENDING)], limit=limit)]
-
-    async def latest_head(self) -> dict[str, Any] | None:
-        return await self.heads.find_one({}, sort=[("_id", DESCENDING)])
 
     async def sign_head(self, key: Ed25519PrivateKey, origin: str, now: datetime, *, force: bool = False) -> dict[str, Any] | None:
         """Sign a tree head over every leaf appended so far; None if nothing was appended since the last head
@@ -136,19 +287,6 @@ class LedgerStore:
         except DuplicateKeyError:
             return await self.heads.find_one({"_id": tree.size})  # another signer was first: same size, same root
         return head
-
-    async def leaf_hashes(self, size: int) -> list[bytes]:
-        """The stored leaf hashes of leaves 0..size-1; LedgerInconsistent if one is missing."""
-        hashes: list[bytes] = []
-        cursor = self.records.find({"leaf_index": {"$gte": 0, "$lt": size}}, sort=[("leaf_index", ASCENDING)],
-                                   projection={"leaf_index": 1, "leaf_hash": 1}, batch_size=5000)
-        async for doc in cursor:
-            if doc["leaf_index"] != len(hashes):
-                break
-            hashes.append(bytes.fromhex(doc["leaf_hash"]))
-        if len(hashes) != size:
-            raise LedgerInconsistent(f"leaf {len(hashes)} is missing: the ledger has fewer leaves than {size}")
-        return hashes
 
     async def witness_state(self) -> dict[str, Any]:
         """What the witness last cosigned for this log, as far as this node knows (``size`` 0 if nothing)."""

@@ -1,7 +1,10 @@
 """Verification of a whole ledger: every record rehashed, the tree recomputed, every signed head checked.
 
-Pure: feed it the heads, then the records in leaf order (as stored), then ``finish()``. It keeps
-O(log n) tree state plus the records whose leaf hash does not match (to tell an edit from a move).
+:class:`LedgerVerifier` is pure: feed it the heads, then the records in leaf order (as stored), then
+``finish()``. It keeps O(log n) tree state plus the records whose leaf hash does not match (at most
+1000, to tell an edit from a move), so :func:`verify_ledger`, which streams the records through it
+from the reader port in batches, runs in time linear in the records and memory bounded whatever their
+number (measured in docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from .canonical import record_leaf_hash
 from .checkpoint import Checkpoint, HeadError, open_note
 from .merkle import CompactTree
+from .ports import LedgerReader
 
 #: Kinds of finding, in the words the CLI prints.
 KINDS = {
@@ -158,3 +162,12 @@ class LedgerVerifier:
                                                     "its content changed after it was appended"))
         self.report.root = self.tree.root().hex()
         return self.report
+
+
+async def verify_ledger(reader: LedgerReader, public_key: Ed25519PublicKey, origin: str,
+                        extra_heads: Iterable[dict[str, Any]] = ()) -> Report:
+    """Verify every stored record and head, and ``extra_heads`` kept elsewhere (``--head`` files, the witness's)."""
+    verifier = LedgerVerifier(public_key, origin, [*await reader.signed_heads(), *extra_heads])
+    async for record in reader.records_by_leaf():
+        verifier.feed(record)
+    return verifier.finish(await reader.records_outside_tree())

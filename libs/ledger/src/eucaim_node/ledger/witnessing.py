@@ -17,8 +17,14 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .merkle import consistency_proof
-from .store import LedgerInconsistent, LedgerStore
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from .checkpoint import open_note
+from .ports import LedgerInconsistent
+from .proofs import consistency_path
+from .store import LedgerStore
 from .witness_client import Witness, WitnessClient, WitnessConflict, WitnessError, cosigned
 
 log = logging.getLogger("eucaim_node.ledger.witness")
@@ -74,16 +80,14 @@ class WitnessSubmitter:
 
     async def _submit(self, note: str, size: int, old: int, floor: tuple[int, int | None]) -> str:
         cosigned_size, reanchor_to = floor
-        leaves: list[bytes] | None = None  # read once per submission, not again on each 409 retry
         for _ in range(MAX_CONFLICTS + 1):
             if old > size:
                 raise WitnessAhead(f"the witness cosigned a tree of {old} leaves, the ledger's latest head has "
                                    f"{size}: leaves the witness saw are gone (truncated or forked ledger)")
             try:
                 proof: list[bytes] = []
-                if 0 < old < size:
-                    leaves = leaves if leaves is not None else await self.store.leaf_hashes(size)
-                    proof = consistency_proof(old, leaves)
+                if 0 < old < size:  # O(log n) stored subtree hashes (proofs.py), so a 409 retry costs little
+                    proof = await consistency_path(self.store, old, size)
             except LedgerInconsistent as exc:
                 raise WitnessError(f"no consistency proof from {old} to {size}: {exc}") from None
             try:
@@ -123,3 +127,22 @@ def reanchor_refusal(state: dict, to_size: int) -> str | None:
     if to_size >= cosigned_size:
         return f"size {to_size} is not below the cosigned size {cosigned_size}: nothing to re-anchor"
     return None
+
+
+async def witnessed_head(url: str, vkey_file: Path, ca_file: Path | None, origin: str,
+                         log_key: Ed25519PublicKey) -> dict[str, str]:
+    """The witness's latest cosigned checkpoint of this log, checked against the two trust anchors read from files
+    (the witness's verifier key, the log's public key), as a head for ``verify_ledger``; raises WitnessError or
+    HeadError saying what is wrong."""
+    witness = Witness.from_file(vkey_file)
+    client = WitnessClient(url, ca_file=ca_file)
+    try:
+        note = await client.latest(origin)
+    finally:
+        await client.close()
+    if note is None:
+        raise WitnessError(f"the witness holds no checkpoint of {origin} (nothing witnessed yet, "
+                           "or the witness lost its state)")
+    open_note(note, log_key, origin=origin)  # a checkpoint of this log, signed by its key
+    witness.check(note)
+    return {"note": note, "source": f"witnessed (by {witness.name})"}

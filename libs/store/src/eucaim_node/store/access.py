@@ -81,6 +81,7 @@ _GRANTS: dict[str, dict[str, frozenset[Action]]] = {
         c.AUDIT_RECORDS: frozenset({F, I, X}),               # ledger/store.py: append-only, no update/remove
         c.AUDIT_TREE_HEADS: frozenset({F, I}),               # signed heads: insert once
         c.AUDIT_LEDGER_STATE: UPSERT,                        # the syslog cursors, the witness state (witnessing.py)
+        c.AUDIT_TREE_NODES: frozenset({F, I}),               # ledger/store.py TreeNodeIndex: subtree hashes, insert once
     },
     "jobs": {
         c.JOBS: frozenset({F, I, U, X}),                     # jobs adapters/outbound/store.py: insert, update, index
@@ -92,6 +93,7 @@ _GRANTS: dict[str, dict[str, frozenset[Action]]] = {
     "cli": {
         c.AUDIT_RECORDS: frozenset({F}),
         c.AUDIT_TREE_HEADS: frozenset({F}),
+        c.AUDIT_TREE_NODES: frozenset({F}),                  # audit prove|consistency: O(log n) subtree hashes
         c.CATALOGUE_STUDIES: frozenset({F}),
         c.CATALOGUE_SERIES: frozenset({F}),
         c.CATALOGUE_COLLECTIONS: frozenset({F}),

@@ -48,6 +48,8 @@ AUDIT_RECORDS = "audit_records"
 AUDIT_TREE_HEADS = "audit_tree_heads"
 #: audit: small state documents (the syslog forwarding cursor).
 AUDIT_LEDGER_STATE = "audit_ledger_state"
+#: audit: hashes of the Merkle tree's perfect subtrees (``_id`` = "level/index"), so a proof reads O(log n) of them.
+AUDIT_TREE_NODES = "audit_tree_nodes"
 
 #: jobs: one document per processing job (issue 11): request, state, report, outputs and their review decisions.
 JOBS = "jobs"
@@ -58,7 +60,7 @@ ALL: tuple[str, ...] = (
     CATALOGUE_STUDIES, CATALOGUE_SERIES, CATALOGUE_SUBJECTS, CATALOGUE_REMOVED_STUDIES, CATALOGUE_WITHDRAWN_SUBJECTS,
     CATALOGUE_COLLECTIONS, CATALOGUE_COLLECTION_PARTS, CATALOGUE_COLLECTION_PART_TOTALS, CATALOGUE_SUBJECT_PLACES,
     CATALOGUE_DATASET_VERSIONS, CATALOGUE_SEARCH_STATE, DATASETS, DATASET_GRANTS, DATASET_COMMANDS,
-    AUDIT_RECORDS, AUDIT_TREE_HEADS, AUDIT_LEDGER_STATE, JOBS,
+    AUDIT_RECORDS, AUDIT_TREE_HEADS, AUDIT_LEDGER_STATE, AUDIT_TREE_NODES, JOBS,
 )
 
 #: The withdrawal list: who withdrew consent. Only the services that enforce it write it.

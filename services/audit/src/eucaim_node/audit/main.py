@@ -16,7 +16,7 @@ from eucaim_node.ledger.syslog import SyslogTlsSender, client_context
 from eucaim_node.runtime import CONSUMER_ACK_POLICY, build_app, create_broker, ensure_topics
 from eucaim_node.store import connect, ping
 
-from eucaim_node.ledger.store import LedgerStore
+from eucaim_node.ledger.store import LedgerStore, TreeNodeIndex
 from eucaim_node.ledger.witness_client import Witness, WitnessClient
 from eucaim_node.ledger.witnessing import WitnessSubmitter
 from eucaim_node.settings import read_secret
@@ -68,7 +68,8 @@ def create_app(settings: AuditSettings) -> AsgiFastStream:
     if settings.audit_signing_key_file is not None:
         key = load_private_key(settings.audit_signing_key_file, generate=settings.audit_signing_key_generate)
         background.factories.append(HeadSigner(ledger, key, settings.audit_log_origin,
-                                               settings.audit_head_interval_seconds, submitter).run)
+                                               settings.audit_head_interval_seconds, submitter,
+                                               nodes=TreeNodeIndex(db)).run)
     else:
         log.warning("EUCAIM_AUDIT_SIGNING_KEY_FILE is not set: records are appended to the tree but no tree head is signed")
     if settings.audit_syslog_host:

@@ -19,7 +19,7 @@ from eucaim_node.ledger.witnessing import WitnessRolledBack, WitnessSubmitter
 from eucaim_node.runtime import backoff_delay, is_transient
 from eucaim_node.telemetry.metrics import AUDIT_WITNESS_FAILURES, AUDIT_WITNESS_PENDING_LEAVES
 
-from eucaim_node.ledger.store import LedgerInconsistent, LedgerStore
+from eucaim_node.ledger.store import LedgerInconsistent, LedgerStore, TreeNodeIndex
 
 log = logging.getLogger("eucaim_node.audit")
 
@@ -56,9 +56,11 @@ class HeadSigner:
     ``witness``, metric ``eucaim_audit_witness_pending_leaves``) and the newest one is submitted each round."""
 
     def __init__(self, store: LedgerStore, key: Ed25519PrivateKey, origin: str, interval: float,
-                 submitter: WitnessSubmitter | None = None) -> None:
+                 submitter: WitnessSubmitter | None = None, nodes: TreeNodeIndex | None = None) -> None:
+        """``nodes``: kept up to the latest head after each signing, so proofs (and the witness's consistency
+        proofs) read O(log n) subtree hashes (decision 0115)."""
         self.store, self.key, self.origin, self.interval = store, key, origin, interval
-        self.submitter = submitter
+        self.submitter, self.nodes = submitter, nodes
 
     async def step(self) -> None:
         try:
@@ -69,6 +71,11 @@ class HeadSigner:
         else:
             if head is not None:
                 log.info("tree head signed", extra={"tree_size": head["_id"], "root": head["root"]})
+        if self.nodes is not None:
+            try:
+                await self.nodes.extend()
+            except LedgerInconsistent as exc:  # proofs fall back to the leaves; verify finds what changed
+                log.error("subtree hashes NOT stored: the ledger is inconsistent", extra={"error": str(exc)})
         if self.submitter is not None:
             await self.witness_step()
         return None

@@ -1,0 +1,140 @@
+"""Inclusion and consistency proofs (RFC 9162 2.1.3, 2.1.4) built from the stored ledger in O(log n) reads.
+
+A proof is the list of roots of a few subtrees (``merkle.inclusion_ranges`` / ``consistency_ranges``); each
+splits into at most log2 n perfect subtrees (``merkle.perfect_nodes``), and the subtrees of one proof together
+number at most about 2·log2 n. Their hashes are read in one round trip through the reader port: leaves from the
+records, higher levels from the subtree hashes the audit service stores (``store.TreeNodeIndex``). A subtree the
+index does not hold yet (leaves appended since the service last indexed, or a ledger from before the index)
+is computed from its leaves, so proofs are always possible and cost O(log n) once the index covers the head.
+
+The proof documents are what ``eucaim-node audit prove|consistency`` print and ``check-proof`` checks offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from .canonical import canonical_bytes
+from .checkpoint import HeadError, open_note
+from .merkle import (
+    ProofError,
+    Range,
+    consistency_ranges,
+    fold,
+    inclusion_ranges,
+    leaf_hash,
+    perfect_nodes,
+    root,
+    verify_consistency,
+    verify_inclusion,
+)
+from .ports import LedgerInconsistent, LedgerReader
+
+
+class ProofUnavailable(LookupError):
+    """No proof can be made (no such record, no such head, a head that does not cover the record)."""
+
+
+async def subtree_roots(reader: LedgerReader, ranges: Sequence[Range]) -> list[bytes]:
+    """The root of each subtree in ``ranges``, from stored hashes (one read), computing what is not stored."""
+    split = [perfect_nodes(start, end) for start, end in ranges]
+    wanted = {node for nodes in split for node in nodes}
+    found = await reader.nodes(wanted) if wanted else {}
+    for level, index in sorted(wanted - found.keys()):
+        found[(level, index)] = root(await reader.leaf_hashes(index << level, (index + 1) << level))
+    return [fold([found[node] for node in nodes]) for nodes in split]
+
+
+async def inclusion_path(reader: LedgerReader, index: int, size: int) -> list[bytes]:
+    """PATH(index, D[size]) of the stored tree."""
+    return await subtree_roots(reader, inclusion_ranges(index, size))
+
+
+async def consistency_path(reader: LedgerReader, first: int, second: int) -> list[bytes]:
+    """PROOF(first, D[second]) of the stored tree."""
+    return await subtree_roots(reader, consistency_ranges(first, second))
+
+
+def pick_head(heads: Sequence[dict[str, Any]], size: int | None, above: int) -> dict[str, Any]:
+    """The head of ``size``, or (None) the latest head covering leaf ``above``."""
+    if size is not None:
+        chosen = [h for h in heads if h["_id"] == size]
+        if not chosen:
+            raise ProofUnavailable(f"no signed head of size {size}")
+        return chosen[0]
+    covering = [h for h in heads if h["_id"] > above]
+    if not covering:
+        raise ProofUnavailable("no signed head covers this record yet (sign one with `eucaim-node audit head --sign`)")
+    return covering[-1]
+
+
+def _inconsistent(exc: LedgerInconsistent) -> ProofUnavailable:
+    return ProofUnavailable(f"{exc}: run `eucaim-node audit verify`")
+
+
+async def inclusion_proof_document(reader: LedgerReader, record_id: str, origin: str,
+                                   size: int | None = None) -> dict[str, Any]:
+    """The inclusion proof of a record in a signed head (the latest covering it, or the one of ``size``)."""
+    record = await reader.record(record_id)
+    if record is None or not isinstance(record.get("leaf_index"), int):
+        raise ProofUnavailable(f"no record {record_id} in the ledger")
+    index = record["leaf_index"]
+    head = pick_head(await reader.signed_heads(), size, index)
+    if head["_id"] <= index:
+        raise ProofUnavailable(f"the head of size {head['_id']} does not cover leaf {index}")
+    try:
+        path = await inclusion_path(reader, index, head["_id"])
+    except LedgerInconsistent as exc:
+        raise _inconsistent(exc) from None
+    return {
+        "type": "inclusion", "origin": origin, "record_id": record_id, "leaf_index": index, "tree_size": head["_id"],
+        "record": base64.b64encode(canonical_bytes(record)).decode(), "leaf_hash": record["leaf_hash"],
+        "audit_path": [p.hex() for p in path], "checkpoint": head["note"],
+    }
+
+
+async def consistency_proof_document(reader: LedgerReader, first: int, second: int, origin: str) -> dict[str, Any]:
+    """The consistency proof between the signed heads of sizes ``first`` and ``second``."""
+    heads = await reader.signed_heads()
+    older, newer = pick_head(heads, first, 0), pick_head(heads, second, 0)
+    try:
+        path = await consistency_path(reader, first, second)
+    except LedgerInconsistent as exc:
+        raise _inconsistent(exc) from None
+    except ValueError as exc:  # first > second
+        raise ProofUnavailable(str(exc)) from None
+    return {"type": "consistency", "origin": origin, "first": older["note"], "second": newer["note"],
+            "path": [p.hex() for p in path]}
+
+
+def check_proof(proof: dict[str, Any], public_key: Ed25519PublicKey, origin: str) -> str | None:
+    """None if ``proof`` (an inclusion or consistency proof document) verifies, else what is wrong."""
+    try:
+        if proof.get("type") == "inclusion":
+            head = open_note(proof["checkpoint"], public_key, origin=origin)
+            leaf = leaf_hash(base64.b64decode(proof["record"]))
+            if leaf.hex() != proof["leaf_hash"]:
+                return "the record does not hash to the leaf hash"
+            if head.size != proof["tree_size"]:
+                return "the checkpoint is for another tree size"
+            verify_inclusion(int(proof["leaf_index"]), head.size, leaf, [bytes.fromhex(p) for p in proof["audit_path"]],
+                             head.root)
+            if json.loads(base64.b64decode(proof["record"])).get("leaf_index") != proof["leaf_index"]:
+                return "the record names another leaf"
+            return None
+        if proof.get("type") == "consistency":
+            a = open_note(proof["first"], public_key, origin=origin)
+            b = open_note(proof["second"], public_key, origin=origin)
+            verify_consistency(a.size, b.size, a.root, b.root, [bytes.fromhex(p) for p in proof["path"]])
+            return None
+        return "unknown proof type"
+    except (HeadError, ProofError) as exc:
+        return str(exc)
+    except (KeyError, ValueError, TypeError) as exc:
+        return f"malformed proof ({type(exc).__name__}: {exc})"
+
