@@ -105,9 +105,11 @@ async def test_proofs_read_log_n_stored_subtree_hashes_and_tampering_is_still_ca
         assert await index.extend() == 2001 and await index.extend() == 2001
         await store.append_batch([record(i) for i in range(2001, 3000)])
         await store.sign_head(key, origin, datetime.now(UTC))
-        assert await index.extend() == 3000  # resumed from its state, not rebuilt
+        assert store.signed_leaves[0] == 2001 and len(store.signed_leaves[1]) == 999
+        assert await index.extend(store.signed_leaves) == 3000  # resumed from its state with the signer's leaves
         tree, completed = CompactTree(), []
         for d in [d async for d in store.records.find({}, sort=[("leaf_index", 1)])]:
+            completed.append((0, d["leaf_index"], bytes.fromhex(d["leaf_hash"])))
             tree.append(bytes.fromhex(d["leaf_hash"]), completed)
         stored = {d["_id"]: d["hash"] async for d in db[AUDIT_TREE_NODES].find()}
         assert stored == {node_id(level, i): h.hex() for level, i, h in completed}

@@ -8,8 +8,8 @@ stored by ``TreeNodeIndex``. At each size it runs, through the same library call
 
 * verify (``verify_ledger`` over ``MongoLedgerReader``): seconds per record, and the peak Python heap while it
   streams (tracemalloc);
-* prove (``inclusion_proof_document`` over a ``CountingReader``): hashes read and round trips for 50 records
-  spread over the tree, and the same proofs from the leaves alone (the path before decision 0115);
+* prove (``inclusion_proof_document`` over a ``CountingReader``): hashes read and calls of the port for 20
+  records spread over the tree (before decision 0115 every proof read all n leaf hashes);
 * the ratios of each figure to the smallest size's, next to the ratio of n and of log2 n.
 
 Usage: uv run python scripts/bench/audit.py [--sizes 1000 10000 100000] [--mongo-url URL]   (make bench-audit)
@@ -39,7 +39,7 @@ from eucaim_node.ledger.store import LedgerStore, MongoLedgerReader, TreeNodeInd
 from eucaim_node.ledger.verify import verify_ledger
 
 ORIGIN = "bench/audit"
-PROOFS = 50
+PROOFS = 20
 
 
 def mongo_client(url: str | None) -> AsyncMongoClient:
@@ -61,20 +61,13 @@ def record(i: int, at: datetime) -> dict:
             "source": {"topic": "eucaim.study.indexed.v1", "partition": i % 3, "offset": i}}
 
 
-class NoIndex(CountingReader):
-    """The reader as if no subtree hash were stored: every proof computed from the leaves (before decision 0115)."""
-
-    async def nodes(self, wanted):
-        return {}
-
-
 async def grow(store: LedgerStore, index: TreeNodeIndex, key, start: int, end: int) -> float:
     at = datetime.now(UTC)
     started = time.perf_counter()
     for first in range(start, end, 1000):
         await store.append_batch([record(i, at) for i in range(first, min(end, first + 1000))])
     await store.sign_head(key, ORIGIN, datetime.now(UTC))
-    await index.extend()
+    await index.extend(store.signed_leaves)
     return time.perf_counter() - started
 
 
@@ -88,8 +81,8 @@ async def measure(db, key, n: int) -> dict:
     tracemalloc.stop()
     assert report.ok and report.records == n, report.findings[:3]
 
-    counted, legacy = CountingReader(reader), NoIndex(reader)
-    reads, trips, legacy_reads, prove_s = [], [], [], 0.0
+    counted = CountingReader(reader)
+    reads, trips, prove_s = [], [], 0.0
     for i in sorted(random.Random(n).sample(range(n), min(PROOFS, n))):
         counted.reset()
         started = time.perf_counter()
@@ -98,14 +91,8 @@ async def measure(db, key, n: int) -> dict:
         assert check_proof(proof, key.public_key(), ORIGIN) is None and proof["tree_size"] == n
         reads.append(counted.hashes_read)
         trips.append(counted.round_trips)
-    for i in (0, n // 2, n - 1):  # the old path reads every leaf: three samples suffice
-        legacy.reset()
-        proof = await inclusion_proof_document(legacy, f"bench-{i:09d}", ORIGIN)
-        assert check_proof(proof, key.public_key(), ORIGIN) is None
-        legacy_reads.append(legacy.hashes_read)
     return {"n": n, "verify_s": verify_s, "verify_peak_mb": peak / 2**20, "prove_reads_max": max(reads),
-            "prove_reads_mean": sum(reads) / len(reads), "prove_trips_max": max(trips), "prove_ms": 1000 * prove_s / len(reads),
-            "legacy_reads": max(legacy_reads)}
+            "prove_reads_mean": sum(reads) / len(reads), "prove_trips_max": max(trips), "prove_ms": 1000 * prove_s / len(reads)}
 
 
 async def main(sizes: list[int], client: AsyncMongoClient, server: str) -> None:
@@ -128,24 +115,23 @@ async def main(sizes: list[int], client: AsyncMongoClient, server: str) -> None:
           f"{server}; load average {os.getloadavg()[0]:.2f}")
     print()
     print("| records | append+sign+index (new records) | verify s | verify µs/record | verify peak heap MB "
-          "| prove: hashes read (max / mean) | round trips | ms/proof | prove from the leaves: hashes read |")
+          "| prove: hashes read (max / mean) | port calls | ms/proof | before 0115: hashes read |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['n']:,} | {r['grow_s']:.1f} s | {r['verify_s']:.2f} | {1e6 * r['verify_s'] / r['n']:.0f} "
               f"| {r['verify_peak_mb']:.1f} | {r['prove_reads_max']} / {r['prove_reads_mean']:.1f} | {r['prove_trips_max']} "
-              f"| {r['prove_ms']:.1f} | {r['legacy_reads']:,} |")
+              f"| {r['prove_ms']:.1f} | {r['n']:,} |")
     base = rows[0]
     print()
     print(f"ratios to {base['n']:,} records:")
     print("| records | n ratio | log2 n ratio | verify time ratio | verify time per record ratio | verify peak heap ratio "
-          "| prove reads (max) ratio | prove from the leaves reads ratio |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| prove reads (max) ratio |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows[1:]:
         print(f"| {r['n']:,} | {r['n'] / base['n']:.0f}× | {math.log2(r['n']) / math.log2(base['n']):.2f}× "
               f"| {r['verify_s'] / base['verify_s']:.1f}× "
               f"| {(r['verify_s'] / r['n']) / (base['verify_s'] / base['n']):.2f}× "
-              f"| {r['verify_peak_mb'] / base['verify_peak_mb']:.2f}× | {r['prove_reads_max'] / base['prove_reads_max']:.2f}× "
-              f"| {r['legacy_reads'] / base['legacy_reads']:.0f}× |")
+              f"| {r['verify_peak_mb'] / base['verify_peak_mb']:.2f}× | {r['prove_reads_max'] / base['prove_reads_max']:.2f}× |")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from eucaim_node.ledger.ports import LedgerInconsistent
 
 
 class MemoryLedger:
-    """Leaf hashes, the subtree hashes of levels >= 1 up to ``indexed`` leaves (as TreeNodeIndex stores them),
+    """Leaf hashes, the leaf and subtree hashes up to ``indexed`` leaves (as TreeNodeIndex stores them),
     optional records and heads."""
 
     def __init__(self, hashes: list[bytes], *, indexed: int | None = None, records: list[dict[str, Any]] | None = None,
@@ -22,7 +22,8 @@ class MemoryLedger:
         self.heads = heads or []
         self.stored: dict[Node, bytes] = {}
         tree, completed = CompactTree(), []
-        for leaf in hashes[: len(hashes) if indexed is None else indexed]:
+        for i, leaf in enumerate(hashes[: len(hashes) if indexed is None else indexed]):
+            completed.append((0, i, leaf))
             tree.append(leaf, completed)
         self.stored = {(level, index): digest for level, index, digest in completed}
 
@@ -47,8 +48,7 @@ class MemoryLedger:
             yield record
 
     async def nodes(self, wanted: Collection[Node]) -> dict[Node, bytes]:
-        return {n: self.hashes[n[1]] if n[0] == 0 else self.stored[n] for n in wanted
-                if (n[0] == 0 and n[1] < len(self.hashes)) or n in self.stored}
+        return {n: self.stored[n] for n in wanted if n in self.stored}
 
     async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         if end > len(self.hashes):

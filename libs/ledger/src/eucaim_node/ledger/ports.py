@@ -36,9 +36,8 @@ class LedgerReader(Protocol):
         """Records with a leaf recorded in [since, until), in leaf order, streamed."""
 
     async def nodes(self, wanted: Collection[Node]) -> dict[Node, bytes]:
-        """The stored hashes of those of ``wanted`` that are stored: level 0 from the records' leaf hashes, higher
-        levels from the subtree hashes the audit service keeps (:class:`~eucaim_node.ledger.store.TreeNodeIndex`).
-        One round trip per level kind, whatever the number asked."""
+        """The stored hashes of those of ``wanted`` that are stored: the leaf and subtree hashes the audit service
+        keeps under its latest signed head (:class:`~eucaim_node.ledger.store.TreeNodeIndex`), by key."""
 
     async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         """The stored leaf hashes of leaves start..end-1; LedgerInconsistent if one is missing."""

@@ -2,9 +2,8 @@
 
 A proof is the list of roots of a few subtrees (``merkle.inclusion_ranges`` / ``consistency_ranges``); each
 splits into at most log2 n perfect subtrees (``merkle.perfect_nodes``), and the subtrees of one proof together
-number at most about 2·log2 n. Their hashes are read in one round trip through the reader port: leaves from the
-records, higher levels from the subtree hashes the audit service stores (``store.TreeNodeIndex``). A subtree the
-index does not hold yet (leaves appended since the service last indexed, or a ledger from before the index)
+number at most about 2·log2 n. Their hashes are read in one call of the reader port, by key, from the leaf and
+subtree hashes the audit service stores (``store.TreeNodeIndex``). A subtree the index does not hold yet (leaves appended since the service last indexed, or a ledger from before the index)
 is computed from its leaves, so proofs are always possible and cost O(log n) once the index covers the head.
 
 The proof documents are what ``eucaim-node audit prove|consistency`` print and ``check-proof`` checks offline.

@@ -28,6 +28,7 @@ them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
@@ -107,17 +108,11 @@ class MongoLedgerReader:
             yield record
 
     async def nodes(self, wanted: Collection[Node]) -> dict[Node, bytes]:
-        found: dict[Node, bytes] = {}
-        leaves = [index for level, index in wanted if level == 0]
-        if leaves:
-            async for doc in self._records.find({"leaf_index": {"$in": leaves}}, projection={"leaf_index": 1, "leaf_hash": 1}):
-                if isinstance(doc.get("leaf_hash"), str):
-                    found[(0, int(doc["leaf_index"]))] = bytes.fromhex(doc["leaf_hash"])
-        inner = {node_id(level, index): (level, index) for level, index in wanted if level > 0}
-        if inner:
-            async for doc in self._nodes.find({"_id": {"$in": list(inner)}}):
-                found[inner[doc["_id"]]] = bytes.fromhex(doc["hash"])
-        return found
+        # One lookup by _id per hash, concurrently: served by the _id index on MongoDB and on FerretDB, which
+        # answers an $in, or any query on another field, by scanning the collection.
+        order = list(wanted)
+        docs = await asyncio.gather(*(self._nodes.find_one({"_id": node_id(*node)}) for node in order))
+        return {node: bytes.fromhex(doc["hash"]) for node, doc in zip(order, docs, strict=True) if doc is not None}
 
     async def latest_head(self) -> dict[str, Any] | None:
         return await self._heads.find_one({}, sort=[("_id", DESCENDING)])
@@ -155,17 +150,23 @@ class TreeNodeIndex:
             return CompactTree()
         return CompactTree(int(state["size"]), [bytes.fromhex(p) for p in state["peaks"]])
 
-    async def extend(self) -> int:
-        """Index the leaves up to the latest signed head; the number of leaves now covered."""
+    async def extend(self, signed: tuple[int, list[bytes]] | None = None) -> int:
+        """Index the leaves up to the latest signed head; the number of leaves now covered. ``signed``: the leaf
+        hashes the signer just rehashed (first leaf, hashes; ``LedgerStore.signed_leaves``), used instead of
+        reading them again: on FerretDB any query on ``leaf_index`` scans the whole collection."""
         head = await self.reader.latest_head()
         tree = await self.covered()
         if head is None or int(head["_id"]) <= tree.size:
             return tree.size
         size = int(head["_id"])
-        while tree.size < size:
-            end = min(size, tree.size + self.batch)
+        if signed is not None and signed[0] <= tree.size and signed[0] + len(signed[1]) >= size:
+            leaves = signed[1][tree.size - signed[0]:size - signed[0]]
+        else:  # a backfill (a ledger from before the index, or the service restarted): one read of the new leaves
+            leaves = await self.reader.leaf_hashes(tree.size, size)
+        for start in range(0, len(leaves), self.batch):
             completed: list[tuple[int, int, bytes]] = []
-            for leaf in await self.reader.leaf_hashes(tree.size, end):
+            for leaf in leaves[start:start + self.batch]:
+                completed.append((0, tree.size, leaf))
                 tree.append(leaf, completed)
             if tree.size == size and tree.root().hex() != head["root"]:
                 raise LedgerInconsistent(f"the stored leaf hashes do not give the root of the signed head of size {size}")
@@ -193,6 +194,8 @@ class LedgerStore(MongoLedgerReader):
         self.records, self.heads = self._records, self._heads
         self.state = db[AUDIT_LEDGER_STATE]
         self._next: int | None = None
+        #: The leaf hashes the last ``sign_head`` rehashed from their records: (first leaf, hashes), for TreeNodeIndex.
+        self.signed_leaves: tuple[int, list[bytes]] | None = None
 
     async def ensure_indexes(self) -> None:
         # sparse: records written before the ledger existed have no leaf (verify lists them).
@@ -268,6 +271,7 @@ class LedgerStore(MongoLedgerReader):
             signed = open_note(last["note"], key.public_key(), origin=origin)
             if signed.size != tree.size or signed.root != tree.root():
                 raise LedgerInconsistent(f"the latest tree head (size {tree.size}) does not match its stored state")
+        start, leaves = tree.size, []
         async for record in self.records_from(tree.size):
             index = int(record["leaf_index"])
             if index != tree.size:
@@ -277,6 +281,8 @@ class LedgerStore(MongoLedgerReader):
             if leaf.hex() != record.get("leaf_hash"):
                 raise LedgerInconsistent(f"record at leaf {index} changed since it was appended")
             tree.append(leaf)
+            leaves.append(leaf)
+        self.signed_leaves = (start, leaves)
         if not force and (tree.size == 0 or (last is not None and tree.size == int(last["_id"]))):
             return None
         checkpoint = make_checkpoint(origin, tree.size, tree.root(), now)

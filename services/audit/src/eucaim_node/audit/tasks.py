@@ -73,7 +73,7 @@ class HeadSigner:
                 log.info("tree head signed", extra={"tree_size": head["_id"], "root": head["root"]})
         if self.nodes is not None:
             try:
-                await self.nodes.extend()
+                await self.nodes.extend(self.store.signed_leaves)
             except LedgerInconsistent as exc:  # proofs fall back to the leaves; verify finds what changed
                 log.error("subtree hashes NOT stored: the ledger is inconsistent", extra={"error": str(exc)})
         if self.submitter is not None:
