@@ -351,6 +351,10 @@ def test_inclusion_proof_verifies_offline_and_fails_when_altered(audit, observer
     _, key = study
     record = observer.db[collections.AUDIT_RECORDS].find_one({"entity": key, "action": "StudyIndexed"})
     audit.wait_for(lambda: latest_head_size(observer) > record["leaf_index"], what="a head over the record")
+    # The service stores the leaf and subtree hashes under each head it signs, so a proof reads O(log n) of them.
+    audit.wait_for(lambda: (observer.db[AUDIT_LEDGER_STATE].find_one({"_id": "tree-nodes"}) or {}).get("size", 0)
+                   > record["leaf_index"], what="the subtree hashes under the head")
+    assert observer.db[collections.AUDIT_TREE_NODES].find_one({"_id": f"0/{record['leaf_index']}"})["hash"] == record["leaf_hash"]
     proof_file = tmp_path / "proof.json"
     result = audit.cli("prove", record["_id"], "--output", str(proof_file))
     assert "verified" in result.stderr
