@@ -100,7 +100,7 @@ def _mth(leaves: Sequence[bytes], start: int, end: int) -> bytes:
 
 #: A subtree of the RFC 9162 tree, as the leaf range [start, end) it covers.
 Range = tuple[int, int]
-#: A perfect subtree: (level, index) covers leaves [index * 2**level, (index + 1) * 2**level); level 0 is a leaf.
+#: A perfect subtree: (level, index) covers leaves [index << level, (index + 1) << level); level 0 is a leaf.
 Node = tuple[int, int]
 
 
