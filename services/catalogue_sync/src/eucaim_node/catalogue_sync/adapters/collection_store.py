@@ -14,7 +14,6 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from eucaim_node.catalogue.documents import STUDY, StudyDocument
 from eucaim_node.catalogue.quality import collection_summary
 from eucaim_node.catalogue.reader import CatalogueReader, MongoCatalogueReader
-from eucaim_node.events import CollectionAggregates
 from eucaim_node.store import collections
 
 from ..core.parts import FACETS, PARTS, merge, newest, part_of, part_totals, subject_entry
@@ -288,8 +287,3 @@ class MongoCollectionStore:
 
     async def collection_ids(self) -> list[str]:
         return [d["_id"] async for d in self._collections.find({}, {"_id": 1})]
-
-
-def summary(aggregates: dict[str, Any]) -> CollectionAggregates:
-    return CollectionAggregates(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in aggregates.items()
-                                   if k in CollectionAggregates.model_fields})

@@ -16,8 +16,8 @@ import logging
 
 from eucaim_node.events import CollectionUpdated, StudyIndexed, StudyRemoved
 
-from ..adapters.collection_store import summary
 from ..ports import CollectionStore, CollectionUpdatedPublisher
+from .parts import summary
 from .publication import DatasetPublisher
 
 log = logging.getLogger("eucaim_node.catalogue_sync")

@@ -19,6 +19,7 @@ from typing import Any
 
 from eucaim_node.catalogue.documents import StudyDocument
 from eucaim_node.catalogue.quality import collection_summary
+from eucaim_node.events import CollectionAggregates
 
 #: Parts per collection: a change rewrites one part (about 1/PARTS of the collection's subjects) and
 #: reads PARTS small totals documents.
@@ -136,3 +137,9 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
 def newest(stamps: list[datetime | None]) -> datetime | None:
     present = [s for s in stamps if s is not None]
     return max(present) if present else None
+
+
+def summary(aggregates: dict[str, Any]) -> CollectionAggregates:
+    """The part of a collection's aggregates that CollectionUpdated carries (the event's model, lists as tuples)."""
+    return CollectionAggregates(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in aggregates.items()
+                                   if k in CollectionAggregates.model_fields})
