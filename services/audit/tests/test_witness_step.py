@@ -8,7 +8,7 @@ import logging
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from eucaim_node.audit.tasks import HeadSigner
+from eucaim_node.audit.adapters.background import HeadSigner
 from eucaim_node.ledger.witness_client import WitnessUnavailable
 from eucaim_node.ledger.witnessing import WitnessAhead, WitnessRolledBack
 from eucaim_node.telemetry import metrics

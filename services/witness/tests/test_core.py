@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eucaim_node.ledger.checkpoint import make_checkpoint, verifier_key
 from eucaim_node.ledger.cosignature import open_cosignature
 from eucaim_node.ledger.merkle import consistency_proof, leaf_hash, root
-from eucaim_node.witness.core import (
+from eucaim_node.witness.core.checkpoints import (
     MAX_BODY_BYTES,
     Refusal,
     accept,

@@ -23,7 +23,7 @@ from eucaim_node.settings import read_secret
 
 from .config import AuditSettings
 from .core.records import KafkaPosition, audit_record
-from .tasks import Background, HeadSigner, SyslogForwarder
+from .adapters.background import Background, HeadSigner, SyslogForwarder
 
 NAME = "audit"
 GROUP = consumer_group(NAME)

@@ -8,8 +8,8 @@ from eucaim_node.settings import read_secret
 
 from .adapters.store import WitnessStore
 from .config import WitnessSettings
-from .core import parse_logs
-from .http import WitnessApp
+from .adapters.inbound.http import WitnessApp
+from .core.checkpoints import parse_logs
 
 NAME = "witness"
 STATE_FILE = "witness.sqlite"

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from ..core import Accepted, Latest
+from ..core.checkpoints import Accepted, Latest
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """The witness's HTTP interface, a bare ASGI app (served by uvicorn).
 
 - ``POST /add-checkpoint`` (c2sp.org/tlog-witness): ``Authorization: Bearer <token>`` required (401
-  otherwise); body at most 64 KiB (413); answers per :mod:`.core`.
+  otherwise); body at most 64 KiB (413); answers per :mod:`eucaim_node.witness.core.checkpoints`.
 - ``GET /checkpoint?origin=<origin>``: the latest checkpoint cosigned for that log, with the log's
   signature and the witness's cosignature (``text/plain``); 404 if none yet. Unauthenticated: a
   checkpoint is public by design (it holds sizes and hashes, nothing about anyone).
@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from eucaim_node.runtime.body import BodyTooLarge, ClientDisconnected, asgi_body_chunks, read_bounded_body
 
-from .adapters.store import WitnessStore
-from .core import MAX_BODY_BYTES, Latest, Refusal, accept, check_submission, origin_of, parse_submission
+from ...core.checkpoints import MAX_BODY_BYTES, Latest, Refusal, accept, check_submission, origin_of, parse_submission
+from ...ports import CheckpointStore
 
 log = logging.getLogger("eucaim_node.witness")
 
@@ -55,7 +55,7 @@ async def _read_body(scope: Scope, receive: Receive) -> bytes:
 
 class WitnessApp:
     def __init__(self, *, name: str, key: Ed25519PrivateKey, vkey: str, logs: Mapping[str, Ed25519PublicKey],
-                 store: WitnessStore, token: str, clock: Callable[[], float] = time.time) -> None:
+                 store: CheckpointStore, token: str, clock: Callable[[], float] = time.time) -> None:
         self.name, self.key, self.vkey, self.logs = name, key, vkey, dict(logs)
         self.store, self.token, self.clock = store, token, clock
 
