@@ -19,13 +19,15 @@ def backoff_delay(attempt: int, *, first: float, cap: float, jitter: float = 0.0
     """Seconds to wait before retry number ``attempt`` (1 for the first retry).
 
     ``first * 2 ** (attempt - 1)``, spread by a factor drawn uniformly from ``[1 - jitter, 1 + jitter]``
-    (so replicas retrying the same dependency do not retry in step), and never more than ``cap``.
+    (so replicas retrying the same dependency do not retry in step), and never more than ``cap``. The
+    spread holds at the cap too: there the unjittered delay is ``cap / (1 + jitter)``, so a long outage's
+    retries stay spread over ``[cap (1 - jitter) / (1 + jitter), cap]`` instead of all landing on ``cap``.
     An ``attempt`` below 1 counts as 1.
     """
     if not 0.0 <= jitter < 1.0:
         raise ValueError(f"jitter must be in [0, 1), got {jitter}")
     exponent = min(max(attempt, 1) - 1, _MAX_EXPONENT)
-    delay = first * 2.0 ** exponent
+    delay = min(first * 2.0 ** exponent, cap / (1.0 + jitter))
     if jitter:
         delay *= random.uniform(1.0 - jitter, 1.0 + jitter)
     return min(delay, cap)
