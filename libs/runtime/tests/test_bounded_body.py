@@ -63,7 +63,9 @@ async def test_a_client_that_goes_away_mid_body_is_told_apart():
 @pytest.mark.parametrize(("messages", "status", "message"), [
     ([{"type": "http.request", "body": b'{"a": [1', "more_body": False}], 400, "not valid JSON"),
     ([{"type": "http.request", "body": b'{"a":', "more_body": True}, {"type": "http.disconnect"}], 400, "went away"),
-    ([{"type": "http.request", "body": b"[" * 2000, "more_body": False}], 413, "the query is larger than 1024 bytes"),
+    ([{"type": "http.request", "body": b"[" * 4000, "more_body": False}], 413, "the query is larger than 2048 bytes"),
+    # Within the bound, yet deeper than the JSON parser's recursion limit (a RecursionError, not a ValueError).
+    ([{"type": "http.request", "body": b"[" * 1000 + b"]" * 1000, "more_body": False}], 400, "nested too deeply"),
 ])
 async def test_a_json_body_that_cannot_be_had_says_why_with_its_status(messages, status, message):
     pending = iter(messages)
@@ -72,7 +74,7 @@ async def test_a_json_body_that_cannot_be_had_says_why_with_its_status(messages,
         return next(pending)
 
     with pytest.raises(UnreadableBody) as refused:
-        await read_json_body(None, receive, 1024, what="query")
+        await read_json_body(None, receive, 2048, what="query")
     assert refused.value.status == status and message in str(refused.value)
 
 

@@ -221,6 +221,9 @@ def test_catalogue_refusals():
     client = InProcess(app)
     assert client.get("/catalogue?format=xml").status_code == 400
     assert client.get("/catalogue/datasets/default?version=x").status_code == 400
+    # A digit to str.isdigit() that int() refuses: a 400 in the API's shape, not a 500.
+    superscript = client.get("/catalogue/datasets/default?version=%C2%B2")
+    assert superscript.status_code == 400 and superscript.json()["error"] == "version must be a positive integer"
     assert client.get("/catalogue/datasets/nope").status_code == 404
     assert client.get("/catalogue", headers={"authorization": "Secret wrong-token-000000000"}).status_code == 401
     earlier = client.get("/catalogue/datasets/default?version=1")

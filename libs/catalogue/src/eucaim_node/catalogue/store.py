@@ -14,15 +14,14 @@ from pymongo.errors import DuplicateKeyError
 
 from eucaim_node.store import collections as names
 
-from .answering import answer_from_rows, published_collections, search_audit_detail
+from .answering import published_collections
 from .config import CollectionsConfig
 from .documents import STUDY
 from .reader import MongoCatalogueReader
 from .results import Protection, SearchAnswer, build_answer
 from .search import CompiledQuery, QueryCompiler
 
-__all__ = ["ANSWER_FIELDS", "answer_from_rows", "noise_secret", "published_collections", "run_search",
-           "search_audit_detail", "search_fields"]
+__all__ = ["ANSWER_FIELDS", "NoiseSecretOnce", "noise_secret", "run_search", "search_fields"]
 
 #: The study fields a search answer shows (``results.build_answer``).
 ANSWER_FIELDS = frozenset({STUDY.collection_id, STUDY.subject_key, STUDY.sex, STUDY.age_years, STUDY.modalities,
@@ -52,6 +51,19 @@ async def noise_secret(db: AsyncDatabase, *, create: bool = True) -> bytes:
     if doc is None:
         raise LookupError("the search's noise key does not exist yet: catalogue-sync creates it at its first search")
     return bytes.fromhex(doc["key"])
+
+
+class NoiseSecretOnce:
+    """:func:`noise_secret` read (and created if needed) at the first call, then kept: it never changes, and a
+    search should not cost a write attempt and a read for it."""
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._db, self._secret = db, None
+
+    async def __call__(self) -> bytes:
+        if self._secret is None:
+            self._secret = await noise_secret(self._db)
+        return self._secret
 
 
 async def run_search(db: AsyncDatabase, query: CompiledQuery, config: CollectionsConfig,

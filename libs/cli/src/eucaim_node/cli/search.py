@@ -64,7 +64,8 @@ def load(cls: type, env_file: Path | None, **values: Any) -> Any:
 
 async def _search(settings: FederationCliSettings, body: Any) -> dict[str, Any]:
     from eucaim_node.catalogue.search import QueryCompiler, QueryError
-    from eucaim_node.catalogue.store import noise_secret, run_search, search_audit_detail
+    from eucaim_node.catalogue.answering import search_audit_detail
+    from eucaim_node.catalogue.store import noise_secret, run_search
     from eucaim_node.store import connect
 
     body = body if isinstance(body, dict) and "ast" in body else {"ast": body}

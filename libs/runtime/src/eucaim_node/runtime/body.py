@@ -70,3 +70,5 @@ async def read_json_body(content_length: str | None, receive: Callable[[], Await
         return json.loads(raw)
     except ValueError as exc:
         raise UnreadableBody(400, f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # a few kB of "[[[[..." nest deeper than the parser's recursion limit
+        raise UnreadableBody(400, "the body's JSON is nested too deeply") from None

@@ -10,7 +10,6 @@ the catalogue (see ``adapters/inbound/http.py``; decisions 0020, 0120).
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Annotated
 
 from faststream import Context
@@ -18,7 +17,7 @@ from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaRouter
 
 from eucaim_node.catalogue.search import QueryCompiler
-from eucaim_node.catalogue.store import noise_secret, search_fields
+from eucaim_node.catalogue.store import NoiseSecretOnce, noise_secret, search_fields
 from eucaim_node.datasets import MongoDatasetStore
 from eucaim_node.events import (
     AccessRecorded,
@@ -88,9 +87,10 @@ def create_app(settings: CatalogueSyncSettings) -> AsgiFastStream:
     publisher = DatasetPublisher(config, versions, publish_any,
                                  coarse=coarse,
                                  push_configured=settings.catalogue_push_url is not None)
-    store = MongoCollectionStore(db, row_fields=search_fields(QueryCompiler()))
+    compiler = QueryCompiler()
+    store = MongoCollectionStore(db, row_fields=search_fields(compiler))
     aggregator = CollectionAggregator(store, publish_collection_updated, publisher)
-    reads = FederationReads(config, SearchIndex(db), partial(noise_secret, db), settings.protection, QueryCompiler(),
+    reads = FederationReads(config, SearchIndex(db), NoiseSecretOnce(db), settings.protection, compiler,
                             versions, publish_any, datasets=MongoDatasetStore(db), coarse=coarse)
     api = create_http_app(reads, Gate(settings.search_tokens(), settings.client_limits()),
                           max_body=settings.federation_max_body_bytes, trusted_proxies=settings.trusted_proxies())

@@ -40,23 +40,33 @@ PRODUCER = "catalogue-sync"
 
 
 class FederationError(Exception):
-    """A request this node does not answer; the message is shown to the client."""
+    """A request this node does not answer; the message is shown to the client, with ``status``."""
+
+    status = 500
 
 
 class InvalidQuery(FederationError):
     """The search's query cannot be evaluated here (422)."""
 
+    status = 422
+
 
 class NotFound(FederationError):
     """No such published resource (404)."""
+
+    status = 404
 
 
 class HarvesterOnly(FederationError):
     """Served to authenticated harvesters only (401)."""
 
+    status = 401
+
 
 class Unavailable(FederationError):
     """A dependency (the catalogue, the datasets, the audit log) is down: try again later (503)."""
+
+    status = 503
 
 
 AUDIT_DOWN = "the request could not be recorded in the audit log; try again later"

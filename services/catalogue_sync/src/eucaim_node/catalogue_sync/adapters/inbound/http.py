@@ -33,13 +33,12 @@ from eucaim_node.datasets import is_dataset_id
 from eucaim_node.runtime.body import UnreadableBody, read_json_body
 
 from ...core.access import Gate, Refusal, client_address
-from ...core.federation import FederationError, FederationReads, HarvesterOnly, InvalidQuery, NotFound, Unavailable
+from ...core.federation import FederationError, FederationReads
 from .models import DatasetList, ErrorBody, SearchRequest, SearchResponse
 
 SEARCH_PATHS = ("/federation/search", "/api/datasets/eucaimSearch")
 #: The prefixes the app is mounted at on the service's port (every path it serves starts with one).
 PREFIXES = ("/federation/", "/api/datasets", "/catalogue")
-STATUS = {InvalidQuery: 422, NotFound: 404, HarvesterOnly: 401, Unavailable: 503}
 JSON = "application/json"
 
 
@@ -153,7 +152,7 @@ def create_http_app(reads: FederationReads, gate: Gate, *, max_body: int,
 
     @app.exception_handler(FederationError)
     async def federation_error(request: Request, exc: FederationError) -> Response:
-        return error_response(Refusal(STATUS[type(exc)], str(exc)))
+        return error_response(Refusal(exc.status, str(exc)))
 
     async def search(request: Request, authorization: Authorization = None) -> Response:
         request_id = str(uuid.uuid4())
@@ -185,7 +184,7 @@ def create_http_app(reads: FederationReads, gate: Gate, *, max_body: int,
              responses={**RDF_CONTENT, **_errors(400, 401, 404, 429, 503)}, response_class=Response)
     async def collection(collection_id: str, caller: reader, fmt: rdf_format, version: Annotated[str | None, Query(
             description="an earlier version (a positive integer): authenticated harvesters only")] = None) -> Response:
-        if version and not version.isdigit():
+        if version and not (version.isascii() and version.isdigit()):  # "²".isdigit() is True, int("²") fails
             raise refuse(400, "version must be a positive integer")
         actor, harvester = caller
         graph = await reads.collection(actor, collection_id, int(version) if version else None,
