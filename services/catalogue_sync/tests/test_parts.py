@@ -68,3 +68,17 @@ def test_a_subject_lives_in_one_part_and_its_entry_is_recomputed_not_incremented
     assert subject_entry(subject, [], ROWS) is None
     rows = subject_entry(subject, own, ROWS)["rows"]
     assert {tuple(sorted(r)) for r in rows} == {tuple(sorted(ROWS))}
+
+
+def test_a_search_row_holds_only_the_fields_the_stored_study_has():
+    """A study stored before `programme` existed has no such field in its row (the in-memory search must match
+    what a query on the store matches), while one stored with it keeps it, None included."""
+    from eucaim_node.catalogue_sync.core.parts import search_row
+
+    fields = ROWS | {"programme"}
+    (study,) = studies(7, 1)
+    stored = study.to_document()
+    old = {k: v for k, v in stored.items() if k != "programme"}
+    assert "programme" not in search_row(StudyDocument.from_document(old), fields)
+    assert search_row(StudyDocument.from_document({**old, "programme": None}), fields)["programme"] is None
+    assert search_row(study, fields) == {k: v for k, v in stored.items() if k in fields}

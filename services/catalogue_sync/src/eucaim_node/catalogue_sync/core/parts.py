@@ -36,8 +36,12 @@ def part_of(subject_key: str) -> int:
 
 
 def search_row(study: StudyDocument, row_fields: frozenset[str]) -> dict[str, Any]:
-    """The study's stored fields the search reads (``row_fields``: stored names, checked against the model)."""
-    return {k: v for k, v in study.to_document().items() if k in row_fields}
+    """The study's stored fields the search reads (``row_fields``: stored names, checked against the model).
+
+    Only the fields the stored document has: a field it lacks (a study indexed before the field existed) must stay
+    absent, not take the model's default, or the in-memory search would match what a query on the store does not.
+    """
+    return {k: v for k, v in study.model_dump(by_alias=True, exclude_unset=True).items() if k in row_fields}
 
 
 def subject_entry(subject_key: str, studies: list[StudyDocument], row_fields: frozenset[str]) -> dict[str, Any] | None:
