@@ -102,3 +102,25 @@ def test_a_member_without_file_meta_is_identified_by_its_data_set_and_must_be_of
     with pytest.raises(ArchiveUnusable, match="unreadable"):
         unpack_series_archive(archive(tmp_path / "a.zip.part", bare), SERIES, targets(tmp_path))
     assert not written(tmp_path)
+
+
+def test_any_single_corrupt_byte_of_a_deflated_member_is_an_unusable_archive_never_another_error(tmp_path):
+    """Some flipped bytes break the deflate stream itself (zlib.error), not only the CRC-32: each one must be an
+    ArchiveUnusable (the series is then fetched instance by instance) or, where the inflater never reads the bit,
+    an intact file; never another error, which stalled the series."""
+    path = archive(tmp_path / "a.zip.part", {"only": FILES["2.25.1000"]})
+    pristine = path.read_bytes()
+    with zipfile.ZipFile(path) as zipped:
+        info = zipped.infolist()[0]
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for offset in range(start, start + info.compress_size):
+        data = bytearray(pristine)
+        data[offset] ^= 0xFF
+        path.write_bytes(bytes(data))
+        try:
+            unpack_series_archive(path, SERIES, targets(tmp_path))
+        except ArchiveUnusable:
+            assert not written(tmp_path), offset
+        else:  # a bit the inflater never reads (the last byte's padding): the member is intact
+            assert written(tmp_path) == {"2.25.1000": FILES["2.25.1000"]}, offset
+            (tmp_path / "2.25.1000.dcm").unlink()

@@ -7,6 +7,7 @@ import os
 import shutil
 import struct
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_partial
 
 from eucaim_node.datasets.layout import write_file_atomically
-from eucaim_node.orthanc import OrthancClient, OrthancNotFound
+from eucaim_node.orthanc import OrthancClient, OrthancNotFound, OrthancUnavailable
 
 from ..ports import ArchiveUnusable, SourceMismatch, SourceSeries
 
@@ -74,6 +75,10 @@ class ResearchOrthancSource:
                 await self._client.download_archive("series", series.orthanc_id, archive)
             except OrthancNotFound:
                 raise SourceMismatch(f"series {series_uid} is no longer in the research Orthanc") from None
+            except OrthancUnavailable as exc:
+                # Cut short or refused: the caller fetches the series instance by instance instead (if Orthanc is
+                # down, those fetches fail and the pass is retried); retrying the archive alone could fail forever.
+                raise ArchiveUnusable(f"the archive of series {series_uid} could not be downloaded: {exc}") from None
             await asyncio.to_thread(unpack_series_archive, archive, series_uid, targets, series.file_sizes)
         finally:
             archive.unlink(missing_ok=True)
@@ -113,7 +118,8 @@ def unpack_series_archive(archive: Path, series_uid: str, targets: Mapping[str, 
                     raise ArchiveUnusable(f"the archive of series {series_uid} holds instance {sop_uid} with "
                                           f"{member.file_size} bytes, Orthanc lists {sizes[sop_uid]}")
                 os.replace(part, target)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, InvalidDicomError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, InvalidDicomError, zlib.error, RuntimeError,
+            NotImplementedError) as exc:  # zlib: a corrupt deflate stream; Runtime/NotImplemented: encrypted, method
         raise ArchiveUnusable(f"the archive of series {series_uid} is unreadable ({type(exc).__name__}: "
                               f"{str(exc)[:120]})") from None
     finally:
