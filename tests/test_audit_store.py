@@ -122,7 +122,7 @@ async def test_proofs_read_log_n_stored_subtree_hashes_and_tampering_is_still_ca
             reader.reset()
             proof = await inclusion_proof_document(reader, f"r-{i}", origin)
             assert check_proof(proof, key.public_key(), origin) is None and proof["tree_size"] == 3000
-            assert reader.round_trips == 1 and reader.hashes_read <= bound, (i, reader.hashes_read)
+            assert reader.port_calls == 1 and reader.hashes_read <= bound, (i, reader.hashes_read)
         proof = await inclusion_proof_document(reader, "r-100", origin, size=2001)
         assert check_proof(proof, key.public_key(), origin) is None
         assert check_proof(await consistency_proof_document(reader, 2001, 3000, origin), key.public_key(), origin) is None

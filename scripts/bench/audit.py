@@ -90,7 +90,7 @@ async def measure(db, key, n: int) -> dict:
         prove_s += time.perf_counter() - started
         assert check_proof(proof, key.public_key(), ORIGIN) is None and proof["tree_size"] == n
         reads.append(counted.hashes_read)
-        trips.append(counted.round_trips)
+        trips.append(counted.port_calls)
     return {"n": n, "verify_s": verify_s, "verify_peak_mb": peak / 2**20, "prove_reads_max": max(reads),
             "prove_reads_mean": sum(reads) / len(reads), "prove_trips_max": max(trips), "prove_ms": 1000 * prove_s / len(reads)}
 

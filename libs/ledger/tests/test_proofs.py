@@ -64,11 +64,13 @@ def test_a_subtree_splits_into_aligned_perfect_subtrees_largest_first():
     for start, end in [(0, 100), (64, 100), (96, 100)]:
         nodes = perfect_nodes(start, end)
         assert sum(1 << level for level, _ in nodes) == end - start
-        assert all((index << level) % (1 << level) == 0 for level, index in nodes)
+        # Contiguous and in order: each node starts where the previous one ended, the first at ``start``.
+        starts = [index << level for level, index in nodes]
+        assert starts == [start] + [s + (1 << level) for s, (level, _) in zip(starts, nodes, strict=False)][:-1]
 
 
 @pytest.mark.parametrize("n", [1000, 10_000, 100_000])
-async def test_a_proof_reads_at_most_2_log2_n_hashes_in_one_round_trip(n):
+async def test_a_proof_reads_at_most_2_log2_n_hashes_in_one_port_call(n):
     memory = MemoryLedger(hashes(n))
     ledger = CountingReader(memory)
     bound = 2 * math.ceil(math.log2(n))
@@ -76,12 +78,12 @@ async def test_a_proof_reads_at_most_2_log2_n_hashes_in_one_round_trip(n):
     for index in random.Random(n).sample(range(n), 40) + [0, n - 1]:
         ledger.reset()
         path = await inclusion_path(ledger, index, n)
-        assert ledger.round_trips == 1 and ledger.hashes_read <= bound, (index, ledger.hashes_read)
+        assert ledger.port_calls == 1 and ledger.hashes_read <= bound, (index, ledger.hashes_read)
         verify_inclusion(index, n, memory.hashes[index], path, head)
     for first in random.Random(-n).sample(range(1, n), 20):
         ledger.reset()
         await consistency_path(ledger, first, n)
-        assert ledger.round_trips == 1 and ledger.hashes_read <= bound, (first, ledger.hashes_read)
+        assert ledger.port_calls == 1 and ledger.hashes_read <= bound, (first, ledger.hashes_read)
 
 
 async def test_without_the_index_the_unindexed_tail_is_read_from_the_leaves():

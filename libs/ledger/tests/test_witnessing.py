@@ -89,7 +89,7 @@ async def test_each_submission_sends_a_valid_consistency_proof_from_a_few_stored
     ledger = CountingReader(FakeLedger(12, {"size": 4, "cosigned_size": 4}))
     witness = FakeWitness(8)
     await WitnessSubmitter(ledger, witness, None).submit_latest()  # type: ignore[arg-type]
-    assert ledger.round_trips == 2 and ledger.hashes_read <= 2 * 4  # two proofs (4 -> 12, 8 -> 12), 2·log2(12) each
+    assert ledger.port_calls == 2 and ledger.hashes_read <= 2 * 4  # two proofs (4 -> 12, 8 -> 12), 2·log2(12) each
     for old, proof in zip(witness.olds, witness.proofs, strict=True):
         verify_consistency(old, 12, root(ledger.hashes[:old]), root(ledger.hashes), proof)
 

@@ -49,22 +49,22 @@ class CountingReader:
 
     def __init__(self, reader: LedgerReader) -> None:
         self.reader = reader
-        self.hashes_read = self.round_trips = 0
+        self.hashes_read = self.port_calls = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.reader, name)
 
     def reset(self) -> None:
-        self.hashes_read = self.round_trips = 0
+        self.hashes_read = self.port_calls = 0
 
     async def nodes(self, wanted: Collection[Node]) -> dict[Node, bytes]:
         found = await self.reader.nodes(wanted)
-        self.round_trips += 1
+        self.port_calls += 1
         self.hashes_read += len(found)
         return found
 
     async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         found = await self.reader.leaf_hashes(start, end)
-        self.round_trips += 1
+        self.port_calls += 1
         self.hashes_read += len(found)
         return found
