@@ -21,6 +21,7 @@ import pytest
 from eucaim_node.catalogue.documents import REMOVED, SERIES, STUDY, SUBJECT
 from eucaim_node.catalogue.search import QueryCompiler
 from eucaim_node.catalogue.store import search_fields
+from eucaim_node.store import collections as names
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The code that reads or writes the catalogue (and everything else of the node's sources but the model itself).
@@ -145,10 +146,14 @@ MAY_NAME_CATALOGUE = frozenset(ROOT / p for p in (
 
 
 def catalogue_collection_names(path: Path) -> list[str]:
-    """``file:line NAME`` of each reference to a catalogue collection's registry constant."""
+    """``file:line NAME`` of each reference to a catalogue collection: its registry constant, or its name written
+    as a string (``db["catalogue_series"]`` bypasses the constant)."""
+    values = {getattr(names, constant): constant for constant in CATALOGUE_COLLECTIONS}
     found = []
     for node in ast.walk(ast.parse(path.read_text("utf-8"))):
         name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+        if isinstance(node, ast.Constant) and node.value in values:
+            name = values[node.value]
         if name in CATALOGUE_COLLECTIONS:
             found.append(f"{path}:{node.lineno} {name}")
         elif isinstance(node, ast.alias) and node.name in CATALOGUE_COLLECTIONS:
@@ -167,6 +172,9 @@ def test_a_planted_direct_catalogue_read_is_found(tmp_path: Path) -> None:
     copy = tmp_path / real.name
     copy.write_text(real.read_text("utf-8") + "\n\ndef planted(db):\n    return db[names.CATALOGUE_SERIES]\n", "utf-8")
     assert [h.rsplit(" ", 1)[1] for h in catalogue_collection_names(copy)] == ["CATALOGUE_SERIES"]
+    copy.write_text(real.read_text("utf-8") + f"\n\ndef planted(db):\n    return db[{names.CATALOGUE_STUDIES!r}]\n",
+                    "utf-8")
+    assert [h.rsplit(" ", 1)[1] for h in catalogue_collection_names(copy)] == ["CATALOGUE_STUDIES"]
 
 
 class _Cursor:
