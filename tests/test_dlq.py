@@ -75,7 +75,9 @@ async def test_a_fixed_poison_message_replays_to_success(stack, observer, kafka,
     assert dead_lettered(stack) == dead_before + 1
     [letter] = [d for d in listed(stack) if d["event_id"] == str(event.event_id)]
     assert (letter["original_topic"], letter["attempts"], letter["replayed"]) == (StudyIndexed.TOPIC, 3, False)
-    assert letter["event_type"] == "StudyIndexed" and "ValueError" in letter["error"]
+    # The typed catalogue model names the corrupt field (decision 0110).
+    assert letter["event_type"] == "StudyIndexed" and "ValidationError" in letter["error"]
+    assert "series_count" in letter["error"]
     assert observer.db[collections.CATALOGUE_COLLECTIONS].find_one({"_id": collection}) is None
     pending = sum(not d["replayed"] for d in listed(stack))
 
