@@ -227,7 +227,10 @@ class LocalNodeProbe:
     def ledger(self) -> LedgerVerification:
         from eucaim_node.ledger.settings import LedgerSettings
 
-        from .audit import _public_key, _with_db, verify_ledger, witnessed_head
+        from eucaim_node.ledger.verify import verify_ledger
+        from eucaim_node.ledger.witnessing import witnessed_head
+
+        from .audit import _public_key, _with_reader
 
         self._database()  # fails fast when the store is known to be down
         settings = self._settings(LedgerSettings)
@@ -239,15 +242,20 @@ class LocalNodeProbe:
         async def work():
             from eucaim_node.ledger.witness_client import WitnessError
 
-            try:
-                witnessed = [await witnessed_head(settings, key)]
-            except WitnessError as exc:
-                if "holds no checkpoint" not in str(exc):
-                    raise
-                witnessed, unwitnessed = [], str(exc)  # verified against the node's own signed heads only
+            if not settings.audit_witness_url or settings.audit_witness_vkey_file is None:
+                witnessed, unwitnessed = [], "no witness configured"
             else:
-                unwitnessed = None
-            report = await _with_db(settings, lambda db: verify_ledger(db, key, settings.audit_log_origin, witnessed))
+                try:
+                    witnessed = [await witnessed_head(settings.audit_witness_url, settings.audit_witness_vkey_file,
+                                                      settings.audit_witness_ca_file, settings.audit_log_origin, key)]
+                except WitnessError as exc:
+                    if "holds no checkpoint" not in str(exc):
+                        raise
+                    witnessed, unwitnessed = [], str(exc)  # verified against the node's own signed heads only
+                else:
+                    unwitnessed = None
+            report = await _with_reader(settings, lambda reader: verify_ledger(reader, key, settings.audit_log_origin,
+                                                                               witnessed))
             return witnessed, unwitnessed, report
 
         try:
