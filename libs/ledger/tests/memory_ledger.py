@@ -33,6 +33,9 @@ class MemoryLedger:
     async def latest_head(self) -> dict[str, Any] | None:
         return self.heads[-1] if self.heads else None
 
+    async def signed_head(self, size: int) -> dict[str, Any] | None:
+        return next((h for h in self.heads if h["_id"] == size), None)
+
     async def record(self, record_id: str) -> dict[str, Any] | None:
         return next((r for r in self.records_list if r["_id"] == record_id), None)
 

@@ -132,6 +132,21 @@ async def test_proof_documents_verify_offline_and_an_edited_record_does_not():
     assert check_proof(consistency, key.public_key(), ORIGIN) is not None
 
 
+async def test_a_proof_reads_its_heads_by_key_never_the_list_of_every_head():
+    """One head per signing interval makes hundreds of thousands a year: a proof reads the one it needs."""
+    key = Ed25519PrivateKey.generate()
+    ledger = signed_ledger(37, key, [20, 30, 37])
+
+    async def every_head():
+        raise AssertionError("a proof read every signed head")
+
+    ledger.signed_heads = every_head
+    assert (await inclusion_proof_document(ledger, "r-25", ORIGIN))["tree_size"] == 37  # the latest
+    assert (await inclusion_proof_document(ledger, "r-25", ORIGIN, size=30))["tree_size"] == 30
+    consistency = await consistency_proof_document(ledger, 20, 30, ORIGIN)
+    assert check_proof(consistency, key.public_key(), ORIGIN) is None
+
+
 async def test_what_cannot_be_proven_is_said_plainly():
     key = Ed25519PrivateKey.generate()
     ledger = signed_ledger(10, key, [5])

@@ -24,6 +24,9 @@ class LedgerReader(Protocol):
 
     async def latest_head(self) -> dict[str, Any] | None: ...
 
+    async def signed_head(self, size: int) -> dict[str, Any] | None:
+        """The signed head of that size, read by key."""
+
     async def record(self, record_id: str) -> dict[str, Any] | None: ...
 
     def records_by_leaf(self) -> AsyncIterator[dict[str, Any]]:

@@ -59,17 +59,18 @@ async def consistency_path(reader: LedgerReader, first: int, second: int) -> lis
     return await subtree_roots(reader, consistency_ranges(first, second))
 
 
-def pick_head(heads: Sequence[dict[str, Any]], size: int | None, above: int) -> dict[str, Any]:
-    """The head of ``size``, or (None) the latest head covering leaf ``above``."""
+async def pick_head(reader: LedgerReader, size: int | None, above: int) -> dict[str, Any]:
+    """The signed head of ``size``, or (None) the latest head, which must cover leaf ``above``: one read by key,
+    never the list of every head (one per signing interval, hundreds of thousands a year)."""
     if size is not None:
-        chosen = [h for h in heads if h["_id"] == size]
-        if not chosen:
+        head = await reader.signed_head(size)
+        if head is None:
             raise ProofUnavailable(f"no signed head of size {size}")
-        return chosen[0]
-    covering = [h for h in heads if h["_id"] > above]
-    if not covering:
+        return head
+    head = await reader.latest_head()
+    if head is None or head["_id"] <= above:
         raise ProofUnavailable("no signed head covers this record yet (sign one with `eucaim-node audit head --sign`)")
-    return covering[-1]
+    return head
 
 
 def _inconsistent(exc: LedgerInconsistent) -> ProofUnavailable:
@@ -83,7 +84,7 @@ async def inclusion_proof_document(reader: LedgerReader, record_id: str, origin:
     if record is None or not isinstance(record.get("leaf_index"), int):
         raise ProofUnavailable(f"no record {record_id} in the ledger")
     index = record["leaf_index"]
-    head = pick_head(await reader.signed_heads(), size, index)
+    head = await pick_head(reader, size, index)
     if head["_id"] <= index:
         raise ProofUnavailable(f"the head of size {head['_id']} does not cover leaf {index}")
     try:
@@ -99,8 +100,7 @@ async def inclusion_proof_document(reader: LedgerReader, record_id: str, origin:
 
 async def consistency_proof_document(reader: LedgerReader, first: int, second: int, origin: str) -> dict[str, Any]:
     """The consistency proof between the signed heads of sizes ``first`` and ``second``."""
-    heads = await reader.signed_heads()
-    older, newer = pick_head(heads, first, 0), pick_head(heads, second, 0)
+    older, newer = await pick_head(reader, first, 0), await pick_head(reader, second, 0)
     try:
         path = await consistency_path(reader, first, second)
     except LedgerInconsistent as exc:

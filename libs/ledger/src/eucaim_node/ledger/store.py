@@ -117,6 +117,9 @@ class MongoLedgerReader:
     async def latest_head(self) -> dict[str, Any] | None:
         return await self._heads.find_one({}, sort=[("_id", DESCENDING)])
 
+    async def signed_head(self, size: int) -> dict[str, Any] | None:
+        return await self._heads.find_one({"_id": size})
+
     async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         hashes: list[bytes] = []
         cursor = self._records.find({"leaf_index": {"$gte": start, "$lt": end}}, sort=[("leaf_index", ASCENDING)],
