@@ -136,6 +136,7 @@ class _Api:
 
 
 _NAME = r"(?P<name>[^/]+)"
+_UID = r"(?P<uid>[0-9a-f-]{36})"
 
 
 class JobmanApi(_Api):
@@ -197,10 +198,10 @@ class ReviewApi(_Api):
     realm = "EUCAIM_JOBS_REVIEW_TOKEN_FILE"
     routes = [
         ("GET", re.compile(r"/jobs/?"), "list_jobs"),
-        ("GET", re.compile(r"/jobs/(?P<uid>[0-9a-f-]{36})/?"), "job"),
-        ("GET", re.compile(r"/jobs/(?P<uid>[0-9a-f-]{36})/outputs/(?P<file>.+)"), "read_output"),
-        ("POST", re.compile(r"/jobs/(?P<uid>[0-9a-f-]{36})/release/?"), "release"),
-        ("POST", re.compile(r"/jobs/(?P<uid>[0-9a-f-]{36})/reject/?"), "reject"),
+        ("GET", re.compile(rf"/jobs/{_UID}/?"), "job"),
+        ("GET", re.compile(rf"/jobs/{_UID}/outputs/(?P<file>.+)"), "read_output"),
+        ("POST", re.compile(rf"/jobs/{_UID}/release/?"), "release"),
+        ("POST", re.compile(rf"/jobs/{_UID}/reject/?"), "reject"),
     ]
 
     async def list_jobs(self, reviewer: str, scope: Scope, receive: Receive, send: Send) -> None:
