@@ -32,6 +32,7 @@ from .identity import IdentifyingValues, collect_identifying_values
 from .keys import check_key
 from .methods import record_methods
 from .options import EUCAIM_DEFAULT, Option, Profile
+from .pixels import native_pixel_data_length, native_pixels_complete
 from .pseudonyms import date_shift_days, normalise_uid, pseudonymise_patient_id, pseudonymise_uid
 from .result import DeidResult, QuarantineReason
 from .risk import assess_pixel_risk, assess_sop_class
@@ -214,6 +215,8 @@ class Deidentifier:
         if risks:
             return DeidResult(released=False, reasons=tuple(risks), **new_ids, **extra)
 
+        # Judged before the walk: it reads image attributes only, and the engine never changes pixel data.
+        native_complete = native_pixels_complete(ds)
         identity = collect_identifying_values(ds, self.profile, ignore=(self.site_prefix,))
         state = _Instance(
             sop_class=sop_class,
@@ -241,6 +244,7 @@ class Deidentifier:
             data=write_instance(ds),
             dataset=ds,
             replaced=replaced,
+            native_pixels_complete=native_complete,
             **new_ids,
             **extra,
         )
@@ -567,7 +571,7 @@ def _check_pixel_length(ds: Dataset) -> None:
     frames = first_int(ds, 0x00280008) or 1
     if None in (rows, columns, samples, bits):
         return
-    expected = rows * columns * samples * bits * frames // 8
+    expected = native_pixel_data_length(rows, columns, samples, bits, frames)
     actual = len(ds.get_item(0x7FE00010).value or b"")
     if actual < expected:
         raise _Quarantine(

@@ -62,3 +62,7 @@ class DeidResult:
     patient_pseudonym: str | None = None
     sop_class_uid: str | None = None
     modality: str | None = None
+    #: whether the native pixel data hold every frame the image attributes describe, judged on the instance as
+    #: received (``deid.pixels.native_pixels_complete``); None: not judged (compressed, not an image, a format
+    #: left to the archive's decoder)
+    native_pixels_complete: bool | None = None
