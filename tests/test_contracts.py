@@ -1,5 +1,6 @@
 """Checks over the code base as a whole: delivery guarantees and generated documents."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,14 @@ def test_openapi_document_is_current():
     """docs/openapi.json is the federation API's published contract: `make openapi` after changing a route."""
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "openapi.py"), "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_published_anonymised_event_carries_pixel_judgements_as_an_optional_field():
+    """Consumers of older events (and redeliveries) must still validate: the field may be absent; it carries only
+    counts keyed by research (pseudonymous) series IDs (decision 0131)."""
+    schemas = json.loads((ROOT / "docs" / "asyncapi.json").read_text())["components"]["schemas"]
+    anonymised = schemas["StudyAnonymised"]
+    assert "native_pixels" in anonymised["properties"] and "native_pixels" not in anonymised["required"]
+    check = schemas["SeriesPixelCheck"]
+    assert set(check["properties"]) == {"research_series_id", "images_judged", "incomplete"}
+    assert check["additionalProperties"] is False

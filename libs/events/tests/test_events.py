@@ -8,6 +8,7 @@ from eucaim_node.events import (
     DOMAIN_TOPICS,
     CollectionDelivered,
     CollectionPublished,
+    SeriesPixelCheck,
     SeriesRef,
     StudyAnonymised,
     StudyReceived,
@@ -43,6 +44,31 @@ def test_event_caused_by_an_event_derives_its_id_and_records_causation():
     assert first.event_id == again.event_id == derive_event_id("StudyAnonymised", cause.event_id)
     assert first.causation_id == cause.event_id
     assert first.event_id != cause.event_id
+
+
+def anonymised(**extra) -> StudyAnonymised:
+    return StudyAnonymised.create(cause=received(), producer="anonymisation", study_key="2.25.1234567890",
+                                  research_study_id=STUDY_ID, subject_key="EUCAIM-LOCAL-ab12", series_count=1,
+                                  instance_count=3, quarantined_count=0, **extra)
+
+
+def test_an_anonymised_event_without_pixel_judgements_still_validates():
+    """Events of producers before the field (and their redeliveries) read as 'nothing judged'."""
+    wire = anonymised().model_dump(mode="json")
+    del wire["native_pixels"]
+    assert StudyAnonymised.model_validate(wire).native_pixels == ()
+
+
+def test_pixel_judgements_round_trip_and_cannot_count_more_incomplete_than_judged():
+    check = SeriesPixelCheck(research_series_id=SERIES_ID, images_judged=3, incomplete=1)
+    event = anonymised(native_pixels=(check,))
+    assert StudyAnonymised.model_validate_json(event.model_dump_json()).native_pixels == (check,)
+    with pytest.raises(ValidationError):
+        SeriesPixelCheck(research_series_id=SERIES_ID, images_judged=1, incomplete=2)
+    with pytest.raises(ValidationError):  # keyed by the research (pseudonymous) series ID, nothing else
+        SeriesPixelCheck(research_series_id="1.2.840.113619.2.55.3", images_judged=1, incomplete=0)
+    with pytest.raises(ValidationError):
+        SeriesPixelCheck(research_series_id=SERIES_ID, images_judged=1, incomplete=0, series_uid="1.2.3")
 
 
 def test_wire_round_trip_is_lossless():

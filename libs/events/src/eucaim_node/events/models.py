@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .envelope import Event, StudyEvent
 
@@ -51,6 +51,21 @@ class QuarantinedInstance(_Part):
     detail: str = Field(default="", max_length=500, description="Human-readable explanation; never contains identifying values.")
 
 
+class SeriesPixelCheck(_Part):
+    """Native pixel data of one research series' released image instances, judged by anonymisation on the bytes it
+    stored (decision 0131): how many were judged and how many hold fewer bytes than their image attributes need."""
+
+    research_series_id: str = Field(pattern=ORTHANC_ID, description="Series ID in the research Orthanc.")
+    images_judged: int = Field(ge=1, description="Released instances of the series, every one judged.")
+    incomplete: int = Field(ge=0, description="Of those, instances whose native pixel data are truncated or absent.")
+
+    @model_validator(mode="after")
+    def _at_most_judged(self) -> SeriesPixelCheck:
+        if self.incomplete > self.images_judged:
+            raise ValueError("more instances incomplete than judged")
+        return self
+
+
 class StudyAnonymised(StudyEvent):
     """De-identified instances of the study are stored in the research Orthanc."""
 
@@ -68,6 +83,10 @@ class StudyAnonymised(StudyEvent):
                                    description="InstitutionalDepartmentName of the study, normalised (upper case, "
                                                "letters, digits, spaces), for the screening rules: de-identification "
                                                "removes it from the images. A unit of the hospital, not a person.")
+    native_pixels: tuple[SeriesPixelCheck, ...] = Field(
+        default=(), description="Per research series whose every released instance has native pixel data "
+                                "anonymisation could judge: counts judged and incomplete (metadata then need not "
+                                "ask the research Orthanc to decode them). Empty in events of older producers.")
 
     @field_validator("department", mode="before")
     @classmethod
