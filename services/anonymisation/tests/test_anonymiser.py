@@ -290,3 +290,37 @@ async def test_a_killed_worker_fails_its_instance_and_the_pool_comes_back():
         assert (await pool(files[0])).released
     finally:
         pool.close()
+
+
+SERIES_A, SERIES_B = "a0000000-" + "-".join(["aaaaaaaa"] * 4), "b0000000-" + "-".join(["bbbbbbbb"] * 4)
+
+
+async def test_the_anonymised_event_counts_judged_and_incomplete_pixel_data_of_every_fully_judged_series():
+    """Data ``<series><n>-<judgement>``: series A fully judged (one incomplete), series B has an instance the
+    engine did not judge, so it is left to the research Orthanc; the quarantined instance counts nowhere."""
+    judgement = {b"yes": True, b"no": False, b"none": None}
+
+    async def judging(data: bytes) -> DeidResult:
+        if data.startswith(b"bad"):
+            return await deidentify(data)
+        return DeidResult(released=True, data=data, study_instance_uid=STUDY_KEY, patient_pseudonym=SUBJECT,
+                          native_pixels_complete=judgement[data.split(b"-")[1]])
+
+    class SeriesResearch(Research):
+        async def store(self, data):
+            self.stored.append(data)
+            return StoredInstance(f"r{len(self.stored)}", RES, SERIES_A if data.startswith(b"a") else SERIES_B,
+                                  "Success")
+
+    research, pubs = SeriesResearch(), Pubs()
+    files = {iid(1): b"a1-yes", iid(2): b"a2-no", iid(3): b"a3-yes", iid(4): b"b1-yes", iid(5): b"b2-none",
+             iid(6): b"bad-a4"}
+    await StudyAnonymiser(Clinical(files), research, judging, Log(), pubs, withdrawals=Withdrawals()).anonymise(received())
+    anonymised = pubs.events[0]
+    assert [(c.research_series_id, c.images_judged, c.incomplete) for c in anonymised.native_pixels] == [(SERIES_A, 3, 1)]
+
+
+async def test_an_engine_that_judges_nothing_leaves_the_event_without_pixel_judgements():
+    anonymiser, _, _, pubs = make({iid(1): b"ok-1", iid(2): b"ok-2"})
+    await anonymiser.anonymise(received())
+    assert pubs.events[0].native_pixels == ()

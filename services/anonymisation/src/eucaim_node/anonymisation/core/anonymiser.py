@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from eucaim_node.events import (
     QuarantinedInstance,
+    SeriesPixelCheck,
     StudyAnonymised,
     StudyQuarantined,
     StudyReceived,
@@ -42,6 +45,8 @@ MAX_LISTED_QUARANTINED = 100
 class Released:
     stored: StoredInstance
     subject_key: str
+    #: the engine's judgement of the instance's native pixel data (DeidResult.native_pixels_complete)
+    native_pixels_complete: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,17 @@ class Quarantined:
 @dataclass(frozen=True)
 class Withheld:
     subject_key: str
+
+
+def native_pixel_checks(released: Iterable[Released]) -> tuple[SeriesPixelCheck, ...]:
+    """Per research series, the instances judged and found incomplete: only series whose every released instance
+    was judged (a compressed, exotic or non-image instance leaves its series to the research Orthanc's decoder)."""
+    judged: dict[str, list[bool | None]] = defaultdict(list)
+    for r in released:
+        judged[r.stored.series_id].append(r.native_pixels_complete)
+    return tuple(SeriesPixelCheck(research_series_id=series_id, images_judged=len(found),
+                                  incomplete=sum(ok is False for ok in found))
+                 for series_id, found in sorted(judged.items()) if None not in found)
 
 
 def quarantine_entry(instance_id: str, result) -> QuarantinedInstance:
@@ -118,6 +134,7 @@ class StudyAnonymiser:
                 quarantined_count=len(quarantined),
                 calling_aet=calling_aet,
                 department=department,
+                native_pixels=native_pixel_checks(released),
             ))
         if quarantined:
             await self._publish.quarantined(StudyQuarantined.create(
@@ -173,4 +190,4 @@ class StudyAnonymiser:
             if await self._is_withdrawn(subject_key, withdrawn):
                 return Withheld(subject_key)
             stored = await self._research.store(result.data)
-            return Released(stored, result.patient_pseudonym or "")
+            return Released(stored, result.patient_pseudonym or "", result.native_pixels_complete)
