@@ -2,7 +2,7 @@
 
 from eucaim_node.catalogue.config import bundled_config_path, load_config
 from eucaim_node.catalogue.documents import RemovedStudy, StudyDocument
-from eucaim_node.events import StudyAnonymised, WithdrawalRequested
+from eucaim_node.events import SeriesPixelCheck, StudyAnonymised, WithdrawalRequested
 from eucaim_node.metadata.core.indexer import StudyIndexer
 
 SUBJECT = "EUCAIM-LOCAL-" + "c3" * 10
@@ -145,3 +145,51 @@ async def test_series_and_study_carry_their_data_quality():
     study = catalogue.studies["2.25.5"]["quality"]
     assert study["series_checked"] == 1 and study["flagged"]["undecodable_pixels"] == 1
     assert study["tag_present"]["Manufacturer"] == 0 and "missing_slices" in study["flags"]
+
+
+class CountingResearch(Research):
+    """Records which instances the indexer asked the research Orthanc to decode."""
+
+    def __init__(self):
+        super().__init__()
+        self.study_json["Series"] = [SERIES]
+        self.asked = []
+
+    async def decodes(self, instance_id):
+        self.asked.append(instance_id)
+        return await super().decodes(instance_id)
+
+
+SERIES = "dddddddd-dddddddd-dddddddd-dddddddd-dddddddd"
+
+
+def judged(images, incomplete):
+    return anonymised().model_copy(update={"native_pixels": (
+        SeriesPixelCheck(research_series_id=SERIES, images_judged=images, incomplete=incomplete),)})
+
+
+async def quality_of(research, event):
+    indexer, catalogue, _, _ = make(research)
+    await indexer.index(event)
+    return catalogue.series["2.25.9"]["quality"]
+
+
+async def test_pixel_data_judged_by_anonymisation_for_every_listed_image_are_not_decoded_again():
+    research = CountingResearch()
+    research.undecodable = frozenset({"i2"})
+    from_orthanc = await quality_of(research, anonymised())
+    assert research.asked == ["i1", "i2"]
+    research.asked.clear()
+    assert await quality_of(research, judged(2, 1)) == from_orthanc  # the same document, no decode asked
+    assert research.asked == []
+
+
+async def test_a_judgement_of_another_number_of_images_is_not_trusted():
+    """An older event, a series changed since, instances of other syntaxes: Orthanc decodes, as before."""
+    research = CountingResearch()
+    quality = await quality_of(research, judged(1, 1))
+    assert research.asked == ["i1", "i2"] and quality["undecodable"] == 0
+    research.asked.clear()
+    other_series = anonymised().model_copy(update={"native_pixels": (SeriesPixelCheck(
+        research_series_id=RES, images_judged=2, incomplete=2),)})
+    assert (await quality_of(research, other_series))["undecodable"] == 0 and research.asked == ["i1", "i2"]

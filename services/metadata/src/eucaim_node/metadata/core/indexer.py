@@ -13,7 +13,14 @@ from eucaim_node.catalogue.documents import RemovedStudy, StudyDocument
 from eucaim_node.catalogue.quality import assess_series, is_image, study_summary
 from eucaim_node.catalogue.rules import StudyFacts, assign_collection
 from eucaim_node.catalogue.screening import ScreeningFacts, screening_context
-from eucaim_node.events import Event, StudyAnonymised, StudyIndexed, StudyRemoved, WithdrawalRequested
+from eucaim_node.events import (
+    Event,
+    SeriesPixelCheck,
+    StudyAnonymised,
+    StudyIndexed,
+    StudyRemoved,
+    WithdrawalRequested,
+)
 from eucaim_node.orthanc import OrthancNotFound
 
 from ..ports import CatalogueWriter, ResearchArchive, StudyIndexedPublisher, StudyRemovedPublisher
@@ -51,6 +58,7 @@ class StudyIndexer:
             log.info("study of a withdrawn subject not catalogued", extra={"study_key": event.study_key})
             return
         series_docs, first_tags, read = [], {}, []
+        judged = {check.research_series_id: check for check in event.native_pixels}
         description = study.get("MainDicomTags", {}).get("StudyDescription")
         for series_id in study["Series"]:
             try:
@@ -65,7 +73,7 @@ class StudyIndexer:
             read += every.values()  # screening evidence: procedure codes, mammography views, report assessments
             series_docs.append(series_document(series, tags, study_key=event.study_key, subject_key=subject_key,
                                                study_description=description, tables=self._tables))
-            series_docs[-1].quality = await self._series_quality(every)
+            series_docs[-1].quality = await self._series_quality(every, judged.get(series_id))
         facts = StudyFacts.of((s.modality for s in series_docs), (s.body_part for s in series_docs),
                               description, event.calling_aet)
         collection_id = assign_collection(self._config, facts, self._default_collection)
@@ -100,9 +108,13 @@ class StudyIndexer:
                                          "series": study_doc.series_count, "instances": study_doc.instance_count,
                                          "quality_flags": study_doc.quality["flags"]})
 
-    async def _series_quality(self, tags: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """The series' data quality (catalogue.quality) from every instance's tags, each image decoded once."""
+    async def _series_quality(self, tags: dict[str, dict[str, Any]], judged: SeriesPixelCheck | None) -> dict[str, Any]:
+        """The series' data quality (catalogue.quality) from every instance's tags, and whether each image's pixel
+        data decode: as anonymisation judged them (native pixel data long enough, decision 0131) when it judged as
+        many images as the research Orthanc now lists, else asked of Orthanc, each image decoded once."""
         images = [instance for instance, t in sorted(tags.items()) if is_image(t)]
+        if judged is not None and judged.images_judged == len(images):
+            return assess_series(tags.values(), undecodable=judged.incomplete).document()
         limit = asyncio.Semaphore(DECODE_CONCURRENCY)
 
         async def decodes(instance_id: str) -> bool:
