@@ -17,8 +17,8 @@ reported as not applicable):
   along different normals).
 - **Pixel spacing** (0028,0030) different between slices is an inconsistent spacing as well.
 - **EUCAIM's minimum tags** (:data:`MINIMUM_TAGS`): a tag absent or empty in any instance.
-- **Pixel data that cannot be decoded**: counted by the caller (it asks the archive to decode each
-  instance) and passed in.
+- **Pixel data that cannot be decoded**: counted by the caller and passed in (metadata takes anonymisation's
+  judgement of native pixel data's length, else asks the archive to decode each instance: decision 0131).
 
 Series without positions (projection radiography, mammography, single slices) get only the checks
 that apply to them. Collection measures are proportions of checked series (W3C DQV values), never
