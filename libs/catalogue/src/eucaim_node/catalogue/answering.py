@@ -26,7 +26,8 @@ def answer_from_rows(rows: list[dict[str, Any]], query: CompiledQuery, config: C
     """``store.run_search`` over study rows held in memory (the same filter, evaluated with MongoDB's semantics)."""
     published = published_collections(config)
     match = compile_filter(query.filter)
-    studies = [row for row in rows if row.get(STUDY.collection_id) in published and match(row)]
+    collection_f = STUDY.collection_id
+    studies = [row for row in rows if row.get(collection_f) in published and match(row)]
     return build_answer(studies, published, protection, query.canonical)
 
 

@@ -43,14 +43,33 @@ def compile_filter(mongo_filter: Mapping[str, Any]) -> Predicate:
     return _all(parts)
 
 
+# The predicates run once per study and search (10,000 times at 10,000 studies): the common shapes (no part, one,
+# two; a path of one step) get closures without a generator or a split per call.
+
 def _all(parts: list[Predicate]) -> Predicate:
+    if not parts:
+        return lambda doc: True
     if len(parts) == 1:
         return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda doc: first(doc) and second(doc)
     return lambda doc: all(p(doc) for p in parts)
 
 
 def _any(parts: list[Predicate]) -> Predicate:
+    if not parts:
+        return lambda doc: False
+    if len(parts) == 1:
+        return parts[0]
     return lambda doc: any(p(doc) for p in parts)
+
+
+def _resolver(path: str) -> Callable[[Mapping[str, Any]], Any]:
+    """``resolve`` for one path, compiled: a path of one step is a plain lookup."""
+    if "." not in path:
+        return lambda doc: doc.get(path, _MISSING)
+    return lambda doc: resolve(doc, path)
 
 
 def resolve(doc: Mapping[str, Any], path: str) -> Any:
@@ -68,11 +87,11 @@ def resolve(doc: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def _candidates(value: Any) -> list[Any]:
+def _candidates(value: Any) -> list[Any] | tuple[Any, ...]:
     """What a condition on a field tests: the value, and each element when it is an array."""
     if value is _MISSING:
-        return []
-    return [value, *value] if isinstance(value, list) else [value]
+        return ()
+    return [value, *value] if isinstance(value, list) else (value,)
 
 
 def _is_number(value: Any) -> bool:
@@ -86,29 +105,30 @@ def _equals(target: Any) -> Callable[[Any], bool]:
 
 
 def _field(path: str, condition: Any) -> Predicate:
+    at = _resolver(path)
     if not isinstance(condition, Mapping):
         equal = _equals(condition)
-        return lambda doc: any(equal(v) for v in _candidates(resolve(doc, path)))
+        return lambda doc: any(equal(v) for v in _candidates(at(doc)))
     ops = dict(condition)
     tests: list[Predicate] = []
     if "$in" in ops:
         matchers = [_equals(v) for v in ops.pop("$in")]
-        tests.append(lambda doc: any(m(v) for v in _candidates(resolve(doc, path)) for m in matchers))
+        tests.append(lambda doc: any(m(v) for v in _candidates(at(doc)) for m in matchers))
     if "$ne" in ops:
         equal = _equals(ops.pop("$ne"))
-        tests.append(lambda doc: not any(equal(v) for v in _candidates(resolve(doc, path))))
+        tests.append(lambda doc: not any(equal(v) for v in _candidates(at(doc))))
     if "$exists" in ops:
         wanted = bool(ops.pop("$exists"))
-        tests.append(lambda doc: (resolve(doc, path) is not _MISSING) == wanted)
+        tests.append(lambda doc: (at(doc) is not _MISSING) == wanted)
     if "$regex" in ops:
         flags = re.IGNORECASE if "i" in ops.pop("$options", "") else 0
         pattern = re.compile(ops.pop("$regex"), flags)
         tests.append(lambda doc: any(isinstance(v, str) and pattern.search(v)
-                                     for v in _candidates(resolve(doc, path))))
+                                     for v in _candidates(at(doc))))
     for name in [n for n in ops if n in _BOUNDS]:
         compare, bound = _BOUNDS[name], ops.pop(name)
         tests.append(lambda doc, compare=compare, bound=bound: any(
-            _is_number(v) and compare(v, bound) for v in _candidates(resolve(doc, path))))
+            _is_number(v) and compare(v, bound) for v in _candidates(at(doc))))
     if ops:
         raise ValueError(f"unsupported operators {sorted(ops)} on {path!r}")
-    return _all(tests) if tests else (lambda doc: any(v == {} for v in _candidates(resolve(doc, path))))
+    return _all(tests) if tests else (lambda doc: any(v == {} for v in _candidates(at(doc))))

@@ -56,22 +56,27 @@ class Protection:
         return max(rounded, self.min_count)
 
 
+# What one subject shows in a cell, as a list indexed by these (a search folds every matching study into one:
+# at 10,000 studies a dict per subject and a field-name lookup per study cost more than the filter).
+_SEX, _MODALITY, _BODY_PART, _AGE = range(4)
+
+
 @dataclass
 class _Cell:
     studies: int = 0
-    subjects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subjects: dict[str, list[Any]] = field(default_factory=dict)  # subject key → [sexes, modalities, body parts, age]
 
 
-def _facet(cell: _Cell, key: str, min_count: int) -> list[str]:
+def _facet(cell: _Cell, index: int, min_count: int) -> list[str]:
     holders: dict[str, int] = defaultdict(int)
     for subject in cell.subjects.values():
-        for value in subject[key]:
+        for value in subject[index]:
             holders[value] += 1
     return sorted(v for v, n in holders.items() if n >= min_count)
 
 
 def _age_range(cell: _Cell, min_count: int) -> dict[str, int]:
-    ages = sorted(a for s in cell.subjects.values() for a in [s["age"]] if a is not None)
+    ages = sorted(a for s in cell.subjects.values() for a in [s[_AGE]] if a is not None)
     if len(ages) < min_count or not ages:
         return {"min": 0, "max": 0}
     low, high = ages[min_count - 1], ages[-min_count]
@@ -91,17 +96,22 @@ def build_answer(studies: list[dict[str, Any]], collections: dict[str, tuple[str
     """``studies``: the matching studies' search rows (stored fields named by ``documents.STUDY``); ``collections``:
     id → (name, description) of the collections the node publishes, in display order."""
     cells: dict[str, _Cell] = defaultdict(_Cell)
+    collection_f, subject_f, sex_f = STUDY.collection_id, STUDY.subject_key, STUDY.sex
+    modalities_f, body_parts_f, age_f = STUDY.modalities, STUDY.body_parts, STUDY.age_years
     for doc in studies:
-        cell = cells[doc.get(STUDY.collection_id)]
+        get = doc.get
+        cell = cells[get(collection_f)]
         cell.studies += 1
-        subject = cell.subjects.setdefault(str(doc.get(STUDY.subject_key)), {"sex": set(), "modality": set(), "body_part": set(),
-                                                                          "age": None})
-        subject["sex"].add(SEX_DISPLAY.get(doc.get(STUDY.sex), "Unknown"))
-        subject["modality"].update(doc.get(STUDY.modalities) or ())
-        subject["body_part"].update(doc.get(STUDY.body_parts) or ())
-        age = doc.get(STUDY.age_years)
-        if age is not None and (subject["age"] is None or age < subject["age"]):
-            subject["age"] = age
+        subject_key = str(get(subject_f))
+        subject = cell.subjects.get(subject_key)
+        if subject is None:
+            subject = cell.subjects[subject_key] = [set(), set(), set(), None]
+        subject[_SEX].add(SEX_DISPLAY.get(get(sex_f), "Unknown"))
+        subject[_MODALITY].update(get(modalities_f) or ())
+        subject[_BODY_PART].update(get(body_parts_f) or ())
+        age = get(age_f)
+        if age is not None and (subject[_AGE] is None or age < subject[_AGE]):
+            subject[_AGE] = age
     answered, suppressed = [], 0
     total_studies = total_subjects = 0
     k = protection.min_count
@@ -114,7 +124,7 @@ def build_answer(studies: list[dict[str, Any]], collections: dict[str, tuple[str
             continue
         studies_count = protection.count(cell.studies, query_canonical, collection_id, "studies")
         subjects_count = min(protection.count(len(cell.subjects), query_canonical, collection_id, "subjects"), studies_count)
-        modalities = _facet(cell, "modality", k)
+        modalities = _facet(cell, _MODALITY, k)
         answered.append({
             "id": collection_id,
             "name": name,
@@ -122,10 +132,10 @@ def build_answer(studies: list[dict[str, Any]], collections: dict[str, tuple[str
             "studies_count": studies_count,
             "subjects_count": subjects_count,
             "age_range": _age_range(cell, k),
-            "gender": _facet(cell, "sex", k),
+            "gender": _facet(cell, _SEX, k),
             "modality": modalities,
             "modalities": modalities,
-            "body_parts": _facet(cell, "body_part", k),
+            "body_parts": _facet(cell, _BODY_PART, k),
         })
         total_studies += studies_count
         total_subjects += subjects_count
