@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -43,8 +44,12 @@ async def _noop(event) -> None:
 
 
 def bench_stack() -> Stack:
+    # Moved by the caller's EUCAIM_TEST_PORT_SHIFT too, and named after the shift: two checkouts benchmarking at
+    # once on one machine get their own ports and state (as scripts/bench/pipeline.py).
+    shift = int(os.environ.get("EUCAIM_TEST_PORT_SHIFT", "0")) + BENCH_PORT_SHIFT
     base = StackSettings()
-    return Stack(StackSettings(name="bench", **{f: getattr(base, f) + BENCH_PORT_SHIFT for f in PORT_FIELDS}))
+    name = "bench" if shift == BENCH_PORT_SHIFT else f"bench{shift}"
+    return Stack(StackSettings(name=name, **{f: getattr(base, f) + shift for f in PORT_FIELDS}))
 
 
 def store_instances(stack: Stack, files: list[Path]) -> None:
