@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from eucaim_node.orthanc import OrthancClient, OrthancUnavailable
+from eucaim_node.orthanc import OrthancAnswerTooLarge, OrthancClient, OrthancUnavailable
 from eucaim_node.orthanc.settings import OrthancEndpoint
 
 FILE = bytes(range(256)) * 64
@@ -27,6 +27,12 @@ class _Orthanc(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(FILE[: len(FILE) // 2])
             self.wfile.flush()
+            self.close_connection = True
+            return
+        if self.path.endswith("/unannounced/archive"):  # no Content-Length: the body ends when the connection does
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(FILE)
             self.close_connection = True
             return
         if "gzip" in accepted:  # Orthanc's HttpCompressionEnabled: compress for a client that accepts it
@@ -67,3 +73,18 @@ async def test_an_archive_is_streamed_to_a_file_as_is_and_a_cut_answer_is_an_err
     assert target.read_bytes() == FILE and _Orthanc.seen == ["identity"]
     with pytest.raises(OrthancUnavailable, match="cut short"):
         await client.download_archive("series", "cut", target)
+
+
+async def test_an_archive_larger_than_the_limit_is_refused_and_never_written_past_it(orthanc, tmp_path):
+    """An answer that announces more than ``limit`` is refused unread; one that does not announce its length
+    stops being read at the chunk that crosses the limit, and the file never holds more than ``limit`` bytes."""
+    client = OrthancClient(OrthancEndpoint(url=orthanc, username="u", password="p"))
+    target = tmp_path / "series.zip.part"
+    assert await client.download_archive("series", "abc", target, limit=len(FILE)) == len(FILE)
+    for resource in ("abc", "unannounced"):
+        target.write_bytes(b"left over")
+        with pytest.raises(OrthancAnswerTooLarge, match=f"at most {len(FILE) - 1}|more than {len(FILE) - 1}"):
+            await client.download_archive("series", resource, target, limit=len(FILE) - 1)
+        assert target.stat().st_size <= len(FILE) - 1
+    assert await client.download_archive("series", "unannounced", target, limit=len(FILE)) == len(FILE)
+    assert target.read_bytes() == FILE

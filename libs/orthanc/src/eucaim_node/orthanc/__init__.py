@@ -7,6 +7,7 @@ labels, no extended ``/changes``, no ``/tools/find`` paging options.
 from .client import (
     Change,
     ChangesPage,
+    OrthancAnswerTooLarge,
     OrthancClient,
     OrthancNotFound,
     OrthancUnavailable,
@@ -18,6 +19,7 @@ __all__ = [
     "Change",
     "ChangesPage",
     "ClinicalOrthancSettings",
+    "OrthancAnswerTooLarge",
     "OrthancClient",
     "OrthancEndpoint",
     "OrthancNotFound",

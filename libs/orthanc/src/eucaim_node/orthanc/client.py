@@ -29,6 +29,13 @@ class OrthancNotFound(LookupError):
     """The resource does not exist (any more) in this Orthanc."""
 
 
+class OrthancAnswerTooLarge(ValueError):
+    """An answer announced or delivered more bytes than the caller allowed; what was read of it is not usable.
+
+    Not a ``ConnectionError``: retrying the same request would only fetch the same oversized answer again.
+    """
+
+
 @dataclass(frozen=True)
 class Change:
     seq: int
@@ -137,7 +144,8 @@ class OrthancClient:
         return await self._call(self._api.get_binary, f"instances/{instance_id}/file",
                                 headers={"Accept-Encoding": "identity"})
 
-    async def download_archive(self, level: Literal["series", "studies"], resource_id: str, target: Path) -> int:
+    async def download_archive(self, level: Literal["series", "studies"], resource_id: str, target: Path, *,
+                               limit: int | None = None) -> int:
         """Stream the ZIP of every DICOM file of a series or study into ``target``; return its size in bytes.
 
         ``GET /series/{id}/archive`` and ``GET /studies/{id}/archive`` (Orthanc Book, REST API reference, "Create
@@ -145,17 +153,25 @@ class OrthancClient:
         as it arrives (chunks of 1 MiB), never held in memory: a study can be gigabytes. Asked for as is (no gzip
         around the ZIP). A connection that drops mid-way raises :class:`OrthancUnavailable`; an answer cut short in
         any other way leaves a file that is not a valid ZIP, which the reader must detect (its central directory
-        is at the end)."""
-        return await self._call(self._stream_to_file, f"{level}/{resource_id}/archive", target)
+        is at the end). With ``limit``, an answer that announces more bytes is refused before its body is read, and
+        one that delivers more stops being read at the chunk that crosses it (``target`` never holds more than
+        ``limit`` bytes): :class:`OrthancAnswerTooLarge` either way."""
+        return await self._call(self._stream_to_file, f"{level}/{resource_id}/archive", target, limit=limit)
 
-    def _stream_to_file(self, path: str, target: Path, *, timeout: float) -> int:
+    def _stream_to_file(self, path: str, target: Path, *, timeout: float, limit: int | None = None) -> int:
         written = 0
         try:
             with self._api.get(path, stream=True, timeout=timeout, headers={"Accept-Encoding": "identity"}) as answer:
+                announced = answer.headers.get("Content-Length", "")
+                if limit is not None and announced.isdigit() and int(announced) > limit:
+                    raise OrthancAnswerTooLarge(f"{path}: {announced} bytes announced, at most {limit} allowed")
                 with open(target, "wb") as handle:
                     for chunk in answer.iter_content(chunk_size=1 << 20):
-                        handle.write(chunk)
                         written += len(chunk)
+                        if limit is not None and written > limit:
+                            # Leaving the block closes the response: the rest of the body is never read.
+                            raise OrthancAnswerTooLarge(f"{path}: more than {limit} bytes, the most allowed")
+                        handle.write(chunk)
         except requests.RequestException as exc:  # raised while reading the body, after the status was checked
             raise api_errors.ConnectionError(msg=f"{path}: the answer was cut short ({type(exc).__name__})") from None
         return written
