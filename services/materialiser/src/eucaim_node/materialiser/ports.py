@@ -13,7 +13,7 @@ class SourceMismatch(LookupError):
 
 
 class ArchiveUnusable(ValueError):
-    """A series archive could not be read or did not hold what it should (truncated, corrupt, another series):
+    """A series archive could not be read or did not hold what it should (truncated, corrupt, too large, forged):
     nothing of it was kept under a final name; the caller fetches the instances one by one instead."""
 
 
