@@ -101,7 +101,7 @@ async def main(sizes: list[int], client: AsyncMongoClient, server: str) -> None:
     rows, grown = [], 0
     try:
         db = client[db_name]
-        store, index = LedgerStore(db), TreeNodeIndex(db)
+        store, index = LedgerStore(db), TreeNodeIndex(db, key.public_key(), ORIGIN)
         await store.ensure_indexes()
         for n in sizes:
             grow_s = await grow(store, index, key, grown, n)

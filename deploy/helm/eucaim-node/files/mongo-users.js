@@ -178,7 +178,8 @@ const principals = {
       ],
       "audit_tree_nodes": [
         "find",
-        "insert"
+        "insert",
+        "update"
       ]
     }
   },

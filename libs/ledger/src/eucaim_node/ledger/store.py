@@ -21,9 +21,9 @@ Subtree hashes (decision 0115)
 ------------------------------
 :class:`TreeNodeIndex` stores the hash of every perfect subtree of level >= 1 under the latest signed
 head (``audit_tree_nodes``, ``_id`` = "level/index", inserted once), so an inclusion or consistency
-proof reads O(log n) hashes instead of every leaf (``proofs.py``). They are derived data: a proof
-built from them is checked against the signed head before it is printed, and ``verify`` never reads
-them.
+proof reads O(log n) hashes instead of every leaf (``proofs.py``). They are derived data: they are stored only
+once the root they give matches the signed head, a proof built from them is checked against the signed head
+(and rebuilt from the leaves if a stored hash is wrong), and ``verify`` never reads them.
 """
 
 from __future__ import annotations
@@ -35,15 +35,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pymongo import ASCENDING, DESCENDING
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pymongo import ASCENDING, DESCENDING, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from eucaim_node.store import collections
 
 from .canonical import record_leaf_hash
-from .checkpoint import make_checkpoint, open_note
+from .checkpoint import HeadError, make_checkpoint, open_note
 from .merkle import CompactTree, Node
 from .ports import LedgerInconsistent
 
@@ -62,7 +62,7 @@ STREAM_BATCH = 2000
 _DUPLICATE_KEY = 11000
 
 __all__ = ["AUDIT_LEDGER_STATE", "AUDIT_TREE_HEADS", "AUDIT_TREE_NODES", "Appended", "LedgerInconsistent",
-           "LedgerStore", "MongoLedgerReader", "TreeNodeIndex", "WITNESS_STATE"]
+           "LedgerStore", "MongoLedgerReader", "TreeNodeIndex", "TreeNodesMismatch", "WITNESS_STATE"]
 
 
 @dataclass(frozen=True)
@@ -133,18 +133,32 @@ class MongoLedgerReader:
         return hashes
 
 
+class TreeNodesMismatch(LedgerInconsistent):
+    """The subtree hashes computed for a signed head do not give the root in its signed note: nothing was stored.
+    Carries sizes and hashes only (never record content), for the log and the metric."""
+
+    def __init__(self, size: int, covered: int, computed_root: str, signed_root: str) -> None:
+        super().__init__(f"the subtree hashes for the signed head of size {size} (from the index at {covered} "
+                         f"leaves) give root {computed_root}, the head is signed over {signed_root}")
+        self.size, self.covered = size, covered
+        self.computed_root, self.signed_root = computed_root, signed_root
+
+
 class TreeNodeIndex:
     """Keeps ``audit_tree_nodes`` up to the latest signed head: the hash of every perfect subtree of level >= 1.
 
     Incremental and restart-safe: it resumes from the size and right edge in its state document (``tree-nodes``),
-    reads only the new leaves' stored hashes, inserts the subtrees they complete (a repeat after a crash collides
-    on ``_id`` and is skipped: same subtree, same hash) and then advances its state. Before the state moves past
-    a signed head, the right edge must give that head's root, so subtree hashes never run ahead of a head."""
+    reads only the new leaves' stored hashes, computes the subtrees they complete, checks that the right edge then
+    gives the root the head is *signed* over (its note, opened with the node's public key), and only then inserts
+    them (a repeat after a crash collides on ``_id`` and is skipped: same subtree, same hash) and advances its state.
+    A mismatch stores nothing (:class:`TreeNodesMismatch`); :meth:`rebuild` then recomputes the index from the
+    leaves and :meth:`replace` repairs stored hashes found wrong (decision 0115)."""
 
-    def __init__(self, db: AsyncDatabase, *, batch: int = 5000) -> None:
+    def __init__(self, db: AsyncDatabase, public_key: Ed25519PublicKey, origin: str, *, batch: int = 5000) -> None:
         self.reader = MongoLedgerReader(db)
         self.nodes = db[AUDIT_TREE_NODES]
         self.state = db[AUDIT_LEDGER_STATE]
+        self.public_key, self.origin = public_key, origin
         self.batch = batch
 
     async def covered(self) -> CompactTree:
@@ -152,6 +166,17 @@ class TreeNodeIndex:
         if state is None:
             return CompactTree()
         return CompactTree(int(state["size"]), [bytes.fromhex(p) for p in state["peaks"]])
+
+    def signed_root(self, head: dict[str, Any]) -> bytes:
+        """The root the head's note is signed over (not its unsigned ``root`` field); LedgerInconsistent if the note
+        is not this log's, signed by its key, for the head's size."""
+        try:
+            signed = open_note(head["note"], self.public_key, origin=self.origin)
+        except HeadError as exc:
+            raise LedgerInconsistent(f"the head of size {head['_id']} is not signed by this node: {exc}") from None
+        if signed.size != int(head["_id"]):
+            raise LedgerInconsistent(f"the head stored as size {head['_id']} is signed for size {signed.size}")
+        return signed.root
 
     async def extend(self, signed: tuple[int, list[bytes]] | None = None) -> int:
         """Index the leaves up to the latest signed head; the number of leaves now covered. ``signed``: the leaf
@@ -161,22 +186,56 @@ class TreeNodeIndex:
         tree = await self.covered()
         if head is None or int(head["_id"]) <= tree.size:
             return tree.size
-        size = int(head["_id"])
+        size, covered = int(head["_id"]), tree.size
         if signed is not None and signed[0] <= tree.size and signed[0] + len(signed[1]) >= size:
             leaves = signed[1][tree.size - signed[0]:size - signed[0]]
         else:  # a backfill (a ledger from before the index, or the service restarted): one read of the new leaves
             leaves = await self.reader.leaf_hashes(tree.size, size)
-        for start in range(0, len(leaves), self.batch):
-            completed: list[tuple[int, int, bytes]] = []
-            for leaf in leaves[start:start + self.batch]:
-                completed.append((0, tree.size, leaf))
-                tree.append(leaf, completed)
-            if tree.size == size and tree.root().hex() != head["root"]:
-                raise LedgerInconsistent(f"the stored leaf hashes do not give the root of the signed head of size {size}")
-            await self._insert(completed)
-            await self.state.update_one({"_id": NODE_INDEX_STATE}, {"$set": {
-                "size": tree.size, "peaks": [p.hex() for p in tree.peaks]}}, upsert=True)
+        completed: list[tuple[int, int, bytes]] = []
+        for leaf in leaves:
+            completed.append((0, tree.size, leaf))
+            tree.append(leaf, completed)
+        # Checked before anything is written: a wrong right edge (state) or leaf hash must not leave stored hashes
+        # behind that every later proof through them would trip over.
+        signed_root = self.signed_root(head)
+        if tree.root() != signed_root:
+            raise TreeNodesMismatch(size, covered, tree.root().hex(), signed_root.hex())
+        for start in range(0, len(completed), self.batch):
+            await self._insert(completed[start:start + self.batch])
+        await self._save(tree)
         return tree.size
+
+    async def rebuild(self) -> int:
+        """Recompute the whole index from the stored leaf hashes up to the latest signed head, check it against the
+        signed root, and replace every stored hash that differs and the state; the number of hashes replaced.
+        O(n): for after a mismatch only. Raises TreeNodesMismatch (storing nothing) if the leaves do not give the
+        signed root either: then the records or their leaf hashes changed, which ``audit verify`` pinpoints."""
+        head = await self.reader.latest_head()
+        if head is None:
+            return 0
+        size, tree, completed = int(head["_id"]), CompactTree(), []
+        for leaf in await self.reader.leaf_hashes(0, size):
+            completed.append((0, tree.size, leaf))
+            tree.append(leaf, completed)
+        signed_root = self.signed_root(head)
+        if tree.root() != signed_root:
+            raise TreeNodesMismatch(size, 0, tree.root().hex(), signed_root.hex())
+        stored = {doc["_id"]: doc["hash"] async for doc in self.nodes.find({}, batch_size=STREAM_BATCH)}
+        wrong = {(level, index): digest for level, index, digest in completed
+                 if stored.get(node_id(level, index)) != digest.hex()}
+        await self.replace(wrong)
+        await self._save(tree)
+        return len(wrong)
+
+    async def replace(self, nodes: dict[Node, bytes]) -> None:
+        """Store these hashes (recomputed from the leaves and checked by the caller) in place of the stored ones."""
+        if nodes:
+            await self.nodes.bulk_write([ReplaceOne({"_id": node_id(*node)}, {"hash": digest.hex()}, upsert=True)
+                                         for node, digest in nodes.items()], ordered=False)
+
+    async def _save(self, tree: CompactTree) -> None:
+        await self.state.update_one({"_id": NODE_INDEX_STATE}, {"$set": {
+            "size": tree.size, "peaks": [p.hex() for p in tree.peaks]}}, upsert=True)
 
     async def _insert(self, completed: list[tuple[int, int, bytes]]) -> None:
         if not completed:

@@ -10,7 +10,8 @@ may touch.
 Derived from the adapters (each line cites its use) and bound by two rules of the design:
 
 * only ``audit`` writes ``audit_*``, and even ``audit`` may not update or remove a ledger record (the
-  ledger is append-only; only its forwarding cursor in ``audit_ledger_state`` is updated);
+  ledger is append-only; only its forwarding cursor in ``audit_ledger_state`` and the derived subtree hashes in
+  ``audit_tree_nodes``, repaired from the leaves, are updated);
 * ``catalogue-sync`` (public-facing: the federated search and the DCAT catalogue) writes only its own
   collections, never the ledger nor the withdrawal list.
 
@@ -81,7 +82,8 @@ _GRANTS: dict[str, dict[str, frozenset[Action]]] = {
         c.AUDIT_RECORDS: frozenset({F, I, X}),               # ledger/store.py: append-only, no update/remove
         c.AUDIT_TREE_HEADS: frozenset({F, I}),               # signed heads: insert once
         c.AUDIT_LEDGER_STATE: UPSERT,                        # the syslog cursors, the witness state (witnessing.py)
-        c.AUDIT_TREE_NODES: frozenset({F, I}),               # ledger/store.py TreeNodeIndex: subtree hashes, insert once
+        c.AUDIT_TREE_NODES: UPSERT,                          # ledger/store.py TreeNodeIndex: subtree hashes, inserted
+                                                             # once; a wrong one replaced from the leaves (0115)
     },
     "jobs": {
         c.JOBS: frozenset({F, I, U, X}),                     # jobs adapters/outbound/store.py: insert, update, index
