@@ -32,6 +32,8 @@ from eucaim_node.ledger.proofs import (
     inclusion_path,
     inclusion_proof_document,
 )
+from eucaim_node.ledger.proofs import consistency_proof as consistency_proof_checked
+from eucaim_node.ledger.proofs import inclusion_proof as inclusion_proof_checked
 from eucaim_node.ledger.verify import verify_ledger
 
 from .memory_ledger import MemoryLedger
@@ -130,6 +132,33 @@ async def test_proof_documents_verify_offline_and_an_edited_record_does_not():
     assert check_proof(consistency, key.public_key(), ORIGIN) is None
     consistency["path"][0] = "00" * 32
     assert check_proof(consistency, key.public_key(), ORIGIN) is not None
+
+
+async def test_a_wrong_stored_subtree_hash_no_longer_makes_every_proof_through_it_fail():
+    key = Ed25519PrivateKey.generate()
+    ledger = signed_ledger(37, key, [20, 37])
+    good = ledger.stored[(4, 0)]
+    ledger.stored[(4, 0)] = b"\x00" * 32  # leaves 0..15: on the path of leaf 30 and in PROOF(20, 37)
+    assert check_proof(await inclusion_proof_document(ledger, "r-30", ORIGIN), key.public_key(), ORIGIN) is not None
+    proof = await inclusion_proof_checked(ledger, "r-30", ORIGIN, key.public_key())
+    assert check_proof(proof.document, key.public_key(), ORIGIN) is None
+    assert proof.stale == {(4, 0): good}, "the wrong stored hash was not named with its value from the leaves"
+    consistency = await consistency_proof_checked(ledger, 20, 37, ORIGIN, key.public_key())
+    assert check_proof(consistency.document, key.public_key(), ORIGIN) is None and consistency.stale == {(4, 0): good}
+    # A proof the stored hashes get right (leaf 3's path lies beside leaves 0..15) reads no leaf and names nothing.
+    counted = CountingReader(ledger)
+    untouched = await inclusion_proof_checked(counted, "r-3", ORIGIN, key.public_key())
+    assert untouched.stale == {} and counted.port_calls == 1  # the one read of stored hashes, no leaf range
+
+
+async def test_when_the_leaves_disagree_with_the_signed_head_nothing_is_called_stale():
+    key = Ed25519PrivateKey.generate()
+    ledger = signed_ledger(37, key, [37])
+    ledger.hashes[9] = leaf_hash(b"edited")  # the stored leaf hash itself, as an edited ledger would have it
+    ledger.stored[(0, 9)] = ledger.hashes[9]
+    ledger.stored[(3, 1)] = b"\x00" * 32  # leaves 8..15, on leaf 3's path: the stored path fails, so do the leaves
+    proof = await inclusion_proof_checked(ledger, "r-3", ORIGIN, key.public_key())
+    assert proof.stale == {} and check_proof(proof.document, key.public_key(), ORIGIN) is not None
 
 
 async def test_a_proof_reads_its_heads_by_key_never_the_list_of_every_head():

@@ -7,13 +7,19 @@ subtree hashes the audit service stores (``store.TreeNodeIndex``). A subtree the
 is computed from its leaves, so proofs are always possible and cost O(log n) once the index covers the head.
 
 The proof documents are what ``eucaim-node audit prove|consistency`` print and ``check-proof`` checks offline.
+
+Stored hashes are derived data and may be wrong (a bad write, an edit): :func:`checked_path` checks a path built
+from them against the signed head and, when it fails, builds it again from the leaves and names the stored hashes
+that disagree (``stale``), so one bad stored hash never makes every proof touching it fail forever. Who replaces
+them depends on who may write ``audit_tree_nodes`` (decision 0115: the audit service; the CLI only reads).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -21,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from .canonical import canonical_bytes
 from .checkpoint import HeadError, open_note
 from .merkle import (
+    Node,
     ProofError,
     Range,
     consistency_ranges,
@@ -44,9 +51,40 @@ async def subtree_roots(reader: LedgerReader, ranges: Sequence[Range]) -> list[b
     split = [perfect_nodes(start, end) for start, end in ranges]
     wanted = {node for nodes in split for node in nodes}
     found = await reader.nodes(wanted) if wanted else {}
-    for level, index in sorted(wanted - found.keys()):
-        found[(level, index)] = root(await reader.leaf_hashes(index << level, (index + 1) << level))
+    found.update(await _from_leaves(reader, wanted - found.keys()))
     return [fold([found[node] for node in nodes]) for nodes in split]
+
+
+async def _from_leaves(reader: LedgerReader, nodes: set[Node]) -> dict[Node, bytes]:
+    return {(level, index): root(await reader.leaf_hashes(index << level, (index + 1) << level))
+            for level, index in sorted(nodes)}
+
+
+@dataclass(frozen=True)
+class CheckedPath:
+    """A proof path and the stored subtree hashes found to disagree with the leaves while building it (node →
+    the hash recomputed from the leaves; empty when the stored hashes gave a path that verifies)."""
+
+    path: list[bytes]
+    stale: dict[Node, bytes] = field(default_factory=dict)
+
+
+async def checked_path(reader: LedgerReader, ranges: Sequence[Range],
+                       problem: Callable[[list[bytes]], str | None]) -> CheckedPath:
+    """The path of ``ranges`` from stored hashes if ``problem`` (the check against the signed head) finds nothing
+    wrong with it; otherwise the path recomputed from the leaves (O(subtree sizes) reads), with the stored hashes
+    that disagree. A path from the leaves that does not verify either is returned as it is: the leaves are wrong
+    (``verify`` says where), not the stored hashes, and the caller's check reports it."""
+    path = await subtree_roots(reader, ranges)
+    if problem(path) is None:
+        return CheckedPath(path)
+    wanted = {node for start, end in ranges for node in perfect_nodes(start, end)}
+    fresh = await _from_leaves(reader, wanted)
+    path = [fold([fresh[node] for node in perfect_nodes(start, end)]) for start, end in ranges]
+    if problem(path) is not None:  # the leaves are wrong: the stored hashes may well be right, blame none of them
+        return CheckedPath(path)
+    stored = await reader.nodes(wanted)
+    return CheckedPath(path, {node: digest for node, digest in fresh.items() if node in stored and stored[node] != digest})
 
 
 async def inclusion_path(reader: LedgerReader, index: int, size: int) -> list[bytes]:
@@ -77,9 +115,25 @@ def _inconsistent(exc: LedgerInconsistent) -> ProofUnavailable:
     return ProofUnavailable(f"{exc}: run `eucaim-node audit verify`")
 
 
+@dataclass(frozen=True)
+class Proof:
+    """A proof document and the stored subtree hashes that disagreed with the leaves (see :func:`checked_path`)."""
+
+    document: dict[str, Any]
+    stale: dict[Node, bytes] = field(default_factory=dict)
+
+
 async def inclusion_proof_document(reader: LedgerReader, record_id: str, origin: str,
                                    size: int | None = None) -> dict[str, Any]:
-    """The inclusion proof of a record in a signed head (the latest covering it, or the one of ``size``)."""
+    """The inclusion proof of a record in a signed head (the latest covering it, or the one of ``size``), from the
+    stored hashes as they are (``check_proof`` finds a wrong one; :func:`inclusion_proof` recovers from it)."""
+    return (await inclusion_proof(reader, record_id, origin, None, size)).document
+
+
+async def inclusion_proof(reader: LedgerReader, record_id: str, origin: str, public_key: Ed25519PublicKey | None,
+                          size: int | None = None) -> Proof:
+    """:func:`inclusion_proof_document`, checked against the signed head with ``public_key`` (None: not checked) and
+    rebuilt from the leaves if a stored hash is wrong."""
     record = await reader.record(record_id)
     if record is None or not isinstance(record.get("leaf_index"), int):
         raise ProofUnavailable(f"no record {record_id} in the ledger")
@@ -87,28 +141,49 @@ async def inclusion_proof_document(reader: LedgerReader, record_id: str, origin:
     head = await pick_head(reader, size, index)
     if head["_id"] <= index:
         raise ProofUnavailable(f"the head of size {head['_id']} does not cover leaf {index}")
-    try:
-        path = await inclusion_path(reader, index, head["_id"])
-    except LedgerInconsistent as exc:
-        raise _inconsistent(exc) from None
-    return {
-        "type": "inclusion", "origin": origin, "record_id": record_id, "leaf_index": index, "tree_size": head["_id"],
-        "record": base64.b64encode(canonical_bytes(record)).decode(), "leaf_hash": record["leaf_hash"],
-        "audit_path": [p.hex() for p in path], "checkpoint": head["note"],
-    }
+
+    def document(path: list[bytes]) -> dict[str, Any]:
+        return {
+            "type": "inclusion", "origin": origin, "record_id": record_id, "leaf_index": index,
+            "tree_size": head["_id"], "record": base64.b64encode(canonical_bytes(record)).decode(),
+            "leaf_hash": record["leaf_hash"], "audit_path": [p.hex() for p in path], "checkpoint": head["note"],
+        }
+
+    return await _checked_document(reader, inclusion_ranges(index, head["_id"]), document, public_key, origin)
 
 
 async def consistency_proof_document(reader: LedgerReader, first: int, second: int, origin: str) -> dict[str, Any]:
-    """The consistency proof between the signed heads of sizes ``first`` and ``second``."""
+    """The consistency proof between the signed heads of sizes ``first`` and ``second``, from the stored hashes."""
+    return (await consistency_proof(reader, first, second, origin, None)).document
+
+
+async def consistency_proof(reader: LedgerReader, first: int, second: int, origin: str,
+                            public_key: Ed25519PublicKey | None) -> Proof:
+    """:func:`consistency_proof_document`, checked and rebuilt from the leaves like :func:`inclusion_proof`."""
     older, newer = await pick_head(reader, first, 0), await pick_head(reader, second, 0)
     try:
-        path = await consistency_path(reader, first, second)
-    except LedgerInconsistent as exc:
-        raise _inconsistent(exc) from None
+        ranges = consistency_ranges(first, second)
     except ValueError as exc:  # first > second
         raise ProofUnavailable(str(exc)) from None
-    return {"type": "consistency", "origin": origin, "first": older["note"], "second": newer["note"],
-            "path": [p.hex() for p in path]}
+
+    def document(path: list[bytes]) -> dict[str, Any]:
+        return {"type": "consistency", "origin": origin, "first": older["note"], "second": newer["note"],
+                "path": [p.hex() for p in path]}
+
+    return await _checked_document(reader, ranges, document, public_key, origin)
+
+
+async def _checked_document(reader: LedgerReader, ranges: Sequence[Range],
+                            document: Callable[[list[bytes]], dict[str, Any]],
+                            public_key: Ed25519PublicKey | None, origin: str) -> Proof:
+    def problem(path: list[bytes]) -> str | None:
+        return None if public_key is None else check_proof(document(path), public_key, origin)
+
+    try:
+        checked = await checked_path(reader, ranges, problem)
+    except LedgerInconsistent as exc:
+        raise _inconsistent(exc) from None
+    return Proof(document(checked.path), checked.stale)
 
 
 def check_proof(proof: dict[str, Any], public_key: Ed25519PublicKey, origin: str) -> str | None:
