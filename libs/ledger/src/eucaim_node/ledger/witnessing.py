@@ -9,6 +9,11 @@ means the ledger lost leaves the witness saw: nothing is submitted and the error
 not the witness it was): following it would re-anchor the log there, and a ledger rewritten meanwhile would get
 cosigned. The submitter refuses (:class:`WitnessRolledBack`) until an operator allows that one size
 (``eucaim-node audit witness-reanchor``, recorded in the state and the audit log).
+
+Nothing leaves the node unchecked (:class:`CheckpointRejected`): the checkpoint must open with the node's own
+public key, for this log and the head's size, and the consistency proof from the witnessed size must verify
+against the two signed heads. A proof that fails because a stored subtree hash is wrong is rebuilt from the leaves
+(``proofs.checked_path``) and the wrong hashes are replaced when the submitter may write them (the audit service).
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from .checkpoint import open_note
+from .checkpoint import HeadError, open_note
+from .merkle import ProofError, consistency_ranges, verify_consistency
 from .ports import LedgerInconsistent
-from .proofs import consistency_path
-from .store import LedgerStore
+from .proofs import checked_path
+from .store import LedgerStore, TreeNodeIndex, node_id
 from .witness_client import Witness, WitnessClient, WitnessConflict, WitnessError, cosigned
 
 log = logging.getLogger("eucaim_node.ledger.witness")
@@ -45,15 +51,26 @@ class WitnessRolledBack(WitnessError):
         self.reported, self.cosigned = reported, cosigned
 
 
+class CheckpointRejected(WitnessError):
+    """Not submitted: the node's own check of the checkpoint or of its consistency proof failed."""
+
+
 @dataclass(frozen=True)
 class Submitted:
     head_size: int
     witnessed_size: int
+    #: Stored subtree hashes found wrong while proving consistency (replaced when the submitter has the index).
+    stale_hashes: int = 0
 
 
 class WitnessSubmitter:
-    def __init__(self, store: LedgerStore, client: WitnessClient, witness: Witness | None) -> None:
+    def __init__(self, store: LedgerStore, client: WitnessClient, witness: Witness | None, *,
+                 public_key: Ed25519PublicKey, origin: str, nodes: TreeNodeIndex | None = None) -> None:
+        """``public_key``, ``origin``: what every checkpoint must be signed with and for before it is sent.
+        ``nodes``: the subtree-hash index to repair (None: a reader that may not write them, e.g. the CLI)."""
         self.store, self.client, self.witness = store, client, witness
+        self.public_key, self.origin, self.nodes = public_key, origin, nodes
+        self._stale_hashes = 0
 
     async def submit_latest(self) -> Submitted | None:
         """Submit the latest signed head unless the witness already cosigned it; None if there is no head.
@@ -67,6 +84,7 @@ class WitnessSubmitter:
         old = int(state.get("size", 0))
         if old == size and state.get("cosigned_size") == size:
             return Submitted(size, size)
+        self._stale_hashes = 0
         try:
             cosigned_note = await self._submit(head["note"], size, old, _floor(state))
         except WitnessError as exc:
@@ -76,20 +94,18 @@ class WitnessSubmitter:
             raise
         await self.store.record_witnessed(size, cosigned_note, datetime.now(UTC))
         log.info("tree head cosigned by the witness", extra={"tree_size": size})
-        return Submitted(size, size)
+        return Submitted(size, size, self._stale_hashes)
 
     async def _submit(self, note: str, size: int, old: int, floor: tuple[int, int | None]) -> str:
         cosigned_size, reanchor_to = floor
+        new_root = self._signed_root(note, size)
         for _ in range(MAX_CONFLICTS + 1):
             if old > size:
                 raise WitnessAhead(f"the witness cosigned a tree of {old} leaves, the ledger's latest head has "
                                    f"{size}: leaves the witness saw are gone (truncated or forked ledger)")
-            try:
-                proof: list[bytes] = []
-                if 0 < old < size:  # O(log n) stored subtree hashes (proofs.py), so a 409 retry costs little
-                    proof = await consistency_path(self.store, old, size)
-            except LedgerInconsistent as exc:
-                raise WitnessError(f"no consistency proof from {old} to {size}: {exc}") from None
+            proof: list[bytes] = []
+            if 0 < old < size:  # O(log n) stored subtree hashes (proofs.py), so a 409 retry costs little
+                proof = await self._consistency_proof(old, size, new_root)
             try:
                 lines = await self.client.add_checkpoint(old, proof, note)
             except WitnessConflict as conflict:
@@ -106,6 +122,52 @@ class WitnessSubmitter:
                 continue
             return cosigned(note, lines, self.witness)
         raise WitnessError(f"the witness's size kept changing over {MAX_CONFLICTS} submissions")
+
+    def _signed_root(self, note: str, size: int) -> bytes:
+        """The root ``note`` is signed over, if it is this log's checkpoint of ``size`` signed with the node's key."""
+        try:
+            checkpoint = open_note(note, self.public_key, origin=self.origin)
+        except HeadError as exc:
+            raise CheckpointRejected(f"not submitted: the checkpoint of size {size} is not signed by this node's key "
+                                     f"for {self.origin}: {exc}") from None
+        if checkpoint.size != size:
+            raise CheckpointRejected(f"not submitted: the head stored as size {size} is a checkpoint of size "
+                                     f"{checkpoint.size}")
+        return checkpoint.root
+
+    async def _consistency_proof(self, old: int, size: int, new_root: bytes) -> list[bytes]:
+        """PROOF(old, size), verified against the node's own signed heads of both sizes before it is sent; rebuilt
+        from the leaves (and the stored hashes repaired) if a stored subtree hash is wrong."""
+        old_head = await self.store.signed_head(old)
+        if old_head is None:
+            raise CheckpointRejected(f"not submitted: the witness holds size {old}, for which this node has no signed "
+                                     "head, so consistency with it cannot be checked")
+        old_root = self._signed_root(old_head["note"], old)
+
+        def problem(path: list[bytes]) -> str | None:
+            try:
+                verify_consistency(old, size, old_root, new_root, path)
+            except ProofError as exc:
+                return str(exc)
+            return None
+
+        try:
+            checked = await checked_path(self.store, consistency_ranges(old, size), problem)
+        except LedgerInconsistent as exc:
+            raise WitnessError(f"no consistency proof from {old} to {size}: {exc}") from None
+        failure = problem(checked.path)
+        if failure is not None:
+            raise CheckpointRejected(f"not submitted: the consistency proof from {old} to {size} does not verify "
+                                     f"against the signed heads even from the leaves ({failure}): run "
+                                     "`eucaim-node audit verify`")
+        if checked.stale:
+            log.error("stored subtree hashes disagree with the leaves: the consistency proof was rebuilt from the "
+                      "leaves", extra={"first": old, "tree_size": size,
+                                       "nodes": sorted(node_id(*n) for n in checked.stale)})
+            if self.nodes is not None:
+                await self.nodes.replace(checked.stale)
+            self._stale_hashes += len(checked.stale)
+        return checked.path
 
 
 def _floor(state: dict) -> tuple[int, int | None]:
