@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from eucaim_node.audit.adapters.background import HeadSigner
 from eucaim_node.ledger.witness_client import WitnessUnavailable
-from eucaim_node.ledger.witnessing import WitnessAhead, WitnessRolledBack
+from eucaim_node.ledger.witnessing import CheckpointRejected, Submitted, WitnessAhead, WitnessRolledBack
 from eucaim_node.telemetry import metrics
 
 
@@ -63,3 +63,29 @@ async def test_an_unavailable_witness_is_a_warning():
     before = failures("unavailable")
     await step_with(WitnessUnavailable("down"))
     assert failures("unavailable") == before + 1
+
+
+async def test_a_checkpoint_that_fails_the_nodes_own_check_is_counted_as_rejected_locally(caplog):
+    before, refused = failures("rejected_locally"), failures("refused")
+    with caplog.at_level(logging.INFO, logger="eucaim_node.audit"):
+        await step_with(CheckpointRejected("not submitted: the checkpoint of size 12 is not signed by this node's key"))
+    assert failures("rejected_locally") == before + 1 and failures("refused") == refused
+    assert any(r.levelno == logging.ERROR and "NOT submitted" in r.getMessage() for r in caplog.records)
+
+
+class RepairingSubmitter:
+    async def submit_latest(self):
+        return Submitted(12, 12, stale_hashes=2)
+
+
+async def test_stored_hashes_repaired_while_proving_to_the_witness_are_counted():
+    def sample(name: str, **labels: str) -> float:
+        return metrics.REGISTRY.get_sample_value(name, {"service": "audit", **labels}) or 0.0
+
+    mismatches, repaired = sample("eucaim_audit_tree_node_mismatches_total", kind="proof"), \
+        sample("eucaim_audit_tree_nodes_repaired_total")
+    signer = HeadSigner(Ledger(), Ed25519PrivateKey.generate(), "node.example/audit", 1.0,  # type: ignore[arg-type]
+                        RepairingSubmitter())  # type: ignore[arg-type]
+    await signer.witness_step()
+    assert sample("eucaim_audit_tree_node_mismatches_total", kind="proof") == mismatches + 1
+    assert sample("eucaim_audit_tree_nodes_repaired_total") == repaired + 2

@@ -209,7 +209,8 @@ async def _submit_to_witness(settings, store) -> None:
     client = WitnessClient(settings.audit_witness_url, token=read_secret(settings.audit_witness_token_file),
                            ca_file=settings.audit_witness_ca_file)
     try:
-        submitted = await WitnessSubmitter(store, client, witness).submit_latest()
+        submitted = await WitnessSubmitter(store, client, witness, public_key=_public_key(settings, None),
+                                           origin=settings.audit_log_origin).submit_latest()
         if submitted is not None:
             typer.echo(f"cosigned by the witness at size {submitted.witnessed_size}", err=True)
     except WitnessError as exc:
@@ -270,13 +271,14 @@ def prove(
     public_key: PublicKey = None,
 ) -> None:
     """Print an inclusion proof of RECORD_ID in a signed head (JSON), checked before it is printed."""
-    from eucaim_node.ledger.proofs import inclusion_proof_document
+    from eucaim_node.ledger.proofs import inclusion_proof
 
     settings = _settings(env_file)
-    proof = _proof(settings, lambda reader: inclusion_proof_document(reader, record_id, settings.audit_log_origin, size))
-    _emit_proof(settings, proof, output, public_key, "audit-prove",
-                {"leaf_index": proof["leaf_index"], "tree_size": proof["tree_size"]},
-                f"inclusion of leaf {proof['leaf_index']} in the signed head of size {proof['tree_size']}")
+    key = _public_key(settings, public_key)
+    proof = _proof(settings, lambda reader: inclusion_proof(reader, record_id, settings.audit_log_origin, key, size))
+    leaf, tree_size = proof.document["leaf_index"], proof.document["tree_size"]
+    _emit_proof(settings, proof, output, key, "audit-prove", {"leaf_index": leaf, "tree_size": tree_size},
+                f"inclusion of leaf {leaf} in the signed head of size {tree_size}")
 
 
 @app.command()
@@ -288,15 +290,16 @@ def consistency(
     public_key: PublicKey = None,
 ) -> None:
     """Print a consistency proof between the signed heads of sizes FIRST and SECOND (JSON), checked first."""
-    from eucaim_node.ledger.proofs import consistency_proof_document
+    from eucaim_node.ledger.proofs import consistency_proof
 
     settings = _settings(env_file)
-    proof = _proof(settings, lambda reader: consistency_proof_document(reader, first, second, settings.audit_log_origin))
-    _emit_proof(settings, proof, output, public_key, "audit-consistency", {"first": first, "second": second},
+    key = _public_key(settings, public_key)
+    proof = _proof(settings, lambda reader: consistency_proof(reader, first, second, settings.audit_log_origin, key))
+    _emit_proof(settings, proof, output, key, "audit-consistency", {"first": first, "second": second},
                 f"consistency of the signed heads of sizes {first} and {second}")
 
 
-def _proof(settings, build) -> dict[str, Any]:
+def _proof(settings, build):
     from eucaim_node.ledger.proofs import ProofUnavailable
 
     try:
@@ -305,12 +308,19 @@ def _proof(settings, build) -> dict[str, Any]:
         raise _fail(str(exc), 1) from None
 
 
-def _emit_proof(settings, proof: dict[str, Any], output: Path | None, public_key, action: str,
-                detail: dict[str, Any], claim: str) -> None:
-    """Check a proof before anyone relies on it, print or write it, audit the request, fail if it does not verify."""
+def _emit_proof(settings, built, output: Path | None, key, action: str, detail: dict[str, Any], claim: str) -> None:
+    """Check a proof before anyone relies on it, print or write it, audit the request, fail if it does not verify.
+    Stored subtree hashes that disagreed with the leaves are reported, not repaired: the CLI's database user may
+    only read them (store.access); the audit service replaces wrong ones it meets (decision 0115)."""
     from eucaim_node.ledger.proofs import check_proof
 
-    problem = check_proof(proof, _public_key(settings, public_key), settings.audit_log_origin)
+    proof = built.document
+    if built.stale:
+        detail = {**detail, "stale_subtree_hashes": len(built.stale)}
+        typer.echo(f"warning: {len(built.stale)} stored subtree hash(es) disagree with the leaves "
+                   f"({', '.join(f'{level}/{index}' for level, index in sorted(built.stale))}); this proof was "
+                   "built from the leaves instead", err=True)
+    problem = check_proof(proof, key, settings.audit_log_origin)
     text = json.dumps(proof, indent=2) + "\n"
     if output:
         output.write_text(text)

@@ -95,6 +95,14 @@ AUDIT_WITNESS_FAILURES = Counter(
     "(unavailable: the witness could not be reached; refused: it answered 4xx, e.g. a fork or a truncated ledger; "
     "rolled_back: it reported a size below the one it cosigned, so the node refused to re-anchor).",
     ["service", "kind"], registry=REGISTRY)
+AUDIT_TREE_NODE_MISMATCHES = Counter(
+    "eucaim_audit_tree_node_mismatches", "Times the stored subtree hashes of the audit ledger disagreed with a signed "
+    "tree head (index: the hashes computed for a new head do not give its signed root, so none were stored; proof: "
+    "a proof from stored hashes did not verify and was rebuilt from the leaves).",
+    ["service", "kind"], registry=REGISTRY)
+AUDIT_TREE_NODES_REPAIRED = Counter(
+    "eucaim_audit_tree_nodes_repaired", "Stored subtree hashes of the audit ledger replaced by the hash recomputed "
+    "from the leaves and checked against a signed tree head.", ["service"], registry=REGISTRY)
 
 def render() -> tuple[bytes, str]:
     """The exposition text and its content type."""

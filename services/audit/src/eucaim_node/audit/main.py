@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from faststream import Context
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaMessage, KafkaRouter
@@ -44,18 +45,23 @@ async def on_any_event(message: KafkaMessage, ledger: Annotated[LedgerStore, Con
                                                   "entity": record["entity"], "leaf_index": appended.leaf_index})
 
 
-def witness_submitter(settings: AuditSettings, ledger: LedgerStore) -> tuple[WitnessSubmitter | None, WitnessClient | None]:
-    """The witness submission, when EUCAIM_AUDIT_WITNESS_URL is set (then its token and verifier key files are required)."""
+def witness_submitter(settings: AuditSettings, ledger: LedgerStore, key: Ed25519PrivateKey | None,
+                      nodes: TreeNodeIndex | None) -> tuple[WitnessSubmitter | None, WitnessClient | None]:
+    """The witness submission, when EUCAIM_AUDIT_WITNESS_URL is set (then its token and verifier key files are
+    required) and heads are signed (``key``: each checkpoint is checked against its public key before it is sent)."""
     if not settings.audit_witness_url:
         log.warning("EUCAIM_AUDIT_WITNESS_URL is not set: no witness cosigns the tree heads, so deleting the newest "
                     "records with their heads would go unnoticed (docs/audit.md)")
         return None, None
     if settings.audit_witness_token_file is None or settings.audit_witness_vkey_file is None:
         raise ValueError("EUCAIM_AUDIT_WITNESS_URL needs EUCAIM_AUDIT_WITNESS_TOKEN_FILE and EUCAIM_AUDIT_WITNESS_VKEY_FILE")
+    if key is None:
+        return None, None
     witness = Witness.from_file(settings.audit_witness_vkey_file)
     client = WitnessClient(settings.audit_witness_url, token=read_secret(settings.audit_witness_token_file),
                            ca_file=settings.audit_witness_ca_file)
-    return WitnessSubmitter(ledger, client, witness), client
+    return WitnessSubmitter(ledger, client, witness, public_key=key.public_key(), origin=settings.audit_log_origin,
+                            nodes=nodes), client
 
 
 def create_app(settings: AuditSettings) -> AsgiFastStream:
@@ -64,12 +70,13 @@ def create_app(settings: AuditSettings) -> AsgiFastStream:
     mongo, db = connect(settings, app_name=NAME)
     ledger = LedgerStore(db)
     background = Background()
-    submitter, witness_client = witness_submitter(settings, ledger)
-    if settings.audit_signing_key_file is not None:
-        key = load_private_key(settings.audit_signing_key_file, generate=settings.audit_signing_key_generate)
+    key = None if settings.audit_signing_key_file is None else load_private_key(
+        settings.audit_signing_key_file, generate=settings.audit_signing_key_generate)
+    nodes = None if key is None else TreeNodeIndex(db, key.public_key(), settings.audit_log_origin)
+    submitter, witness_client = witness_submitter(settings, ledger, key, nodes)
+    if key is not None:
         background.factories.append(HeadSigner(ledger, key, settings.audit_log_origin,
-                                               settings.audit_head_interval_seconds, submitter,
-                                               nodes=TreeNodeIndex(db)).run)
+                                               settings.audit_head_interval_seconds, submitter, nodes=nodes).run)
     else:
         log.warning("EUCAIM_AUDIT_SIGNING_KEY_FILE is not set: records are appended to the tree but no tree head is signed")
     if settings.audit_syslog_host:

@@ -15,11 +15,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eucaim_node.ledger.export import dicom_audit_message
 from eucaim_node.ledger.syslog import SyslogTlsSender, format_message
 from eucaim_node.ledger.witness_client import WitnessError, WitnessUnavailable
-from eucaim_node.ledger.witnessing import WitnessRolledBack, WitnessSubmitter
+from eucaim_node.ledger.witnessing import CheckpointRejected, WitnessRolledBack, WitnessSubmitter
 from eucaim_node.runtime import backoff_delay, is_transient
-from eucaim_node.telemetry.metrics import AUDIT_WITNESS_FAILURES, AUDIT_WITNESS_PENDING_LEAVES
+from eucaim_node.telemetry.metrics import (
+    AUDIT_TREE_NODE_MISMATCHES,
+    AUDIT_TREE_NODES_REPAIRED,
+    AUDIT_WITNESS_FAILURES,
+    AUDIT_WITNESS_PENDING_LEAVES,
+)
 
-from eucaim_node.ledger.store import LedgerInconsistent, LedgerStore, TreeNodeIndex
+from eucaim_node.ledger.store import LedgerInconsistent, LedgerStore, TreeNodeIndex, TreeNodesMismatch
 
 log = logging.getLogger("eucaim_node.audit")
 
@@ -72,18 +77,45 @@ class HeadSigner:
             if head is not None:
                 log.info("tree head signed", extra={"tree_size": head["_id"], "root": head["root"]})
         if self.nodes is not None:
-            try:
-                await self.nodes.extend(self.store.signed_leaves)
-            except LedgerInconsistent as exc:  # proofs fall back to the leaves; verify finds what changed
-                log.error("subtree hashes NOT stored: the ledger is inconsistent", extra={"error": str(exc)})
+            await self.index_step(self.nodes)
         if self.submitter is not None:
             await self.witness_step()
         return None
 
+    async def index_step(self, nodes: TreeNodeIndex) -> None:
+        """Extend the stored subtree hashes to the new head; if what they give is not its signed root, store nothing
+        and rebuild them from the leaves (decision 0115). Logs sizes and hashes only, never record content."""
+        try:
+            await nodes.extend(self.store.signed_leaves)
+            return
+        except TreeNodesMismatch as exc:
+            AUDIT_TREE_NODE_MISMATCHES.labels(SERVICE, "index").inc()
+            log.error("subtree hashes NOT stored: they do not give the signed root; rebuilding them from the leaves",
+                      extra={"tree_size": exc.size, "indexed_size": exc.covered, "computed_root": exc.computed_root,
+                             "signed_root": exc.signed_root})
+        except LedgerInconsistent as exc:  # proofs fall back to the leaves; verify finds what changed
+            log.error("subtree hashes NOT stored: the ledger is inconsistent", extra={"error": str(exc)})
+            return
+        try:
+            replaced = await nodes.rebuild()
+        except TreeNodesMismatch as exc:
+            log.error("subtree hashes NOT rebuilt: the stored leaf hashes do not give the signed root either "
+                      "(run `eucaim-node audit verify`)", extra={"tree_size": exc.size, "computed_root": exc.computed_root,
+                                                                 "signed_root": exc.signed_root})
+        except LedgerInconsistent as exc:
+            log.error("subtree hashes NOT rebuilt: the ledger is inconsistent", extra={"error": str(exc)})
+        else:
+            AUDIT_TREE_NODES_REPAIRED.labels(SERVICE).inc(replaced)
+            log.warning("subtree hashes rebuilt from the leaves", extra={"replaced": replaced})
+
     async def witness_step(self) -> None:
         assert self.submitter is not None
         try:
-            await self.submitter.submit_latest()
+            submitted = await self.submitter.submit_latest()
+        except CheckpointRejected as exc:
+            AUDIT_WITNESS_FAILURES.labels(SERVICE, "rejected_locally").inc()
+            log.error("tree head NOT submitted to the witness: it failed the node's own check",
+                      extra={"error": str(exc)[:500]})
         except WitnessUnavailable as exc:
             AUDIT_WITNESS_FAILURES.labels(SERVICE, "unavailable").inc()
             log.warning("witness unavailable: tree heads stay pending and are submitted when it answers",
@@ -96,6 +128,10 @@ class HeadSigner:
         except WitnessError as exc:
             AUDIT_WITNESS_FAILURES.labels(SERVICE, "refused").inc()
             log.error("the witness did not cosign the latest tree head", extra={"error": str(exc)[:500]})
+        else:
+            if submitted is not None and submitted.stale_hashes:
+                AUDIT_TREE_NODE_MISMATCHES.labels(SERVICE, "proof").inc()
+                AUDIT_TREE_NODES_REPAIRED.labels(SERVICE).inc(submitted.stale_hashes)
         head = await self.store.latest_head()
         witnessed = int((await self.store.witness_state()).get("size", 0))
         AUDIT_WITNESS_PENDING_LEAVES.labels(SERVICE).set(max(0, (int(head["_id"]) if head else 0) - witnessed))
