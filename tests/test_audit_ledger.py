@@ -383,6 +383,23 @@ def test_inclusion_proof_verifies_offline_and_fails_when_altered(audit, observer
     altered(lambda p: p.update(checkpoint=p["checkpoint"].replace(f"\n{p['tree_size']}\n", f"\n{p['tree_size'] + 1}\n")))
 
 
+def test_prove_builds_around_a_wrong_stored_subtree_hash_and_says_so(audit, observer, quiet_ledger):
+    """(b) A wrong stored hash no longer makes every proof through it fail: `prove` rebuilds the path from the
+    leaves and names the hash; it does not repair it, because the CLI's database user only reads (store.access)."""
+    nodes = observer.db[collections.AUDIT_TREE_NODES]
+    assert (observer.db[AUDIT_LEDGER_STATE].find_one({"_id": "tree-nodes"}) or {}).get("size", 0) >= 2
+    record = quiet_ledger.find_one({"leaf_index": 1})
+    saved = nodes.find_one({"_id": "0/0"})  # leaf 0's hash: on leaf 1's path in every head
+    nodes.update_one({"_id": "0/0"}, {"$set": {"hash": "00" * 32}})
+    try:
+        result = audit.cli("prove", record["_id"])
+        assert "warning: 1 stored subtree hash(es) disagree with the leaves (0/0)" in result.stderr
+        assert "verified" in result.stderr and json.loads(result.stdout)["leaf_index"] == 1
+        assert nodes.find_one({"_id": "0/0"})["hash"] == "00" * 32, "the read-only CLI wrote a subtree hash"
+    finally:
+        nodes.replace_one({"_id": "0/0"}, saved)
+
+
 def test_consistency_proof_between_two_heads(audit, observer, study, tmp_path):
     sizes = [h["_id"] for h in observer.db[AUDIT_TREE_HEADS].find({}, sort=[("_id", 1)])]
     assert len(sizes) >= 2

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pymongo.asynchronous.database import AsyncDatabase
+
 from eucaim_node.ledger import load_private_key
-from eucaim_node.ledger.store import LedgerStore
+from eucaim_node.ledger.proofs import check_proof, inclusion_proof_document
+from eucaim_node.ledger.store import (
+    AUDIT_TREE_NODES,
+    NODE_INDEX_STATE,
+    LedgerStore,
+    TreeNodeIndex,
+    TreeNodesMismatch,
+    node_id,
+)
 from eucaim_node.ledger.verify import LedgerVerifier
 
 
@@ -96,7 +110,7 @@ async def test_proofs_read_log_n_stored_subtree_hashes_and_tampering_is_still_ca
     origin = "test/audit"
     try:
         db = client[db_name]
-        store, index = LedgerStore(db), TreeNodeIndex(db, batch=700)  # several index batches per head
+        store, index = LedgerStore(db), TreeNodeIndex(db, key.public_key(), origin, batch=700)  # several batches per head
         await store.ensure_indexes()
         for start in range(0, 2000, 500):
             assert await store.append_batch([record(i) for i in range(start, start + 500)]) == 500
@@ -138,3 +152,97 @@ async def test_proofs_read_log_n_stored_subtree_hashes_and_tampering_is_still_ca
     finally:
         await client.drop_database(db_name)
         await client.close()
+
+
+ORIGIN = "test/audit"
+
+
+@contextlib.asynccontextmanager
+async def signed_ledger(stack, tmp_path, n: int) -> AsyncIterator[tuple[AsyncDatabase, LedgerStore, Ed25519PrivateKey]]:
+    """A fresh database on FerretDB with ``n`` records under one head signed with a new key; dropped afterwards."""
+    db_name = f"ledger_nodes_{uuid.uuid4().hex[:8]}"
+    client = stack.mongo_client(asynchronous=True, tz_aware=True)
+    key = load_private_key(tmp_path / "k.pem", generate=True)
+    try:
+        db = client[db_name]
+        store = LedgerStore(db)
+        await store.ensure_indexes()
+        await store.append_batch([record(i) for i in range(n)])
+        await store.sign_head(key, ORIGIN, datetime.now(UTC))
+        yield db, store, key
+    finally:
+        await client.drop_database(db_name)
+        await client.close()
+
+
+async def test_subtree_hashes_that_do_not_give_the_signed_root_are_never_stored(stack, tmp_path):
+    """(a) The index computes the new subtree hashes, checks the root they give against the root the head is
+    *signed* over, and only then stores them: a wrong right edge (its state) stores nothing, in any batch."""
+    async with signed_ledger(stack, tmp_path, 8) as (db, store, key):
+        index = TreeNodeIndex(db, key.public_key(), ORIGIN, batch=2)  # several insert batches per extension
+        assert await index.extend() == 8
+        stored = await db[AUDIT_TREE_NODES].count_documents({})
+        right_edge = (await index.covered()).peaks
+        # The planted fault: the index's right edge (the root of leaves 0..7) is wrong.
+        await index.state.update_one({"_id": NODE_INDEX_STATE}, {"$set": {"peaks": ["00" * 32]}})
+        await store.append_batch([record(i) for i in range(8, 20)])
+        await store.sign_head(key, ORIGIN, datetime.now(UTC))
+        with pytest.raises(TreeNodesMismatch) as raised:
+            await index.extend(store.signed_leaves)
+        assert (raised.value.size, raised.value.covered) == (20, 8)
+        head = await store.latest_head()
+        assert raised.value.signed_root == head["root"] and raised.value.computed_root != head["root"]
+        assert await db[AUDIT_TREE_NODES].count_documents({}) == stored, "subtree hashes stored before the check"
+        assert (await index.covered()).size == 8
+
+        # The signed note decides, not the head's unsigned `root` field: editing that field changes nothing.
+        await index.state.update_one({"_id": NODE_INDEX_STATE}, {"$set": {"peaks": [p.hex() for p in right_edge]}})
+        await store.heads.update_one({"_id": 20}, {"$set": {"root": "11" * 32}})
+        assert await index.extend(store.signed_leaves) == 20
+
+
+async def test_the_audit_service_rebuilds_wrong_subtree_hashes_from_the_leaves(stack, tmp_path):
+    """(b) A wrong right edge makes the service's index step count the mismatch, store nothing from it and rebuild
+    the index from the leaves: a stored hash planted wrong is replaced, and proofs through it verify again."""
+    from eucaim_node.audit.adapters.background import HeadSigner
+    from eucaim_node.telemetry import metrics
+
+    def counted(name: str, **labels: str) -> float:
+        return metrics.REGISTRY.get_sample_value(name, {"service": "audit", **labels}) or 0.0
+
+    async with signed_ledger(stack, tmp_path, 8) as (db, store, key):
+        index = TreeNodeIndex(db, key.public_key(), ORIGIN, batch=2)
+        signer = HeadSigner(store, key, ORIGIN, 1.0, None, nodes=index)
+        await signer.index_step(index)
+        good = (await db[AUDIT_TREE_NODES].find_one({"_id": node_id(2, 0)}))["hash"]
+        # The planted faults: a stored subtree hash (leaves 0..3, on the path of leaf 5) and the right edge.
+        await db[AUDIT_TREE_NODES].update_one({"_id": node_id(2, 0)}, {"$set": {"hash": "00" * 32}})
+        await index.state.update_one({"_id": NODE_INDEX_STATE}, {"$set": {"peaks": ["00" * 32]}})
+        proof = await inclusion_proof_document(store, "r-5", ORIGIN, size=8)
+        assert check_proof(proof, key.public_key(), ORIGIN) is not None
+        mismatches, repaired = counted("eucaim_audit_tree_node_mismatches_total", kind="index"), \
+            counted("eucaim_audit_tree_nodes_repaired_total")
+
+        await signer.step()  # nothing new: no head, nothing to index
+        await store.append_batch([record(i) for i in range(8, 13)])
+        await signer.step()  # signs 13, the extension does not give its root: rebuilt from the leaves
+
+        assert counted("eucaim_audit_tree_node_mismatches_total", kind="index") == mismatches + 1
+        assert counted("eucaim_audit_tree_nodes_repaired_total") >= repaired + 1
+        assert (await db[AUDIT_TREE_NODES].find_one({"_id": node_id(2, 0)}))["hash"] == good
+        assert (await index.covered()).size == 13
+        for size in (8, 13):
+            proof = await inclusion_proof_document(store, "r-5", ORIGIN, size=size)
+            assert check_proof(proof, key.public_key(), ORIGIN) is None
+
+
+async def test_a_rebuild_stores_nothing_when_the_leaves_themselves_disagree_with_the_signed_head(stack, tmp_path):
+    async with signed_ledger(stack, tmp_path, 8) as (db, store, key):
+        index = TreeNodeIndex(db, key.public_key(), ORIGIN)
+        await index.extend()
+        before = {d["_id"]: d["hash"] async for d in db[AUDIT_TREE_NODES].find()}
+        await store.records.update_one({"leaf_index": 3}, {"$set": {"leaf_hash": "22" * 32}})
+        with pytest.raises(TreeNodesMismatch):
+            await index.rebuild()
+        assert {d["_id"]: d["hash"] async for d in db[AUDIT_TREE_NODES].find()} == before
+        assert before[node_id(0, 3)] != "22" * 32
