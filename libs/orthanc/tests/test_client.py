@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from eucaim_node.orthanc import OrthancAnswerTooLarge, OrthancClient, OrthancUnavailable
+from eucaim_node.orthanc import OrthancAnswerTooLarge, OrthancClient, OrthancSession, OrthancUnavailable
 from eucaim_node.orthanc.settings import OrthancEndpoint
 
 FILE = bytes(range(256)) * 64
@@ -34,6 +34,11 @@ class _Orthanc(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(FILE)
             self.close_connection = True
+            return
+        if self.path.endswith("/busy/file"):  # an overloaded Orthanc behind a proxy
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if "gzip" in accepted:  # Orthanc's HttpCompressionEnabled: compress for a client that accepts it
             body, extra = gzip.compress(FILE), {"Content-Encoding": "gzip"}
@@ -88,3 +93,10 @@ async def test_an_archive_larger_than_the_limit_is_refused_and_never_written_pas
         assert target.stat().st_size <= len(FILE) - 1
     assert await client.download_archive("series", "unannounced", target, limit=len(FILE)) == len(FILE)
     assert target.read_bytes() == FILE
+async def test_an_orthanc_answering_503_is_unavailable_after_the_librarys_retries(orthanc):
+    """orthanc-api-client retries 502/503, then urllib3 raises RetryError, which the library turned into a None
+    answer (AttributeError in the caller): a dead-lettered message instead of a retried one."""
+    with pytest.raises(OrthancUnavailable, match="HTTP 503"):
+        await OrthancClient(OrthancEndpoint(url=orthanc, username="u", password="p")).instance_file("busy")
+    with pytest.raises(OrthancUnavailable, match="HTTP 503"):
+        OrthancSession(OrthancEndpoint(url=orthanc, username="u", password="p")).instance_file("busy")

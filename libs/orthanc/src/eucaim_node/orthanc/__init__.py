@@ -1,4 +1,4 @@
-"""The node's one adapter over Orthanc's REST API (orthanc-api-client, called off the event loop).
+"""The node's one adapter over Orthanc's REST API (orthanc-api-client: async, called off the event loop, or synchronous).
 
 Only the REST API that Orthanc 1.10 (Debian) and 1.12 (container images) share is used: no
 labels, no extended ``/changes``, no ``/tools/find`` paging options.
@@ -10,6 +10,7 @@ from .client import (
     OrthancAnswerTooLarge,
     OrthancClient,
     OrthancNotFound,
+    OrthancSession,
     OrthancUnavailable,
     StoredInstance,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "OrthancClient",
     "OrthancEndpoint",
     "OrthancNotFound",
+    "OrthancSession",
     "OrthancUnavailable",
     "ResearchOrthancSettings",
     "StoredInstance",

@@ -1,4 +1,7 @@
-"""Async facade over orthanc-api-client (synchronous), so handlers never block the event loop."""
+"""The node's client of Orthanc's REST API over orthanc-api-client: :class:`OrthancSession`, synchronous, for a
+process without an event loop (the anonymisation service's worker processes, decision 0131), and
+:class:`OrthancClient`, its async facade, so handlers never block the event loop. Errors are mapped to the node's
+own exceptions in one place, :meth:`OrthancSession.call`."""
 
 from __future__ import annotations
 
@@ -59,21 +62,26 @@ class StoredInstance:
     status: str  # "Success" or "AlreadyStored"
 
 
-class OrthancClient:
-    """One Orthanc instance. Every method runs the blocking client in a worker thread."""
+class OrthancSession:
+    """One Orthanc over one keep-alive HTTP session, synchronous. Every request goes through :meth:`call`, which
+    maps the client library's errors to :class:`OrthancUnavailable` and :class:`OrthancNotFound`."""
 
     def __init__(self, endpoint: OrthancEndpoint, *, timeout: float = 60.0) -> None:
         self.endpoint = endpoint
         self._timeout = timeout
-        self._api = OrthancApiClient(endpoint.url, user=endpoint.username, pwd=endpoint.password)
+        self.api = OrthancApiClient(endpoint.url, user=endpoint.username, pwd=endpoint.password)
+        # The library retries 502/503 (urllib3), then urllib3 raises RetryError, which the library does not
+        # translate: its get() returns None. Answering the last response instead lets call() map the status.
+        adapter = self.api._http_session.get_adapter(endpoint.url)
+        adapter.max_retries = adapter.max_retries.new(raise_on_status=False)
 
     def __repr__(self) -> str:
-        return f"OrthancClient({self.endpoint.url})"
+        return f"OrthancSession({self.endpoint.url})"
 
-    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         kwargs.setdefault("timeout", self._timeout)
         try:
-            return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+            return fn(*args, **kwargs)
         except (api_errors.ConnectionError, api_errors.TimeoutError) as exc:
             raise OrthancUnavailable(f"{self.endpoint.url}: {exc.msg}") from None
         except api_errors.NotAuthorized as exc:
@@ -84,6 +92,31 @@ class OrthancClient:
             if exc.http_status_code in (502, 503, 504):
                 raise OrthancUnavailable(f"{self.endpoint.url}: HTTP {exc.http_status_code}") from None
             raise
+
+    def instance_file(self, instance_id: str) -> bytes:
+        # Asked for as is: with HttpCompressionEnabled Orthanc would otherwise gzip every file on the fly (and
+        # we unzip it), the largest CPU cost of the pipeline (docs/benchmarks.md, decision 0090).
+        return self.call(self.api.get_binary, f"instances/{instance_id}/file", headers={"Accept-Encoding": "identity"})
+
+    def store(self, data: bytes) -> StoredInstance:
+        """Store one Part-10 file (idempotent: storing the same SOP instance again overwrites it)."""
+        body = self.call(self.api.post, "instances", data=data, headers={"Content-Type": "application/dicom"}).json()
+        return StoredInstance(body["ID"], body["ParentStudy"], body["ParentSeries"], body["Status"])
+
+
+class OrthancClient:
+    """One Orthanc instance. Every method runs the blocking :class:`OrthancSession` in a worker thread."""
+
+    def __init__(self, endpoint: OrthancEndpoint, *, timeout: float = 60.0) -> None:
+        self.endpoint = endpoint
+        self._session = OrthancSession(endpoint, timeout=timeout)
+        self._api = self._session.api
+
+    def __repr__(self) -> str:
+        return f"OrthancClient({self.endpoint.url})"
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(functools.partial(self._session.call, fn, *args, **kwargs))
 
     async def get_json(self, path: str) -> Any:
         return await self._call(self._api.get_json, path)
@@ -139,10 +172,7 @@ class OrthancClient:
         return True
 
     async def instance_file(self, instance_id: str) -> bytes:
-        # Asked for as is: with HttpCompressionEnabled Orthanc would otherwise gzip every file on the fly (and
-        # we unzip it), the largest CPU cost of the pipeline (docs/benchmarks.md, decision 0090).
-        return await self._call(self._api.get_binary, f"instances/{instance_id}/file",
-                                headers={"Accept-Encoding": "identity"})
+        return await asyncio.to_thread(self._session.instance_file, instance_id)
 
     async def download_archive(self, level: Literal["series", "studies"], resource_id: str, target: Path, *,
                                limit: int | None = None) -> int:
@@ -178,10 +208,7 @@ class OrthancClient:
 
     async def store(self, data: bytes) -> StoredInstance:
         """Store one Part-10 file (idempotent: storing the same SOP instance again overwrites it)."""
-        response = await self._call(self._api.post, "instances", data=data,
-                                    headers={"Content-Type": "application/dicom"})
-        body = response.json()
-        return StoredInstance(body["ID"], body["ParentStudy"], body["ParentSeries"], body["Status"])
+        return await asyncio.to_thread(self._session.store, data)
 
     async def find_study(self, study_instance_uid: str) -> str | None:
         """Orthanc ID of the study with this StudyInstanceUID, or None."""
