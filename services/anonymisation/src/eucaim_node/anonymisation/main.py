@@ -65,6 +65,7 @@ def create_app(settings: AnonymisationSettings) -> AsgiFastStream:
     clinical = ClinicalOrthanc(settings.clinical_orthanc())
     research = ResearchOrthanc(settings.research_orthanc())
     deidentify = DeidentifierPool(load_key(settings.hmac_key_file), site_prefix=settings.site_prefix, profile=settings.profile(),
+                                  clinical=settings.clinical_orthanc(), research=settings.research_orthanc(),
                                   workers=settings.anonymisation_workers or available_cores())
     anonymiser = StudyAnonymiser(clinical, research, deidentify, MongoQuarantineLog(db), _Publishers(),
                                  withdrawals=MongoWithdrawalList(db[ANONYMISATION_WITHDRAWALS]), concurrency=settings.anonymisation_concurrency)

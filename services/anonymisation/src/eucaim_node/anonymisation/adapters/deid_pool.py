@@ -1,28 +1,36 @@
-"""The de-identification engine in worker processes, one per core (decision 0090).
+"""The de-identification engine in worker processes, one per core (decisions 0090, 0131).
 
 The engine is pure Python and CPU-bound: in threads it runs on one core at a time under the GIL.
-Each worker process builds its own :class:`Deidentifier` once (key, site prefix and profile are sent
-at start, never per instance) and receives only the file's bytes. Workers are started with
-``spawn``: the service's own threads (event loop, Kafka, telemetry) are never forked.
+Each worker process builds its own :class:`Deidentifier` and its own keep-alive sessions to the clinical and
+the research Orthanc once (key, site prefix, profile and the two endpoints with their passwords are sent at
+start, as the pool's initargs, never per instance). Per instance it receives the instance's ID, fetches the file,
+de-identifies it and, when ``core.instance.deidentify_instance`` allows, stores the result itself: the ~0.5 MB
+files no longer cross the process boundary twice, only a small :class:`InstanceOutcome` comes back. Workers are
+started with ``spawn``: the service's own threads (event loop, Kafka, telemetry) are never forked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
-import dataclasses
 import multiprocessing
 import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from eucaim_node.deid import DeidResult, Deidentifier, Profile
+from eucaim_node.deid import Deidentifier, Profile
+from eucaim_node.orthanc import OrthancEndpoint, OrthancSession
+
+from ..core.instance import deidentify_instance
+from ..ports import InstanceOutcome
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
 #: Seconds the workers may take to start (import pydicom, build the engine) before the service fails to start.
 START_TIMEOUT = 300.0
 _engine: Deidentifier | None = None
+_clinical: OrthancSession | None = None
+_research: OrthancSession | None = None
 _all_started = None  # a Barrier of the pool's size: the warm-up holds each worker until all run
 
 
@@ -39,17 +47,21 @@ def _die_with_the_service(service_pid: int) -> None:
         os._exit(1)
 
 
-def _start_worker(key: bytes, site_prefix: str, profile: Profile, barrier, service_pid: int) -> None:
-    global _engine, _all_started
+def _start_worker(key: bytes, site_prefix: str, profile: Profile, clinical: OrthancEndpoint, research: OrthancEndpoint,
+                  barrier, service_pid: int) -> None:
+    global _engine, _clinical, _research, _all_started
     _die_with_the_service(service_pid)
     _engine = Deidentifier(key, site_prefix=site_prefix, profile=profile)
+    _clinical, _research = OrthancSession(clinical), OrthancSession(research)
     _all_started = barrier
 
 
-def _deidentify(data: bytes) -> DeidResult:
-    assert _engine is not None, "worker started without its engine"
-    # The pydicom dataset stays in the worker: callers use the bytes, and pickling it would double the copy.
-    return dataclasses.replace(_engine.deidentify(data), dataset=None)
+def _deidentify_instance(instance_id: str, study_key: str, cleared_subject: str | None) -> InstanceOutcome | None:
+    assert _engine is not None and _clinical is not None and _research is not None, "worker started without its engine"
+    # Orthanc's errors travel back as raised (OrthancUnavailable: the message is retried); the pydicom dataset
+    # and, once stored, the bytes stay in the worker.
+    return deidentify_instance(instance_id, study_key=study_key, cleared_subject=cleared_subject,
+                               fetch=_clinical.instance_file, deidentify=_engine.deidentify, store=_research.store)
 
 
 def _worker_pid(timeout: float) -> int:
@@ -67,11 +79,15 @@ def available_cores() -> int:
 
 
 class DeidentifierPool:
-    """``await pool(data)`` de-identifies one Part-10 file in a worker process."""
+    """``await pool(instance_id, study_key=..., cleared_subject=...)`` fetches, de-identifies and (if cleared)
+    stores one instance in a worker process: the port ``DeidentifyInstance``."""
 
-    def __init__(self, key: bytes, *, site_prefix: str, profile: Profile, workers: int) -> None:
+    def __init__(self, key: bytes, *, site_prefix: str, profile: Profile, clinical: OrthancEndpoint,
+                 research: OrthancEndpoint, workers: int) -> None:
         self.workers = workers
-        self._arguments = (bytes(key), site_prefix, profile)
+        # Passwords reach the workers only here, as initargs (pickled to them at start; OrthancEndpoint's repr
+        # hides them), never with a task.
+        self._arguments = (bytes(key), site_prefix, profile, clinical, research)
         self._executor = self._new_executor()
 
     def _new_executor(self) -> ProcessPoolExecutor:
@@ -86,10 +102,14 @@ class DeidentifierPool:
         return set(await asyncio.gather(*(loop.run_in_executor(self._executor, _worker_pid, START_TIMEOUT)
                                           for _ in range(self.workers))))
 
-    async def __call__(self, data: bytes) -> DeidResult:
+    def __repr__(self) -> str:
+        return f"DeidentifierPool(workers={self.workers})"
+
+    async def __call__(self, instance_id: str, *, study_key: str, cleared_subject: str | None) -> InstanceOutcome | None:
         executor = self._executor
         try:
-            return await asyncio.get_running_loop().run_in_executor(executor, _deidentify, data)
+            return await asyncio.get_running_loop().run_in_executor(
+                executor, _deidentify_instance, instance_id, study_key, cleared_subject)
         except BrokenProcessPool:
             # A worker died (killed, out of memory): the pool refuses all work from then on. Start a new one for
             # the next messages; this one fails (bounded retries, then the dead-letter topic, decision 0005).

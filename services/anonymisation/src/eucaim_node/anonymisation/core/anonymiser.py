@@ -6,6 +6,11 @@ Everything else is quarantined with its reasons; the original stays in the clini
 De-identification is deterministic (keyed HMAC), so processing the same study again stores
 identical instances (Orthanc overwrites them) and publishes events with the same IDs.
 
+Where the files go (decision 0131): the port ``DeidentifyInstance`` (worker processes in production) fetches,
+de-identifies and stores an instance itself once this study has *cleared* its subject, i.e. checked that the
+subject has not withdrawn; until then, and for any other subject, it hands the de-identified bytes back and the
+checks below decide. So the study's first instance goes this way alone, and the rest follow with its subject.
+
 Consent withdrawal: an instance whose subject (its pseudonym) has withdrawn is never stored, and
 the withdrawal is checked again after storing, so a withdrawal recorded meanwhile removes what this
 study stored (whichever of the two runs second cleans up). A withdrawal deletes the subject's
@@ -18,7 +23,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from eucaim_node.events import (
     QuarantinedInstance,
@@ -32,7 +37,15 @@ from eucaim_node.events import (
 )
 from eucaim_node.orthanc import OrthancNotFound, StoredInstance
 
-from ..ports import ClinicalArchive, Deidentify, Publishers, QuarantineLog, ResearchArchive, Withdrawals
+from ..ports import (
+    ClinicalArchive,
+    DeidentifyInstance,
+    InstanceOutcome,
+    Publishers,
+    QuarantineLog,
+    ResearchArchive,
+    Withdrawals,
+)
 
 log = logging.getLogger("eucaim_node.anonymisation")
 
@@ -70,7 +83,16 @@ def native_pixel_checks(released: Iterable[Released]) -> tuple[SeriesPixelCheck,
                  for series_id, found in sorted(judged.items()) if None not in found)
 
 
-def quarantine_entry(instance_id: str, result) -> QuarantinedInstance:
+@dataclass
+class _StudyChecks:
+    """What this run of a study has learnt about its subjects."""
+
+    withdrawn: dict[str, bool] = field(default_factory=dict)
+    #: a subject checked not withdrawn: its instances are stored by the port itself
+    cleared_subject: str | None = None
+
+
+def quarantine_entry(instance_id: str, result: InstanceOutcome) -> QuarantinedInstance:
     first = result.reasons[0] if result.reasons else None
     return QuarantinedInstance(
         orthanc_instance_id=instance_id,
@@ -81,7 +103,7 @@ def quarantine_entry(instance_id: str, result) -> QuarantinedInstance:
 
 
 class StudyAnonymiser:
-    def __init__(self, clinical: ClinicalArchive, research: ResearchArchive, deidentify: Deidentify,
+    def __init__(self, clinical: ClinicalArchive, research: ResearchArchive, deidentify: DeidentifyInstance,
                  quarantine: QuarantineLog, publish: Publishers, *, withdrawals: Withdrawals,
                  concurrency: int = 8) -> None:
         self._clinical = clinical
@@ -99,8 +121,10 @@ class StudyAnonymiser:
             log.warning("study no longer in the clinical Orthanc; nothing to anonymise",
                         extra={"study_key": event.study_key, "orthanc_study_id": event.orthanc_study_id})
             return
-        withdrawn: dict[str, bool] = {}
-        outcomes = await asyncio.gather(*(self._one(event, i, withdrawn) for i in instance_ids))
+        checks = _StudyChecks()
+        # The first instance alone: its subject, once checked, is the cleared subject the others are sent with.
+        outcomes = [await self._one(event, i, checks) for i in instance_ids[:1]]
+        outcomes += await asyncio.gather(*(self._one(event, i, checks) for i in instance_ids[1:]))
         released = [o for o in outcomes if isinstance(o, Released)]
         quarantined = [o.instance for o in outcomes if isinstance(o, Quarantined)]
         withheld = [o for o in outcomes if isinstance(o, Withheld)]
@@ -167,27 +191,32 @@ class StudyAnonymiser:
         log.info("withdrawn subject removed from the research Orthanc", extra={"studies": len(study_ids)})
 
     async def _one(self, event: StudyReceived, instance_id: str,
-                   withdrawn: dict[str, bool]) -> Released | Quarantined | Withheld | None:
-        async with self._slots:
-            try:
-                data = await self._clinical.instance_file(instance_id)
-            except OrthancNotFound:
+                   checks: _StudyChecks) -> Released | Quarantined | Withheld | None:
+        async with self._slots:  # bounds the files in flight (memory), wherever they are
+            outcome = await self._deidentify(instance_id, study_key=event.study_key,
+                                             cleared_subject=checks.cleared_subject)
+            if outcome is None:
                 return None  # deleted meanwhile: nothing to release
-            result = await self._deidentify(data)
-            if result.replaced:  # values the engine could not keep or shift (codes only, never values)
+            if outcome.replaced:  # values the engine could not keep or shift (codes only, never values)
                 log.info("values replaced by the Basic Profile action", extra={
                     "study_key": event.study_key, "orthanc_instance_id": instance_id,
-                    "codes": ",".join(sorted({r.code for r in result.replaced}))})
-            if not result.released:
-                return Quarantined(quarantine_entry(instance_id, result))
-            if result.study_instance_uid != event.study_key:
+                    "codes": ",".join(sorted({r.code for r in outcome.replaced}))})
+            if not outcome.released:
+                return Quarantined(quarantine_entry(instance_id, outcome))
+            if outcome.study_instance_uid != event.study_key:
                 # The study key is the pseudonym of the StudyInstanceUID Orthanc indexed; a
                 # mismatch means the file disagrees with Orthanc's index: hold it back.
                 return Quarantined(QuarantinedInstance(
                     orthanc_instance_id=instance_id, reason="study-key-mismatch", element="StudyInstanceUID",
                     detail="de-identified StudyInstanceUID differs from the study key of the received study"))
-            subject_key = result.patient_pseudonym or ""
-            if await self._is_withdrawn(subject_key, withdrawn):
+            subject_key = outcome.patient_pseudonym or ""
+            if outcome.stored is not None:  # the port stored it: its subject was the cleared one
+                return Released(outcome.stored, subject_key, outcome.native_pixels_complete)
+            if await self._is_withdrawn(subject_key, checks.withdrawn):
                 return Withheld(subject_key)
-            stored = await self._research.store(result.data)
-            return Released(stored, result.patient_pseudonym or "", result.native_pixels_complete)
+            if outcome.data is None:
+                raise RuntimeError("a released instance came back neither stored nor with its bytes")
+            stored = await self._research.store(outcome.data)
+            if subject_key and checks.cleared_subject is None:
+                checks.cleared_subject = subject_key
+            return Released(stored, subject_key, outcome.native_pixels_complete)
