@@ -100,3 +100,17 @@ async def test_an_orthanc_answering_503_is_unavailable_after_the_librarys_retrie
         await OrthancClient(OrthancEndpoint(url=orthanc, username="u", password="p")).instance_file("busy")
     with pytest.raises(OrthancUnavailable, match="HTTP 503"):
         OrthancSession(OrthancEndpoint(url=orthanc, username="u", password="p")).instance_file("busy")
+
+
+def test_the_environment_is_read_once_per_session_with_the_same_result(monkeypatch):
+    """The session stops requests from reading the environment on every request (decision 0131); what it would have
+    read still applies: a proxy for an Orthanc not in NO_PROXY, none for one in it, the CA bundle."""
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "direct.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/hospital-ca.pem")
+    proxied = OrthancSession(OrthancEndpoint(url="http://orthanc.example:8042", username="u", password="p")).api
+    direct = OrthancSession(OrthancEndpoint(url="http://direct.example:8042", username="u", password="p")).api
+    assert proxied._http_session.proxies.get("http") == "http://proxy.example:3128"
+    assert "http" not in direct._http_session.proxies
+    assert proxied._http_session.verify == "/etc/hospital-ca.pem"
+    assert not proxied._http_session.trust_env
