@@ -19,6 +19,8 @@ from eucaim_node.telemetry import (
     TelemetryConfigurationError,
     TraceContextFilter,
     configure_logging,
+    continuing,
+    current_traceparent,
 )
 from eucaim_node.telemetry import metrics
 from eucaim_node.telemetry.tracing import REDACTED, exporters_from_env
@@ -48,6 +50,22 @@ def test_dependency_calls_outside_a_unit_of_work_are_not_traced(local_tracing):
     spans = exporter.get_finished_spans()
     assert sorted((s.name, s.kind.name, s.parent is None) for s in spans) == [
         ("GET", "CLIENT", False), ("receive study", "INTERNAL", True), ("topic process", "CONSUMER", True)]
+
+
+def test_work_continuing_a_traceparent_is_part_of_that_trace(local_tracing):
+    """What the anonymisation workers do (decision 0131): the task carries the caller's traceparent, so the
+    worker's Orthanc requests are spans of the study's trace (an orphan client span would be dropped)."""
+    tracer, exporter = local_tracing
+    with tracer.start_as_current_span("topic process", kind=SpanKind.CONSUMER) as consumer:
+        traceparent = current_traceparent()
+    with continuing(traceparent):  # elsewhere, e.g. in a worker process
+        with tracer.start_as_current_span("POST", kind=SpanKind.CLIENT):
+            pass
+    with continuing(None), tracer.start_as_current_span("GET", kind=SpanKind.CLIENT):
+        pass  # no unit of work: dropped
+    (client,) = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.CLIENT]
+    assert client.name == "POST" and client.parent.span_id == consumer.get_span_context().span_id
+    assert client.context.trace_id == consumer.get_span_context().trace_id
 
 
 def test_exported_spans_keep_the_exception_type_but_never_its_message(local_tracing):

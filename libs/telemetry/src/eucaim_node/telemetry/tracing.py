@@ -20,11 +20,13 @@ of the ``pymongo`` instrumentation without statements. Exception messages are ne
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -208,6 +210,20 @@ def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier)
     return carrier.get("traceparent")
+
+
+@contextlib.contextmanager
+def continuing(traceparent: str | None) -> Iterator[None]:
+    """Run the block inside the span ``traceparent`` names (from :func:`current_traceparent`, possibly in another
+    process): the block's spans are its children, in the same trace. None: the block runs as it is."""
+    if not traceparent:
+        yield
+        return
+    token = otel_context.attach(_PROPAGATOR.extract({"traceparent": traceparent}))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def tracer(name: str = "eucaim_node") -> trace.Tracer:

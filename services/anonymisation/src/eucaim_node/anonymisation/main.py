@@ -66,7 +66,7 @@ def create_app(settings: AnonymisationSettings) -> AsgiFastStream:
     research = ResearchOrthanc(settings.research_orthanc())
     deidentify = DeidentifierPool(load_key(settings.hmac_key_file), site_prefix=settings.site_prefix, profile=settings.profile(),
                                   clinical=settings.clinical_orthanc(), research=settings.research_orthanc(),
-                                  workers=settings.anonymisation_workers or available_cores())
+                                  workers=settings.anonymisation_workers or available_cores(), traced_as=NAME)
     anonymiser = StudyAnonymiser(clinical, research, deidentify, MongoQuarantineLog(db), _Publishers(),
                                  withdrawals=MongoWithdrawalList(db[ANONYMISATION_WITHDRAWALS]), concurrency=settings.anonymisation_concurrency)
 

@@ -6,7 +6,9 @@ the research Orthanc once (key, site prefix, profile and the two endpoints with 
 start, as the pool's initargs, never per instance). Per instance it receives the instance's ID, fetches the file,
 de-identifies it and, when ``core.instance.deidentify_instance`` allows, stores the result itself: the ~0.5 MB
 files no longer cross the process boundary twice, only a small :class:`InstanceOutcome` comes back. Workers are
-started with ``spawn``: the service's own threads (event loop, Kafka, telemetry) are never forked.
+started with ``spawn``: the service's own threads (event loop, Kafka, telemetry) are never forked. A traced
+service's workers set up tracing as the service does (the same OTEL_* environment) and each task carries the
+caller's ``traceparent``: their Orthanc requests are spans of the study's trace, as they were in the service.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from eucaim_node.deid import Deidentifier, Profile
 from eucaim_node.orthanc import OrthancEndpoint, OrthancSession
+from eucaim_node.telemetry import configure_tracing, continuing, current_traceparent
 
 from ..core.instance import deidentify_instance
 from ..ports import InstanceOutcome
@@ -48,20 +51,24 @@ def _die_with_the_service(service_pid: int) -> None:
 
 
 def _start_worker(key: bytes, site_prefix: str, profile: Profile, clinical: OrthancEndpoint, research: OrthancEndpoint,
-                  barrier, service_pid: int) -> None:
+                  traced_as: str | None, barrier, service_pid: int) -> None:
     global _engine, _clinical, _research, _all_started
     _die_with_the_service(service_pid)
+    if traced_as:
+        configure_tracing(traced_as)  # before the sessions: it instruments requests
     _engine = Deidentifier(key, site_prefix=site_prefix, profile=profile)
     _clinical, _research = OrthancSession(clinical), OrthancSession(research)
     _all_started = barrier
 
 
-def _deidentify_instance(instance_id: str, study_key: str, cleared_subject: str | None) -> InstanceOutcome | None:
+def _deidentify_instance(instance_id: str, study_key: str, cleared_subject: str | None,
+                         traceparent: str | None) -> InstanceOutcome | None:
     assert _engine is not None and _clinical is not None and _research is not None, "worker started without its engine"
     # Orthanc's errors travel back as raised (OrthancUnavailable: the message is retried); the pydicom dataset
     # and, once stored, the bytes stay in the worker.
-    return deidentify_instance(instance_id, study_key=study_key, cleared_subject=cleared_subject,
-                               fetch=_clinical.instance_file, deidentify=_engine.deidentify, store=_research.store)
+    with continuing(traceparent):
+        return deidentify_instance(instance_id, study_key=study_key, cleared_subject=cleared_subject,
+                                   fetch=_clinical.instance_file, deidentify=_engine.deidentify, store=_research.store)
 
 
 def _worker_pid(timeout: float) -> int:
@@ -83,11 +90,12 @@ class DeidentifierPool:
     stores one instance in a worker process: the port ``DeidentifyInstance``."""
 
     def __init__(self, key: bytes, *, site_prefix: str, profile: Profile, clinical: OrthancEndpoint,
-                 research: OrthancEndpoint, workers: int) -> None:
+                 research: OrthancEndpoint, workers: int, traced_as: str | None = None) -> None:
+        """``traced_as``: the service name the workers' spans carry (None: the workers set up no tracing)."""
         self.workers = workers
         # Passwords reach the workers only here, as initargs (pickled to them at start; OrthancEndpoint's repr
         # hides them), never with a task.
-        self._arguments = (bytes(key), site_prefix, profile, clinical, research)
+        self._arguments = (bytes(key), site_prefix, profile, clinical, research, traced_as)
         self._executor = self._new_executor()
 
     def _new_executor(self) -> ProcessPoolExecutor:
@@ -109,7 +117,7 @@ class DeidentifierPool:
         executor = self._executor
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                executor, _deidentify_instance, instance_id, study_key, cleared_subject)
+                executor, _deidentify_instance, instance_id, study_key, cleared_subject, current_traceparent())
         except BrokenProcessPool:
             # A worker died (killed, out of memory): the pool refuses all work from then on. Start a new one for
             # the next messages; this one fails (bounded retries, then the dead-letter topic, decision 0005).
