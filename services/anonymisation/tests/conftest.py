@@ -36,6 +36,7 @@ class StandInOrthanc:
 def _handler(orthanc: StandInOrthanc) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as Orthanc
+        disable_nagle_algorithm = True  # as Orthanc's TcpNoDelay
 
         def _answer(self, status: int, body: bytes = b"", content_type: str = "application/json") -> None:
             self.send_response(status)
