@@ -103,7 +103,7 @@ async def test_an_orthanc_answering_503_is_unavailable_after_the_librarys_retrie
 
 
 def test_the_environment_is_read_once_per_session_with_the_same_result(monkeypatch):
-    """The session stops requests from reading the environment on every request (decision 0131); what it would have
+    """The session stops requests from reading the environment on every request (decision 0132); what it would have
     read still applies: a proxy for an Orthanc not in NO_PROXY, none for one in it, the CA bundle."""
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("NO_PROXY", "direct.example")

@@ -53,7 +53,7 @@ def test_dependency_calls_outside_a_unit_of_work_are_not_traced(local_tracing):
 
 
 def test_work_continuing_a_traceparent_is_part_of_that_trace(local_tracing):
-    """What the anonymisation workers do (decision 0131): the task carries the caller's traceparent, so the
+    """What the anonymisation workers do (decision 0132): the task carries the caller's traceparent, so the
     worker's Orthanc requests are spans of the study's trace (an orphan client span would be dropped)."""
     tracer, exporter = local_tracing
     with tracer.start_as_current_span("topic process", kind=SpanKind.CONSUMER) as consumer:

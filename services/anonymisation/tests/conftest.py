@@ -1,4 +1,4 @@
-"""A stand-in for the two Orthancs, as the anonymisation workers reach them over HTTP (decision 0131)."""
+"""A stand-in for the two Orthancs, as the anonymisation workers reach them over HTTP (decision 0132)."""
 
 from __future__ import annotations
 

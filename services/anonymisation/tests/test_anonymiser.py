@@ -243,7 +243,7 @@ async def test_replaced_temporal_values_are_logged_by_code_only(caplog):
 
 
 async def test_the_first_instance_clears_its_subject_and_the_others_are_stored_where_they_are_deidentified():
-    """Decision 0131: the subject is checked once, on the first instance (stored by this path); the others are
+    """Decision 0132: the subject is checked once, on the first instance (stored by this path); the others are
     sent with it as the cleared subject and stored by the port."""
     files = {iid(n): f"ok-{n}".encode() for n in range(1, 6)}
     anonymiser, research, _, pubs = make(files)
@@ -341,7 +341,7 @@ def stand_ins(orthancs):
 
 
 async def test_the_worker_pool_releases_exactly_what_the_engine_releases_in_process(stand_ins):
-    """Decisions 0090 and 0131: de-identification in worker processes must not change one byte of the result, and
+    """Decisions 0090 and 0132: de-identification in worker processes must not change one byte of the result, and
     a worker stores only an instance of the cleared subject, handing back bytes otherwise; each worker is started
     (and its engine built) before the first study, not during it."""
     from eucaim_node.deid import Deidentifier

@@ -1,5 +1,5 @@
 """The node's client of Orthanc's REST API over orthanc-api-client: :class:`OrthancSession`, synchronous, for a
-process without an event loop (the anonymisation service's worker processes, decision 0131), and
+process without an event loop (the anonymisation service's worker processes, decision 0132), and
 :class:`OrthancClient`, its async facade, so handlers never block the event loop. Errors are mapped to the node's
 own exceptions in one place, :meth:`OrthancSession.call`."""
 
@@ -77,7 +77,7 @@ class OrthancSession:
         adapter = session.get_adapter(endpoint.url)
         adapter.max_retries = adapter.max_retries.new(raise_on_status=False)
         # requests reads the environment (proxies and NO_PROXY, CA bundle, ~/.netrc) again on every request: in the
-        # anonymisation workers' profile, ~6 % of an instance's time (decision 0131). Read once here, same result.
+        # anonymisation workers' profile, ~6 % of an instance's time (decision 0132). Read once here, same result.
         session.proxies.update(requests.utils.get_environ_proxies(endpoint.url))
         session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or session.verify
         session.auth = session.auth or requests.utils.get_netrc_auth(endpoint.url)

@@ -50,7 +50,7 @@ class InstanceOutcome:
 
 class DeidentifyInstance(Protocol):
     """Fetch one instance from the clinical archive and de-identify it (off the event loop: in worker processes in
-    production, decision 0131). Only if it is released, its de-identified StudyInstanceUID is ``study_key`` and its
+    production, decision 0132). Only if it is released, its de-identified StudyInstanceUID is ``study_key`` and its
     patient pseudonym is ``cleared_subject`` (a subject the caller has checked is not withdrawn) is it also stored
     in the research archive (``stored``); a released instance of any other subject comes back with its bytes
     (``data``), for the caller to check and store. None: the instance is no longer in the clinical archive."""

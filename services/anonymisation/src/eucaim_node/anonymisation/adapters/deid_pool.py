@@ -1,4 +1,4 @@
-"""The de-identification engine in worker processes, one per core (decisions 0090, 0131).
+"""The de-identification engine in worker processes, one per core (decisions 0090, 0132).
 
 The engine is pure Python and CPU-bound: in threads it runs on one core at a time under the GIL.
 Each worker process builds its own :class:`Deidentifier` and its own keep-alive sessions to the clinical and

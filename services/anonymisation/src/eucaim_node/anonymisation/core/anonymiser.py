@@ -6,7 +6,7 @@ Everything else is quarantined with its reasons; the original stays in the clini
 De-identification is deterministic (keyed HMAC), so processing the same study again stores
 identical instances (Orthanc overwrites them) and publishes events with the same IDs.
 
-Where the files go (decision 0131): the port ``DeidentifyInstance`` (worker processes in production) fetches,
+Where the files go (decision 0132): the port ``DeidentifyInstance`` (worker processes in production) fetches,
 de-identifies and stores an instance itself once this study has *cleared* its subject, i.e. checked that the
 subject has not withdrawn; until then, and for any other subject, it hands the de-identified bytes back and the
 checks below decide. So the study's first instance goes this way alone, and the rest follow with its subject.

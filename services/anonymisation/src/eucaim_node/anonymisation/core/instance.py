@@ -1,4 +1,4 @@
-"""One instance through the PHI boundary where it is de-identified: in a worker process (decision 0131).
+"""One instance through the PHI boundary where it is de-identified: in a worker process (decision 0132).
 
 The worker fetches the file itself and stores the result itself only when nothing is left for the study's path to
 decide: the instance is released, belongs to the received study (its StudyInstanceUID pseudonym is the study key)
